@@ -1,0 +1,28 @@
+# dcobench: reproduce, stress and extend DCO (arXiv 2402.12004) on SDXL.
+# `snakemake --cores all` runs config.yaml (the embedded tiny demo);
+# `snakemake --configfile config/paper.yaml --profile slurm` the SDXL reproduction.
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/score.smk"
+include: "workflow/rules/merge.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,52 @@
+"""`python -m dcobench <stage> ...`: every Snakemake rule calls one of these stages."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# stage -> (module implementing add_arguments(parser) and run(args), one-line help)
+STAGES = {
+    "prepare": ("dcobench.cli.prepare", "draw demo concepts, validate concept folders, build model presets"),
+    "priors": ("dcobench.cli.priors", "generate class-prior images for DreamBooth + prior preservation"),
+    "train": ("dcobench.cli.train", "train a LoRA (+ learned token) with dco | db | dbpp"),
+    "sample": ("dcobench.cli.sample", "sample a model over the guidance grid (CFG, reward guidance)"),
+    "score": ("dcobench.cli.score", "score sample folders (DINOv2, SigLIP, CLIP) into long tables"),
+    "merge": ("dcobench.cli.merge", "merge a subject LoRA and a style LoRA"),
+    "analyze": ("dcobench.cli.analyze", "analyses: noise distance per timestep"),
+    "aggregate": ("dcobench.cli.aggregate", "aggregate long score tables: means, bootstrap CIs, paired diffs"),
+    "report": ("dcobench.cli.report", "render tables, figures and the HTML report"),
+    "bench": ("dcobench.cli.bench", "benchmarks written to results/bench/*.json"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dcobench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for name, (module, help_text) in STAGES.items():
+        stage = sub.add_parser(name, help=help_text, description=help_text)
+        stage.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(stage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        importlib.import_module(args._module).run(args)
+    except (ValueError, FileNotFoundError, KeyError, FloatingPointError) as exc:
+        logging.getLogger("dcobench").error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

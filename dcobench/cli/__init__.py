@@ -1,0 +1,44 @@
+"""Stage command lines. Each module: `add_arguments(parser)` (cheap imports only) and `run(args)`.
+
+Rules pass a stage's config section as `--options '<json>'`, so Snakemake reruns a job when its
+options change; the JSON is parsed into the stage's frozen options dataclass, which validates it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from pathlib import Path
+
+
+def add_options_argument(parser) -> None:
+    parser.add_argument("--options", default="{}", metavar="JSON",
+                        help="stage options as a JSON object (the config section; see config.yaml)")
+
+
+def build_options(cls, options_json: str, **fixed):
+    """Instantiate dataclass `cls` from JSON options plus fixed fields, coercing types."""
+    try:
+        raw = json.loads(options_json or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--options is not valid JSON: {exc}") from exc
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} option(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+    values = {**raw, **{k: v for k, v in fixed.items() if v is not None}}
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _coerce(hints[k], v) for k, v in values.items()})
+
+
+def _coerce(hint, value):
+    if value is None:
+        return None
+    text = str(hint)
+    if "Path" in text:
+        return Path(value)
+    if "tuple" in text and isinstance(value, list | tuple):
+        return tuple(value)
+    return value

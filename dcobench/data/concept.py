@@ -1,0 +1,197 @@
+"""Concept folders: a set of images plus ``concept.yaml`` (kind, class, token, captions).
+
+See docs/INTERFACES.md (section Concepts) for the file format. ``load_concept`` parses and
+checks the metadata; ``validate_concept`` additionally opens every image. Every problem is
+reported as a ``ConceptError`` whose message names the offending file and how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CONCEPT_FILE = "concept.yaml"
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
+KINDS = ("subject", "style")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ALLOWED_KEYS = ("kind", "class", "live", "token", "captions")
+
+
+class ConceptError(ValueError):
+    """A concept folder or its concept.yaml is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A validated concept folder.
+
+    name: folder name; root: folder path; kind: "subject" | "style"; class_noun: class noun or
+    style descriptor (replaces the token in base captions); live: live subject (pet);
+    token: learned token string; captions: image file name -> caption (contains the token).
+    """
+
+    name: str
+    root: Path
+    kind: str
+    class_noun: str
+    live: bool
+    token: str
+    captions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def images(self) -> list[Path]:
+        """Image paths of the concept, sorted by file name."""
+        return [self.root / f for f in sorted(self.captions)]
+
+    @property
+    def compact_caption(self) -> str:
+        """The short DreamBooth-style caption, e.g. "a photo of sks robot"."""
+        return f"a photo of sks {self.class_noun}"
+
+    def base_caption(self, caption: str) -> str:
+        """The caption with the learned token replaced by the class words."""
+        return caption.replace(self.token, self.class_noun)
+
+    def caption_for(self, image_path: str | Path) -> str:
+        """The caption of an image of this concept (given by path or file name)."""
+        name = Path(image_path).name
+        if name not in self.captions:
+            raise ConceptError(
+                f"{self.root / CONCEPT_FILE}: no caption for image '{name}'; "
+                f"known images: {', '.join(sorted(self.captions))}"
+            )
+        return self.captions[name]
+
+
+def _is_image(p: Path) -> bool:
+    return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS
+
+
+def _read_yaml(root: Path) -> tuple[Path, dict]:
+    """Check the folder and read concept.yaml as a mapping."""
+    if not root.is_dir():
+        raise ConceptError(f"{root}: concept folder does not exist or is not a directory")
+    if not SAFE_NAME.match(root.name):
+        raise ConceptError(
+            f"{root}: concept folder name '{root.name}' is not path-safe; rename it to match "
+            f"{SAFE_NAME.pattern} (letters, digits, '_', '.', '-'; no spaces)"
+        )
+    yml = root / CONCEPT_FILE
+    if not yml.is_file():
+        raise ConceptError(
+            f"{yml}: missing {CONCEPT_FILE}; create it with keys kind, class, live, token, "
+            "captions (see docs/INTERFACES.md, section Concepts)"
+        )
+    try:
+        data = yaml.safe_load(yml.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConceptError(f"{yml}: not valid UTF-8 YAML ({e}); fix the syntax") from e
+    if not isinstance(data, dict):
+        raise ConceptError(
+            f"{yml}: top level must be a mapping with keys {', '.join(ALLOWED_KEYS)}, "
+            f"got {type(data).__name__}"
+        )
+    unknown = sorted(str(k) for k in data if k not in ALLOWED_KEYS)
+    if unknown:
+        raise ConceptError(
+            f"{yml}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(ALLOWED_KEYS)}"
+        )
+    return yml, data
+
+
+def _check_fields(yml: Path, data: dict) -> tuple[str, str, bool, str]:
+    """Validate kind, class, live and token; return them."""
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ConceptError(f"{yml}: kind is {kind!r}; set 'kind:' to one of {', '.join(KINDS)}")
+    cls = data.get("class")
+    if not isinstance(cls, str) or not cls.strip():
+        raise ConceptError(
+            f"{yml}: 'class' is {cls!r}; set it to a non-empty class noun or style "
+            "descriptor (e.g. class: robot)"
+        )
+    live = data.get("live", False)
+    if not isinstance(live, bool):
+        raise ConceptError(f"{yml}: 'live' is {live!r}; set it to true or false")
+    if live and kind == "style":
+        raise ConceptError(f"{yml}: a style cannot be live; set 'live: false'")
+    token = data.get("token")
+    if not isinstance(token, str) or not token or re.search(r"\s", token):
+        raise ConceptError(
+            f"{yml}: 'token' is {token!r}; set it to a non-empty string without whitespace "
+            '(e.g. token: "<my_concept>")'
+        )
+    return kind, cls.strip(), live, token
+
+
+def _check_captions(yml: Path, root: Path, data: dict, token: str) -> dict[str, str]:
+    """Validate the captions mapping against the image files of the folder."""
+    raw = data.get("captions")
+    if not isinstance(raw, dict):
+        raise ConceptError(
+            f"{yml}: 'captions' must be a mapping image file name -> caption, got {raw!r}"
+        )
+    captions: dict[str, str] = {}
+    for key, cap in raw.items():
+        name = str(key)
+        if not isinstance(cap, str) or not cap.strip():
+            raise ConceptError(f"{yml}: caption of '{name}' is empty or not a string; write one")
+        if token not in cap:
+            raise ConceptError(
+                f"{yml}: caption of '{name}' does not contain the token {token!r}; put the "
+                f"token where the class noun stands: {cap!r}"
+            )
+        path = root / name
+        if not SAFE_NAME.match(name) or not _is_image(path):
+            raise ConceptError(
+                f"{yml}: caption key '{name}' is not an image file in {root} (expected a "
+                f"path-safe name ending in {'/'.join(IMAGE_EXTS)}); fix the key or add "
+                f"the image {path}"
+            )
+        captions[name] = cap.strip()
+    for img in sorted(p for p in root.iterdir() if _is_image(p)):
+        if not SAFE_NAME.match(img.name):
+            raise ConceptError(
+                f"{img}: image file name is not path-safe; rename it to match {SAFE_NAME.pattern}"
+            )
+        if img.name not in captions:
+            raise ConceptError(
+                f"{img}: image has no caption; add '{img.name}: \"... {token} ...\"' under "
+                f"captions: in {yml}, or remove the image"
+            )
+    if not captions:
+        raise ConceptError(f"{yml}: no images; add at least one image and its caption")
+    return captions
+
+
+def load_concept(path: str | Path) -> Concept:
+    """Parse and check ``path/concept.yaml`` against the images of the folder."""
+    root = Path(path)
+    yml, data = _read_yaml(root)
+    kind, cls, live, token = _check_fields(yml, data)
+    captions = _check_captions(yml, root, data, token)
+    return Concept(
+        name=root.name, root=root, kind=kind, class_noun=cls, live=live, token=token,
+        captions=captions,
+    )
+
+
+def validate_concept(path: str | Path) -> Concept:
+    """``load_concept`` plus: every image opens with PIL and converts to RGB."""
+    from PIL import Image
+
+    concept = load_concept(path)
+    for img_path in concept.images:
+        try:
+            with Image.open(img_path) as im:
+                im.load()
+                im.convert("RGB")
+        except Exception as e:  # PIL raises many types for corrupt files
+            raise ConceptError(
+                f"{img_path}: cannot be read as an image ({type(e).__name__}: {e}); "
+                "replace it with a valid png/jpg/webp file"
+            ) from e
+    return concept

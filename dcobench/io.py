@@ -1,0 +1,123 @@
+"""Files: images, atomic writes, manifests, derived seeds, device choice."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+PACKAGES = ("torch", "diffusers", "peft", "transformers", "open_clip_torch", "snakemake")
+
+
+def derive_seed(*parts: int | str) -> int:
+    """A 63-bit seed that depends only on `parts` (e.g. (seed, prompt_index))."""
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def device() -> torch.device:
+    """CUDA when present (SLURM sets CUDA_VISIBLE_DEVICES), else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_image(path: Path, resolution: int) -> torch.Tensor:
+    """Center-crop to square, resize, and scale to [-1, 1]: (3, R, R) float32."""
+    img = Image.open(path).convert("RGB")
+    side = min(img.size)
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    img = img.crop((left, top, left + side, top + side)).resize(
+        (resolution, resolution), Image.Resampling.BICUBIC
+    )
+    arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0  # (R, R, 3)
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def to_pil(images: torch.Tensor) -> list[Image.Image]:
+    """(B, 3, H, W) in [-1, 1] -> PIL images."""
+    arr = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return [Image.fromarray(a.permute(1, 2, 0).cpu().numpy()) for a in arr]
+
+
+def save_png_atomic(image: Image.Image, path: Path) -> None:
+    """Write through a temp file and rename, so a killed job never leaves a truncated PNG."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def staging_dir(final: Path) -> Iterator[Path]:
+    """A sibling temp folder whose files are moved into `final` only when the block succeeds."""
+    final.mkdir(parents=True, exist_ok=True)
+    stage = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    try:
+        yield stage
+        for item in sorted(stage.iterdir()):
+            target = final / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def git_hash() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def write_manifest(out_dir: Path, stage: str, options: dict, **extra) -> Path:
+    """manifest.json: the stage, its resolved options, git hash and package versions."""
+    manifest = {
+        "stage": stage,
+        "options": options,
+        "git": git_hash(),
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+    path = Path(out_dir) / "manifest.json"
+    write_text_atomic(path, json.dumps(manifest, indent=2, default=str) + "\n")
+    return path
+
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: {folder} is not a finished dcobench output")
+    return json.loads(path.read_text())

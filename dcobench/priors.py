@@ -1,0 +1,80 @@
+"""Class-prior images for DreamBooth + prior preservation, generated once by the base model.
+
+The output folder is keyed by everything that determines the images (model, prompt, count,
+seed, steps, cfg, resolution), so a changed setting never reuses stale priors.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from dcobench.io import derive_seed, device, save_png_atomic, to_pil, write_manifest, write_text_atomic
+from dcobench.sampling import GuideSpec, generate
+
+
+@dataclass(frozen=True)
+class PriorOptions:
+    """Class-prior generation (paper: 100 images of "a photo of a {class}")."""
+
+    class_noun: str
+    out_dir: Path
+    base_model: str = "tiny-sdxl"
+    prompt: str = "a photo of a {class}"  # {class} is replaced by the class noun
+    count: int = 100
+    seed: int = 0
+    steps: int = 50
+    cfg: float = 7.5
+    resolution: int = 1024
+    batch_size: int = 4
+    scheduler: str = "ddim"
+
+    def __post_init__(self) -> None:
+        if "{class}" not in self.prompt:
+            raise ValueError(f"prior prompt {self.prompt!r} must contain {{class}}")
+        if self.count < 1:
+            raise ValueError(f"prior count must be >= 1, got {self.count}")
+
+    @property
+    def text(self) -> str:
+        return self.prompt.replace("{class}", self.class_noun)
+
+
+def prior_key(class_noun: str, settings: dict) -> str:
+    """Folder name: class slug + a short hash of the settings that determine the images."""
+    slug = re.sub(r"[^a-z0-9]+", "_", class_noun.lower()).strip("_")
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{slug}-{digest}"
+
+
+def generate_priors(opts: PriorOptions) -> Path:
+    """Write `count` PNGs and index.csv (file, prompt, seed); existing images are kept."""
+    from dcobench.models import load_sdxl
+
+    out = Path(opts.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = load_sdxl(opts.base_model, device=device())
+    spec = GuideSpec("cfg", opts.cfg)
+    names = [f"{i:04d}.png" for i in range(opts.count)]
+    todo = [i for i, n in enumerate(names) if not (out / n).exists()]
+    for start in tqdm(range(0, len(todo), opts.batch_size), desc="priors", unit="batch"):
+        chunk = todo[start : start + opts.batch_size]
+        seeds = [derive_seed(opts.seed, "prior", i) for i in chunk]
+        images = generate(pipe, spec, [opts.text] * len(chunk), [opts.text] * len(chunk), seeds,
+                          opts.resolution, opts.steps, opts.scheduler)
+        for i, img in zip(chunk, to_pil(images), strict=True):
+            save_png_atomic(img, out / names[i])
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["file", "prompt", "seed"])
+    writer.writerows([n, opts.text, opts.seed] for n in names)
+    write_text_atomic(out / "index.csv", buf.getvalue())
+    write_manifest(out, "priors", json.loads(json.dumps(asdict(opts), default=str)))
+    return out

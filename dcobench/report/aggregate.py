@@ -1,0 +1,183 @@
+"""Aggregate long score tables into per-concept means, summaries with bootstrap CIs and paired
+differences against the DCO reference method.
+
+Input: one long csv per sample folder (docs/INTERFACES.md, "Results files") with columns
+exp, group, concept, method, guide, omega, file, prompt_index, seed, metric, value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SCORE_COLUMNS = [
+    "exp", "group", "concept", "method", "guide", "omega",
+    "file", "prompt_index", "seed", "metric", "value",
+]
+N_BOOTSTRAP = 1000
+BOOTSTRAP_SEED = 0
+CI_LEVEL = 0.95
+REFERENCE_METHOD = "dco"
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How to label and read a metric: axis label, direction, and what it compares."""
+
+    label: str
+    higher_is_better: bool
+    image_or_text: str  # "image" (image-image similarity) or "text" (image-text)
+
+
+METRICS: dict[str, MetricInfo] = {
+    "dino": MetricInfo("Subject fidelity (DINOv2)", True, "image"),
+    "siglip_text": MetricInfo("Prompt fidelity (SigLIP)", True, "text"),
+    "siglip_image": MetricInfo("Style fidelity (SigLIP image)", True, "image"),
+    "clip_i": MetricInfo("CLIP-I", True, "image"),
+    "clip_t": MetricInfo("CLIP-T", True, "text"),
+}
+
+
+def metric_info(name: str) -> MetricInfo:
+    """Registry entry for `name`; unknown metrics get their name as label, higher is better."""
+    return METRICS.get(name, MetricInfo(name, True, "image"))
+
+
+def read_scores(score_files: Iterable[Path]) -> pd.DataFrame:
+    """Concatenate long score csvs, checking the columns and normalising dtypes."""
+    frames = []
+    for path in score_files:
+        df = pd.read_csv(path, dtype={"group": str, "concept": str, "method": str,
+                                      "guide": str, "metric": str, "file": str})
+        missing = [c for c in SCORE_COLUMNS if c not in df.columns]
+        if missing:
+            raise ValueError(f"{path}: score table lacks columns {missing}")
+        frames.append(df[SCORE_COLUMNS])
+    if not frames:
+        raise ValueError("aggregate: no score files given")
+    scores = pd.concat(frames, ignore_index=True)
+    scores["omega"] = pd.to_numeric(scores["omega"], errors="coerce").astype(float)
+    scores["value"] = pd.to_numeric(scores["value"], errors="coerce").astype(float)
+    scores["prompt_index"] = scores["prompt_index"].astype(int)
+    scores["seed"] = scores["seed"].astype(int)
+    return scores.dropna(subset=["value"])
+
+
+def bootstrap_ci(values: np.ndarray, n_resamples: int = N_BOOTSTRAP,
+                 seed: int = BOOTSTRAP_SEED, level: float = CI_LEVEL) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of `values` (resampling the values themselves).
+
+    With fewer than two values the interval collapses to the mean; the generator is seeded so
+    the same input always gives the same interval.
+    """
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2 or np.all(values == values[0]):
+        return mean, mean
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n_resamples, len(values)))
+    means = values[idx].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def per_concept_means(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean and count of `value` per (group, concept, method, guide, omega, metric)."""
+    keys = ["group", "concept", "method", "guide", "omega", "metric"]
+    out = (scores.groupby(keys, dropna=False, sort=True)["value"]
+           .agg(mean="mean", n="count").reset_index())
+    return out[keys + ["mean", "n"]]
+
+
+def _summarise(df: pd.DataFrame, keys: list[str], col: str, out_col: str) -> pd.DataFrame:
+    """Mean over concepts of `col` with a bootstrap CI, per `keys` cell."""
+    rows = []
+    for key, cell in df.groupby(keys, dropna=False, sort=True):
+        vals = cell[col].to_numpy(dtype=float)
+        low, high = bootstrap_ci(vals)
+        rows.append({**dict(zip(keys, key, strict=True)), out_col: float(vals.mean()),
+                     "ci_low": low, "ci_high": high, "n_concepts": int(cell["concept"].nunique())})
+    return pd.DataFrame(rows, columns=keys + [out_col, "ci_low", "ci_high", "n_concepts"])
+
+
+def summarise(per_concept: pd.DataFrame) -> pd.DataFrame:
+    """Per (group, method, guide, omega, metric): mean of per-concept means, 95% CI over concepts."""
+    return _summarise(per_concept, ["group", "method", "guide", "omega", "metric"], "mean", "mean")
+
+
+def reference_method(group: str, methods: Iterable[str], reference: str = REFERENCE_METHOD) -> str | None:
+    """The method every other is compared to: `reference` itself, or for the merge group the
+    merge method whose name contains it (shortest name, then alphabetical); None if absent."""
+    methods = sorted(set(methods))
+    if reference in methods:
+        return reference
+    if group != "merge":
+        return None
+    candidates = sorted((m for m in methods if reference in m.lower()), key=lambda m: (len(m), m))
+    return candidates[0] if candidates else None
+
+
+def paired_differences(scores: pd.DataFrame, reference: str = REFERENCE_METHOD) -> pd.DataFrame:
+    """Method minus reference on identical (group, concept, guide, metric, prompt_index, seed)
+    slots; mean over slots per concept, then mean and bootstrap CI over concepts."""
+    slot = ["group", "concept", "guide", "metric", "prompt_index", "seed"]
+    cell = (scores.groupby(slot + ["method"], sort=True)
+            .agg(value=("value", "mean"), omega=("omega", "first")).reset_index())
+    diffs = []
+    for group, gdf in cell.groupby("group", sort=True):
+        ref = reference_method(group, gdf["method"], reference)
+        if ref is None:
+            continue
+        ref_rows = gdf[gdf["method"] == ref][slot + ["value"]].rename(columns={"value": "ref_value"})
+        others = gdf[gdf["method"] != ref]
+        merged = others.merge(ref_rows, on=slot, how="inner")
+        merged["diff"] = merged["value"] - merged["ref_value"]
+        merged["reference"] = ref
+        diffs.append(merged)
+    keys = ["group", "method", "reference", "guide", "omega", "metric"]
+    cols = keys + ["mean_diff", "ci_low", "ci_high", "n_concepts", "n_pairs"]
+    if not diffs:
+        return pd.DataFrame(columns=cols)
+    pairs = pd.concat(diffs, ignore_index=True)
+    concept_keys = keys + ["concept"]
+    per_concept = (pairs.groupby(concept_keys, dropna=False, sort=True)["diff"]
+                   .agg(diff="mean", n_pairs="count").reset_index())
+    out = _summarise(per_concept, keys, "diff", "mean_diff")
+    n_pairs = per_concept.groupby(keys, dropna=False, sort=True)["n_pairs"].sum().to_numpy()
+    out["n_pairs"] = n_pairs.astype(int)
+    return out[cols]
+
+
+def aggregate(score_files: list[Path], reference: str = REFERENCE_METHOD) -> dict[str, pd.DataFrame]:
+    """Read score tables and return {"per_concept", "summary", "paired"} DataFrames.
+
+    per_concept: group, concept, method, guide, omega, metric, mean, n
+    summary:     group, method, guide, omega, metric, mean, ci_low, ci_high, n_concepts
+    paired:      group, method, reference, guide, omega, metric, mean_diff, ci_low, ci_high,
+                 n_concepts, n_pairs  (method − reference on the same prompt/seed slots)
+    """
+    scores = read_scores(score_files)
+    per_concept = per_concept_means(scores)
+    return {
+        "per_concept": per_concept,
+        "summary": summarise(per_concept),
+        "paired": paired_differences(scores, reference),
+    }
+
+
+def write_aggregates(score_files: list[Path], out_dir: Path,
+                     reference: str = REFERENCE_METHOD) -> dict[str, Path]:
+    """Aggregate and write summary.csv, per_concept.csv, paired.csv into `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, df in aggregate(score_files, reference).items():
+        path = out_dir / f"{name}.csv"
+        df.to_csv(path, index=False)
+        paths[name] = path
+    return paths

@@ -1,0 +1,235 @@
+"""Figures rendered from aggregated tables: Pareto fronts (Fig 1/5/9), sample grids, training
+losses and noise distance (Fig 8c). Every function writes `{out_stem}.png` and `{out_stem}.pdf`
+deterministically (no dates or software versions in the files) and returns both paths."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from .aggregate import metric_info  # noqa: E402
+
+DPI = 150
+THUMB_PX = 256
+_METADATA = {
+    "png": {"Software": None},
+    "pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
+}
+
+
+def save_figure(fig: plt.Figure, out_stem: Path | str) -> list[Path]:
+    """Save `fig` as png and pdf next to `out_stem` without timestamps; close it."""
+    out_stem = Path(out_stem)
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with matplotlib.rc_context({"svg.hashsalt": "dcobench", "pdf.compression": 6}):
+        for ext in ("png", "pdf"):
+            path = out_stem.with_name(out_stem.name + f".{ext}")
+            fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata=_METADATA[ext])
+            paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def method_colors(methods: list[str]) -> dict[str, tuple]:
+    """Stable colour per method (tab10 over the sorted method names)."""
+    cmap = plt.get_cmap("tab10")
+    return {m: cmap(i % 10) for i, m in enumerate(sorted(set(methods)))}
+
+
+def guide_omega(guide: str, omega: float) -> float:
+    """ω of a row: the omega column, or parsed from the guide name ("rg3" → 3.0)."""
+    if omega is not None and not pd.isna(omega):
+        return float(omega)
+    match = re.search(r"(\d+(?:\.\d+)?)$", str(guide))
+    return float(match.group(1)) if match else float("nan")
+
+
+def _pareto_points(summary: pd.DataFrame, group: str, x_metric: str, y_metric: str) -> pd.DataFrame:
+    """One row per (method, guide, omega) with x/y mean and CI bounds."""
+    sub = summary[(summary["group"] == group) & summary["metric"].isin([x_metric, y_metric])]
+    if sub.empty:
+        raise ValueError(f"pareto_figure: no rows for group {group!r} and {x_metric}/{y_metric}")
+    keys = ["method", "guide", "omega"]
+    wide = sub.pivot_table(index=keys, columns="metric", values=["mean", "ci_low", "ci_high"],
+                           aggfunc="first", dropna=False)
+    pts = pd.DataFrame({
+        f"{stat}_{axis}": wide[(stat, metric)]
+        for axis, metric in (("x", x_metric), ("y", y_metric))
+        for stat in ("mean", "ci_low", "ci_high")
+    }).reset_index().dropna(subset=["mean_x", "mean_y"])
+    pts["w"] = [guide_omega(g, o) for g, o in zip(pts["guide"], pts["omega"], strict=True)]
+    return pts
+
+
+def _errorbar(ax, pts: pd.DataFrame, color, **kw) -> None:
+    """Points with CI error bars in x and y."""
+    xerr = np.vstack([pts["mean_x"] - pts["ci_low_x"], pts["ci_high_x"] - pts["mean_x"]])
+    yerr = np.vstack([pts["mean_y"] - pts["ci_low_y"], pts["ci_high_y"] - pts["mean_y"]])
+    ax.errorbar(pts["mean_x"], pts["mean_y"], xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr),
+                color=color, ecolor=color, elinewidth=0.8, capsize=2, **kw)
+
+
+def pareto_figure(summary: pd.DataFrame, group: str, x_metric: str, y_metric: str,
+                  out_stem: Path | str) -> list[Path]:
+    """Pareto plot of `y_metric` against `x_metric` for one group of the summary table.
+
+    Each method is a curve through its reward-guidance points (guide "rg*", ordered by ω and
+    annotated with ω); its CFG point is a diamond of the same colour; error bars are the 95%
+    bootstrap CIs in both directions. Returns [png, pdf].
+    """
+    pts = _pareto_points(summary, group, x_metric, y_metric)
+    colors = method_colors(list(pts["method"]))
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    for method, mpts in pts.groupby("method", sort=True):
+        color = colors[method]
+        rg = mpts[mpts["guide"].str.startswith("rg")].sort_values("w")
+        if not rg.empty:
+            _errorbar(ax, rg, color, fmt="-o", markersize=4, linewidth=1.4, label=method)
+            for _, row in rg.iterrows():
+                ax.annotate(f"ω={row['w']:g}", (row["mean_x"], row["mean_y"]), fontsize=7,
+                            color=color, xytext=(4, 3), textcoords="offset points")
+        cfg = mpts[mpts["guide"] == "cfg"]
+        if not cfg.empty:
+            _errorbar(ax, cfg, color, fmt="D", markersize=7, markeredgecolor="black",
+                      markeredgewidth=0.6, label=None if not rg.empty else method)
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], color="gray", marker="D", linestyle="", markeredgecolor="black"),
+                Line2D([], [], color="gray", marker="o", linestyle="-")]
+    labels += ["CFG", "reward guidance (ω)"]
+    ax.legend(handles, labels, fontsize=8, loc="best", frameon=False)
+    ax.set_xlabel(metric_info(x_metric).label + _arrow(x_metric))
+    ax.set_ylabel(metric_info(y_metric).label + _arrow(y_metric))
+    ax.set_title(f"{group}: {metric_info(y_metric).label} vs {metric_info(x_metric).label}",
+                 fontsize=9)
+    ax.grid(alpha=0.3, linewidth=0.5)
+    return save_figure(fig, out_stem)
+
+
+def _arrow(metric: str) -> str:
+    """ " ↑" or " ↓" for the metric's better direction."""
+    return " ↑" if metric_info(metric).higher_is_better else " ↓"
+
+
+def _grid_slots(indexes: dict[str, pd.DataFrame], max_prompts: int,
+                seed: int | None) -> list[tuple[int, int]]:
+    """(prompt_index, seed) slots present in every folder: one per prompt (the given sample
+    seed, or the smallest common one), up to `max_prompts` prompts evenly spread."""
+    common = None
+    for idx in indexes.values():
+        slots = set(zip(idx["prompt_index"].astype(int), idx["seed"].astype(int), strict=True))
+        common = slots if common is None else common & slots
+    if seed is not None:
+        common = {s for s in common if s[1] == seed}
+    first_seed: dict[int, int] = {}
+    for p, s in sorted(common):
+        first_seed.setdefault(p, s)
+    prompts = sorted(first_seed)
+    if not prompts:
+        raise ValueError("sample_grid: no (prompt_index, seed) shared by all sample folders")
+    if len(prompts) > max_prompts:
+        picks = np.linspace(0, len(prompts) - 1, max_prompts).round().astype(int)
+        prompts = [prompts[i] for i in picks]
+    return [(p, first_seed[p]) for p in prompts]
+
+
+def _thumbnail(path: Path) -> np.ndarray:
+    """RGB array of the image at `path`, shrunk to at most THUMB_PX on its long side."""
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        img.thumbnail((THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS)
+        return np.asarray(img)
+
+
+def sample_grid(sample_dirs: dict[str, Path], out_stem: Path | str, max_prompts: int = 4,
+                seed: int | None = None) -> list[Path]:
+    """Grid of generated samples: rows = methods (dict order), columns = prompts.
+
+    Each value of `sample_dirs` is one guide folder with index.csv (file, prompt_index, seed,
+    prompt, scoring_prompt, guide, omega). Every row shows the same (prompt_index, seed);
+    `seed` picks the sample seed shown (None: the smallest shared one). Column titles are the
+    wrapped scoring prompts. Returns [png, pdf].
+    """
+    if not sample_dirs:
+        raise ValueError("sample_grid: no sample folders given")
+    indexes = {m: pd.read_csv(Path(d) / "index.csv") for m, d in sample_dirs.items()}
+    slots = _grid_slots(indexes, max_prompts, seed)
+    nrow, ncol = len(indexes), len(slots)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.0 * ncol + 0.6, 2.0 * nrow + 0.7),
+                             squeeze=False)
+    for r, (method, idx) in enumerate(indexes.items()):
+        lookup = idx.set_index([idx["prompt_index"].astype(int), idx["seed"].astype(int)])
+        for c, slot in enumerate(slots):
+            row = lookup.loc[slot]
+            row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
+            ax = axes[r, c]
+            ax.imshow(_thumbnail(Path(sample_dirs[method]) / row["file"]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                title = "\n".join(textwrap.wrap(str(row["scoring_prompt"]), 28)[:3])
+                ax.set_title(title, fontsize=7)
+            if c == 0:
+                ax.set_ylabel(method, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, out_stem)
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average with a shrinking window at the ends."""
+    series = pd.Series(np.asarray(values, dtype=float))
+    return series.rolling(window, center=True, min_periods=1).mean().to_numpy()
+
+
+def loss_figure(train_logs: dict[str, Path], out_stem: Path | str) -> list[Path]:
+    """Training loss vs step per run (raw, faint, and smoothed over ~2% of the steps)."""
+    if not train_logs:
+        raise ValueError("loss_figure: no train logs given")
+    colors = method_colors(list(train_logs))
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    positive = True
+    for label, path in train_logs.items():
+        log = pd.read_csv(path).sort_values("step")
+        step, loss = log["step"].to_numpy(), log["loss"].to_numpy(dtype=float)
+        positive &= bool(np.all(loss > 0))
+        window = max(1, len(loss) // 50)
+        ax.plot(step, loss, color=colors[label], alpha=0.2, linewidth=0.6)
+        ax.plot(step, smooth(loss, window), color=colors[label], linewidth=1.4, label=label)
+    if positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss (smoothed)")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3, linewidth=0.5)
+    return save_figure(fig, out_stem)
+
+
+def noise_distance_figure(csv: Path, out_stem: Path | str) -> list[Path]:
+    """‖ε_θ − ε_φ‖² vs timestep per method (Fig 8c): mean over concepts, band = 95% normal CI
+    over concepts when there are several."""
+    df = pd.read_csv(csv)
+    colors = method_colors(list(df["method"]))
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for method, mdf in df.groupby("method", sort=True):
+        stats = mdf.groupby("timestep", sort=True)["distance"].agg(["mean", "std", "count"])
+        t = stats.index.to_numpy()
+        ax.plot(t, stats["mean"], color=colors[method], linewidth=1.4, label=method)
+        if (stats["count"] > 1).any():
+            half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])
+            ax.fill_between(t, stats["mean"] - half, stats["mean"] + half,
+                            color=colors[method], alpha=0.2, linewidth=0)
+    ax.set_xlabel("timestep t")
+    ax.set_ylabel("noise distance ‖ε_θ − ε_φ‖²")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3, linewidth=0.5)
+    return save_figure(fig, out_stem)

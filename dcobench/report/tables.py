@@ -1,0 +1,117 @@
+"""Tables from aggregated scores, written as csv, markdown and booktabs LaTeX with small
+self-contained renderers (no tabulate / jinja2 needed)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .aggregate import METRICS, metric_info
+from .figures import guide_omega
+
+DIGITS = 3
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+_LATEX_SYMBOLS = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", "±": r"$\pm$", "ω": r"$\omega$",
+                  "Δ": r"$\Delta$", "−": "--", "≥": r"$\geq$", "≤": r"$\leq$"}
+
+
+def _cell(value) -> str:
+    """Text of one table cell: floats to DIGITS decimals, NaN empty."""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.{DIGITS}f}"
+    return str(value)
+
+
+def to_markdown(df: pd.DataFrame, caption: str = "") -> str:
+    """GitHub-flavoured markdown table (numeric columns right-aligned) with an optional caption."""
+    cols = [str(c) for c in df.columns]
+    rows = [[_cell(v).replace("|", r"\|") for v in row] for row in df.itertuples(index=False)]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
+    lines = ["| " + " | ".join(c.replace("|", r"\|") for c in cols) + " |",
+             "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    return (f"Table: {caption}\n\n" + text) if caption else text
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX specials and map arrows/±/ω to math symbols."""
+    out = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+    return "".join(_LATEX_SYMBOLS.get(ch, ch) for ch in out)
+
+
+def to_latex(df: pd.DataFrame, caption: str = "", label: str = "") -> str:
+    """booktabs table environment (needs \\usepackage{booktabs} in the preamble)."""
+    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
+    lines = [r"\begin{table}[t]", r"\centering"]
+    if caption:
+        lines.append(r"\caption{" + latex_escape(caption) + "}")
+    if label:
+        lines.append(r"\label{" + label + "}")
+    lines += [r"\begin{tabular}{" + align + "}", r"\toprule",
+              " & ".join(latex_escape(c) for c in df.columns) + r" \\", r"\midrule"]
+    for row in df.itertuples(index=False):
+        lines.append(" & ".join(latex_escape(_cell(v)) for v in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(df: pd.DataFrame, out_stem: Path | str, caption: str) -> list[Path]:
+    """Write `df` as `{out_stem}.csv`, `.md` and `.tex` (caption in md and tex); return paths."""
+    out_stem = Path(out_stem)
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out_stem.with_name(out_stem.name + ext) for ext in (".csv", ".md", ".tex")]
+    df.to_csv(paths[0], index=False)
+    paths[1].write_text(to_markdown(df, caption), encoding="utf-8")
+    paths[2].write_text(to_latex(df, caption, label=f"tab:{out_stem.name}"), encoding="utf-8")
+    return paths
+
+
+def guide_label(guide: str, omega: float) -> str:
+    """Human label of a guidance setting: "cfg (ω=7.5)", "rg (ω=3)"."""
+    w = guide_omega(guide, omega)
+    kind = "rg" if str(guide).startswith("rg") else str(guide)
+    return kind if math.isnan(w) else f"{kind} (ω={w:g})"
+
+
+def format_mean_ci(mean: float, low: float, high: float, digits: int = DIGITS) -> str:
+    """"0.512 ± 0.013" with the CI half-width (max of both sides, robust to asymmetry)."""
+    if pd.isna(mean):
+        return ""
+    half = max(mean - low, high - mean) if not (pd.isna(low) or pd.isna(high)) else float("nan")
+    return f"{mean:.{digits}f}" if pd.isna(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def method_table(summary: pd.DataFrame, group: str,
+                 metrics: list[str] | None = None) -> pd.DataFrame:
+    """Wide table for one group: one row per method × guide (ω), one column per metric with
+    "mean ± CI half-width" and ↑/↓ in the header. Rows: methods alphabetically, cfg first,
+    then ω ascending; metric columns in METRICS order unless `metrics` is given."""
+    sub = summary[summary["group"] == group].copy()
+    if sub.empty:
+        raise ValueError(f"method_table: no summary rows for group {group!r}")
+    present = list(dict.fromkeys(sub["metric"]))
+    if metrics is None:
+        metrics = [m for m in METRICS if m in present] + sorted(set(present) - set(METRICS))
+    sub["w"] = [guide_omega(g, o) for g, o in zip(sub["guide"], sub["omega"], strict=True)]
+    sub["is_rg"] = sub["guide"].astype(str).str.startswith("rg")
+    rows = []
+    for (method, is_rg, w, guide), cell in sub.groupby(["method", "is_rg", "w", "guide"],
+                                                       sort=True, dropna=False):
+        row = {"method": method, "guide": guide_label(guide, w)}
+        by_metric = cell.set_index("metric")
+        for m in metrics:
+            info = metric_info(m)
+            header = f"{info.label} {'↑' if info.higher_is_better else '↓'}"
+            if m in by_metric.index:
+                r = by_metric.loc[m]
+                row[header] = format_mean_ci(r["mean"], r["ci_low"], r["ci_high"])
+            else:
+                row[header] = ""
+        rows.append(row)
+    return pd.DataFrame(rows)

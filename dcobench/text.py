@@ -1,0 +1,101 @@
+"""SDXL text conditioning and textual embeddings (paper §4.3) on both text encoders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+EMBED_KEYS = ("clip_l", "clip_g")  # text_encoder, text_encoder_2 (SDXL's convention)
+EMBEDS_NAME = "learned_embeds.safetensors"
+
+
+def encoders(pipe) -> list[tuple[object, torch.nn.Module]]:
+    """[(tokenizer, text_encoder), (tokenizer_2, text_encoder_2)]."""
+    return [(pipe.tokenizer, pipe.text_encoder), (pipe.tokenizer_2, pipe.text_encoder_2)]
+
+
+def encode_prompts(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """SDXL prompt embeddings: (B, 77, d1+d2) penultimate states and (B, d_proj) pooled."""
+    states, pooled = [], None
+    for tokenizer, encoder in encoders(pipe):
+        ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
+                        truncation=True, return_tensors="pt").input_ids.to(encoder.device)
+        out = encoder(ids, output_hidden_states=True)
+        states.append(out.hidden_states[-2])  # (B, 77, d_i)
+        pooled = out[0] if out[0].ndim == 2 else pooled  # text_embeds of the projection model
+    return torch.cat(states, dim=-1), pooled
+
+
+def empty_conditioning(pipe, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The unconditional embedding: zeros when the pipeline forces them (SDXL), else ""."""
+    if pipe.config.get("force_zeros_for_empty_prompt", True):
+        embeds, pooled = encode_prompts(pipe, [""])
+        return torch.zeros_like(embeds).expand(batch, -1, -1), torch.zeros_like(pooled).expand(batch, -1)
+    embeds, pooled = encode_prompts(pipe, [""])
+    return embeds.expand(batch, -1, -1), pooled.expand(batch, -1)
+
+
+def time_ids(height: int, width: int, batch: int, device=None, dtype=None) -> torch.Tensor:
+    """SDXL size/crop conditioning (orig_h, orig_w, crop_top, crop_left, target_h, target_w)."""
+    row = torch.tensor([height, width, 0, 0, height, width], device=device, dtype=dtype)
+    return row.expand(batch, 6)
+
+
+@dataclass
+class LearnedTokens:
+    """New token rows per encoder, with the frozen copies needed to restore untouched rows."""
+
+    token: str
+    ids: list[int]  # one id per encoder
+    original: list[torch.Tensor]  # full embedding matrices before training
+    init_norms: list[torch.Tensor]
+
+    def parameters(self, pipe) -> list[torch.nn.Parameter]:
+        return [enc.get_input_embeddings().weight for _, enc in encoders(pipe)]
+
+    @torch.no_grad()
+    def restore(self, pipe) -> None:
+        """Put every row but the new ones back; rescale new rows to the initializer norm."""
+        for k, (_, enc) in enumerate(encoders(pipe)):
+            weight = enc.get_input_embeddings().weight
+            keep = torch.ones(weight.shape[0], dtype=torch.bool, device=weight.device)
+            keep[self.ids[k]] = False
+            weight[keep] = self.original[k].to(weight)[keep]
+            row = weight[self.ids[k]]
+            weight[self.ids[k]] = row * (self.init_norms[k].to(row) / row.norm().clamp_min(1e-12))
+
+
+def add_learned_token(pipe, token: str, init_phrase: str) -> LearnedTokens:
+    """Add `token` to both tokenizers, initialised from the mean embedding of `init_phrase`."""
+    ids, originals, norms = [], [], []
+    for tokenizer, encoder in encoders(pipe):
+        if tokenizer.add_tokens([token]) != 1:
+            raise ValueError(f"token {token!r} already exists in the tokenizer; choose another")
+        init_ids = tokenizer(init_phrase, add_special_tokens=False).input_ids
+        encoder.resize_token_embeddings(len(tokenizer))
+        weight = encoder.get_input_embeddings().weight
+        new_id = tokenizer.convert_tokens_to_ids(token)
+        with torch.no_grad():
+            weight[new_id] = weight[init_ids].mean(dim=0)
+        ids.append(new_id)
+        norms.append(weight[new_id].detach().norm().clone())
+        originals.append(weight.detach().clone())
+    return LearnedTokens(token, ids, originals, norms)
+
+
+def save_learned_embeds(path: Path, pipe, tokens: LearnedTokens) -> None:
+    """learned_embeds.safetensors: {'clip_l': (1, d1), 'clip_g': (1, d2)} (stock TI format)."""
+    state = {}
+    for key, (_, enc), idx in zip(EMBED_KEYS, encoders(pipe), tokens.ids, strict=True):
+        state[key] = enc.get_input_embeddings().weight[idx : idx + 1].detach().float().cpu().clone()
+    save_file(state, str(path), metadata={"token": tokens.token})
+
+
+def load_learned_embeds(pipe, path: Path, token: str) -> None:
+    """Load learned rows into both encoders through diffusers' `load_textual_inversion`."""
+    state = load_file(str(path))
+    for key, (tokenizer, enc) in zip(EMBED_KEYS, encoders(pipe), strict=True):
+        pipe.load_textual_inversion(state[key], token=token, text_encoder=enc, tokenizer=tokenizer)

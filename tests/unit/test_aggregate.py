@@ -1,0 +1,130 @@
+"""Aggregation, bootstrap CIs and paired differences on small tables with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dcobench.report import METRICS, aggregate, bootstrap_ci, reference_method, write_aggregates
+
+# (concept, method) -> values for prompt_index 0 and 1 (seed 0)
+VALUES = {
+    ("A", "dco"): (0.5, 0.75),
+    ("B", "dco"): (0.25, 0.5),
+    ("A", "db"): (0.25, 1.0),
+    ("B", "db"): (0.125, 0.375),
+}
+
+
+def _scores(values=VALUES, group="subject", guide="cfg", omega=7.5, metric="dino"):
+    rows = []
+    for (concept, method), vals in values.items():
+        for p, v in enumerate(vals):
+            rows.append(dict(exp="e", group=group, concept=concept, method=method, guide=guide,
+                             omega=omega, file=f"{p:04d}.png", prompt_index=p, seed=0,
+                             metric=metric, value=v))
+    return pd.DataFrame(rows)
+
+
+def _write(tmp_path, df, name="scores.csv"):
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_per_concept_and_summary_means(tmp_path):
+    res = aggregate([_write(tmp_path, _scores())])
+    pc = res["per_concept"].set_index(["concept", "method"])
+    assert pc.loc[("A", "dco"), "mean"] == pytest.approx(0.625)
+    assert pc.loc[("B", "dco"), "mean"] == pytest.approx(0.375)
+    assert pc.loc[("A", "db"), "mean"] == pytest.approx(0.625)
+    assert pc.loc[("B", "db"), "mean"] == pytest.approx(0.25)
+    assert (pc["n"] == 2).all()
+    assert list(res["per_concept"].columns) == [
+        "group", "concept", "method", "guide", "omega", "metric", "mean", "n"]
+    s = res["summary"].set_index("method")
+    assert s.loc["dco", "mean"] == pytest.approx(0.5)
+    assert s.loc["db", "mean"] == pytest.approx(0.4375)
+    assert (s["n_concepts"] == 2).all()
+    assert (s["ci_low"] <= s["mean"]).all() and (s["mean"] <= s["ci_high"]).all()
+
+
+def test_bootstrap_ci_known_cases():
+    assert bootstrap_ci(np.array([0.3, 0.3, 0.3])) == (pytest.approx(0.3), pytest.approx(0.3))
+    assert bootstrap_ci(np.array([0.7])) == (0.7, 0.7)
+    # two values: resample means are 0, 0.5 or 1 -> 2.5%/97.5% percentiles are 0 and 1
+    assert bootstrap_ci(np.array([0.0, 1.0])) == (0.0, 1.0)
+    vals = np.random.default_rng(1).normal(size=20)
+    first = bootstrap_ci(vals)
+    assert first == bootstrap_ci(vals)  # fixed seed: deterministic
+    assert first[0] < vals.mean() < first[1]
+
+
+def test_single_concept_ci_is_mean(tmp_path):
+    one = {k: v for k, v in VALUES.items() if k[0] == "A"}
+    s = aggregate([_write(tmp_path, _scores(one))])["summary"]
+    assert (s["ci_low"] == s["mean"]).all() and (s["ci_high"] == s["mean"]).all()
+    assert (s["n_concepts"] == 1).all()
+
+
+def test_paired_difference_against_dco(tmp_path):
+    paired = aggregate([_write(tmp_path, _scores())])["paired"]
+    assert len(paired) == 1
+    row = paired.iloc[0]
+    assert row["method"] == "db" and row["reference"] == "dco"
+    # A: (0.25-0.5, 1.0-0.75) -> 0.0 ; B: (0.125-0.25, 0.375-0.5) -> -0.125
+    assert row["mean_diff"] == pytest.approx(-0.0625)
+    assert row["n_concepts"] == 2 and row["n_pairs"] == 4
+    assert row["ci_low"] == pytest.approx(-0.125) and row["ci_high"] == pytest.approx(0.0)
+
+
+def test_paired_identical_concept_diffs_give_point_ci(tmp_path):
+    values = {("A", "dco"): (0.5, 0.5), ("B", "dco"): (0.25, 0.75),
+              ("A", "db"): (0.25, 0.25), ("B", "db"): (0.0, 0.5)}
+    row = aggregate([_write(tmp_path, _scores(values))])["paired"].iloc[0]
+    assert row["mean_diff"] == pytest.approx(-0.25)
+    assert row["ci_low"] == pytest.approx(-0.25) and row["ci_high"] == pytest.approx(-0.25)
+
+
+def test_paired_only_matches_same_slots(tmp_path):
+    df = _scores()
+    extra = df[(df["method"] == "db") & (df["prompt_index"] == 0)].assign(seed=1, value=9.0)
+    paired = aggregate([_write(tmp_path, pd.concat([df, extra]))])["paired"]
+    assert paired.iloc[0]["n_pairs"] == 4  # the seed-1 rows have no dco partner
+    assert paired.iloc[0]["mean_diff"] == pytest.approx(-0.0625)
+
+
+def test_merge_group_reference_contains_dco(tmp_path):
+    values = {("s__t", "db_merge"): (0.25, 0.5), ("s__t", "db_ziplora"): (0.5, 0.5),
+              ("s__t", "dco_merge"): (0.75, 0.75)}
+    paired = aggregate([_write(tmp_path, _scores(values, group="merge"))])["paired"]
+    assert set(paired["reference"]) == {"dco_merge"}
+    diffs = paired.set_index("method")["mean_diff"]
+    assert diffs["db_merge"] == pytest.approx(-0.375)
+    assert diffs["db_ziplora"] == pytest.approx(-0.25)
+    assert reference_method("subject", ["db", "dco_x"]) is None
+    assert reference_method("merge", ["db_merge", "dco_ziplora", "dco_merge"]) == "dco_merge"
+
+
+def test_multiple_files_guides_and_write(tmp_path):
+    files = [_write(tmp_path, _scores(guide="cfg", omega=7.5), "a.csv"),
+             _write(tmp_path, _scores(guide="rg3", omega=3.0), "b.csv"),
+             _write(tmp_path, _scores(metric="siglip_text"), "c.csv")]
+    paths = write_aggregates(files, tmp_path / "agg")
+    assert sorted(p.name for p in paths.values()) == ["paired.csv", "per_concept.csv", "summary.csv"]
+    summary = pd.read_csv(paths["summary"])
+    assert len(summary) == 2 * 3  # methods x (cfg dino, rg3 dino, cfg siglip_text)
+    assert set(summary["guide"]) == {"cfg", "rg3"}
+    assert len(pd.read_csv(paths["paired"])) == 3
+
+
+def test_missing_columns_and_registry(tmp_path):
+    bad = _write(tmp_path, _scores().drop(columns=["seed"]))
+    with pytest.raises(ValueError, match="seed"):
+        aggregate([bad])
+    with pytest.raises(ValueError):
+        aggregate([])
+    assert set(METRICS) == {"dino", "siglip_text", "siglip_image", "clip_i", "clip_t"}
+    assert METRICS["siglip_text"].image_or_text == "text"
+    assert all(m.higher_is_better for m in METRICS.values())

@@ -1,0 +1,33 @@
+# Concept folders: draw the demo concepts (embedded default), validate every concept, build presets.
+
+
+if DEMO:
+
+    rule demo_data:
+        output:
+            [concept_yaml(n) for n in DEMO],
+        log:
+            f"{R}/logs/demo_data.log",
+        benchmark:
+            f"{R}/benchmarks/demo_data.tsv"
+        params:
+            names=",".join(DEMO),
+        shell:
+            "{PY} -m dcobench prepare demo --root {DATA} --names {params.names} > {log} 2>&1"
+
+
+rule prepare:
+    input:
+        [concept_yaml(n) for n in CONCEPTS],
+    output:
+        f"{R}/data/prepared.json",
+    log:
+        f"{R}/logs/prepare.log",
+    benchmark:
+        f"{R}/benchmarks/prepare.tsv"
+    params:
+        concepts=" ".join(concept_dir(n) for n in CONCEPTS),
+        models=opts(config["models"]),
+    shell:
+        "{PY} -m dcobench prepare validate --concepts {params.concepts} "
+        "--models {params.models} --out {output} > {log} 2>&1"

@@ -1,0 +1,48 @@
+# Aggregation (store long, render late) and the report.
+
+
+rule aggregate:
+    input:
+        score_files(),
+    output:
+        summary=f"{R}/tables/summary.csv",
+        per_concept=f"{R}/tables/per_concept.csv",
+        paired=f"{R}/tables/paired.csv",
+    log:
+        f"{R}/logs/aggregate.log",
+    benchmark:
+        f"{R}/benchmarks/aggregate.tsv"
+    params:
+        out=f"{R}/tables",
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "{PY} -m dcobench aggregate --scores {input} --out-dir {params.out} > {log} 2>&1"
+
+
+rule report:
+    input:
+        summary=f"{R}/tables/summary.csv",
+        paired=f"{R}/tables/paired.csv",
+        noise=f"{R}/analysis/noise_distance.csv",
+        logs=[f"{model_dir(k, c, m)}/train_log.csv" for k, c, m in trained_models()],
+    output:
+        html=report(
+            f"{R}/report.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
+        tables=[f"{R}/tables/methods_{g}.md" for g in report_groups()],
+    log:
+        f"{R}/logs/report.log",
+    benchmark:
+        f"{R}/benchmarks/report.tsv"
+    params:
+        title=shlex.quote(config["report"]["title"]),
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "{PY} -m dcobench report --exp-dir {R} --title {params.title} --out {output.html} "
+        "> {log} 2>&1"

@@ -1,0 +1,73 @@
+# Scoring: one long table (row per image and metric) per sample folder.
+
+
+def models_json():
+    return opts({k: v for k, v in config["models"].items() if k != "base"})
+
+
+rule score:
+    input:
+        samples=[f"{R}/samples/{{kind}}/{{concept}}/{{method}}/{g}/index.csv" for g in GUIDES],
+        concept=lambda w: concept_yaml(w.concept),
+    output:
+        [f"{R}/scores/{{kind}}/{{concept}}/{{method}}/{g}.csv" for g in GUIDES],
+    log:
+        f"{R}/logs/score/{{kind}}/{{concept}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/score/{{kind}}/{{concept}}/{{method}}.tsv"
+    params:
+        samples=lambda w, input: " ".join(p.rsplit("/", 1)[0] for p in input.samples),
+        out=lambda w: f"{R}/scores/{w.kind}/{w.concept}/{w.method}",
+        metrics=lambda w: ",".join(config["score"]["metrics"][w.kind]),
+        concept=lambda w: concept_flag(w.kind, w.concept),
+        meta=lambda w: opts(
+            {"exp": EXP, "group": w.kind, "concept": w.concept, "method": w.method}
+        ),
+        models=models_json(),
+        batch=config["score"]["batch_size"],
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "{PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
+        "--metrics {params.metrics} --models {params.models} {params.concept} "
+        "--meta {params.meta} --batch-size {params.batch} > {log} 2>&1"
+
+
+rule score_merge:
+    input:
+        samples=[
+            f"{R}/merges/{{subject}}__{{style}}/{{merge}}/samples/{g}/index.csv"
+            for g in MERGE_GUIDES
+        ],
+        subject=lambda w: concept_yaml(w.subject),
+        style=lambda w: concept_yaml(w.style),
+    output:
+        [f"{R}/merges/{{subject}}__{{style}}/{{merge}}/scores/{g}.csv" for g in MERGE_GUIDES],
+    log:
+        f"{R}/logs/score_merge/{{subject}}__{{style}}/{{merge}}.log",
+    benchmark:
+        f"{R}/benchmarks/score_merge/{{subject}}__{{style}}/{{merge}}.tsv"
+    params:
+        samples=lambda w, input: " ".join(p.rsplit("/", 1)[0] for p in input.samples),
+        out=lambda w: f"{R}/merges/{w.subject}__{w.style}/{w.merge}/scores",
+        metrics=",".join(config["score"]["metrics"]["merge"]),
+        subject=lambda w: concept_dir(w.subject),
+        style=lambda w: concept_dir(w.style),
+        meta=lambda w: opts(
+            {
+                "exp": EXP,
+                "group": "merge",
+                "concept": f"{w.subject}__{w.style}",
+                "method": w.merge,
+            }
+        ),
+        models=models_json(),
+        batch=config["score"]["batch_size"],
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "{PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
+        "--metrics {params.metrics} --models {params.models} --subject {params.subject} "
+        "--style {params.style} --meta {params.meta} --batch-size {params.batch} > {log} 2>&1"
