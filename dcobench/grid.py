@@ -15,7 +15,14 @@ from tqdm import tqdm
 from dcobench import prompts as prompt_sets
 from dcobench.data.concept import load_concept
 from dcobench.guidance import parse_guide
-from dcobench.io import derive_seed, device, save_png_atomic, to_pil, write_manifest, write_text_atomic
+from dcobench.io import (
+    derive_seed,
+    device,
+    save_png_atomic,
+    to_pil,
+    write_manifest,
+    write_text_atomic,
+)
 from dcobench.sampling import GuideSpec, generate
 
 INDEX_COLUMNS = ("file", "prompt_index", "seed", "prompt", "scoring_prompt", "guide", "omega")

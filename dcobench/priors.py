@@ -16,7 +16,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dcobench.io import derive_seed, device, save_png_atomic, to_pil, write_manifest, write_text_atomic
+from dcobench.io import (
+    derive_seed,
+    device,
+    save_png_atomic,
+    to_pil,
+    write_manifest,
+    write_text_atomic,
+)
 from dcobench.sampling import GuideSpec, generate
 
 

@@ -45,8 +45,16 @@ def run(args) -> None:
     import pandas as pd
 
     from dcobench.io import write_manifest
-    from dcobench.report import (Section, build_html, loss_figure, method_table,
-                                 noise_distance_figure, pareto_figure, sample_grid, write_table)
+    from dcobench.report import (
+        Section,
+        build_html,
+        loss_figure,
+        method_table,
+        noise_distance_figure,
+        pareto_figure,
+        sample_grid,
+        write_table,
+    )
 
     exp = Path(args.exp_dir)
     figures, tables = exp / "figures", exp / "tables"

@@ -6,6 +6,7 @@ docs/INTERFACES.md (images + concept.yaml); the bytes are identical on every cal
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,6 @@ class DemoConcept:
     render: Callable[[], list[tuple[Image.Image, str]]]
 
 
-# ----------------------------------------------------------------------------- backgrounds
 def _gradient(top, bottom) -> Image.Image:
     t = np.linspace(0.0, 1.0, SIZE)[:, None, None]
     arr = (1 - t) * np.array(top, float) + t * np.array(bottom, float)
@@ -46,7 +46,7 @@ def _floor(d: ImageDraw.ImageDraw, y: int, kind: str, color) -> None:
         for i, yy in enumerate(range(y + 6, SIZE, 9)):
             d.line((0, yy, SIZE, yy), fill=dark, width=1)
             x = 20 + (i * 37) % 90
-            d.line((x, yy - 9, x, yy), fill=dark, width=1)
+            d.line((x, max(yy - 9, y), x, yy), fill=dark, width=1)
     elif kind == "checker":
         for j, yy in enumerate(range(y, SIZE, 12)):
             for i, xx in enumerate(range(0, SIZE, 12)):
@@ -83,7 +83,6 @@ def _prop(d: ImageDraw.ImageDraw, kind: str, x: int, y: int) -> None:
             d.ellipse((x + dx - 2, y + dy - 2, x + dx + 2, y + dy + 2), fill=(80, 50, 30))
 
 
-# ----------------------------------------------------------------------------- objects
 def _robot() -> Image.Image:
     """Red boxy body, yellow head with two cyan eyes, antenna, blue arms; badge on the left."""
     im = Image.new("RGBA", (UNIT, UNIT), (0, 0, 0, 0))
@@ -92,8 +91,8 @@ def _robot() -> Image.Image:
     d.ellipse((89, 2, 111, 24), fill=(230, 40, 40), outline=OUTLINE, width=3)
     for box in ((22, 112, 46, 162), (154, 112, 178, 162)):
         d.rectangle(box, fill=(40, 90, 220), outline=OUTLINE, width=3)
-    d.ellipse((20, 156, 48, 180), fill=(150, 150, 160), outline=OUTLINE, width=3)
-    d.ellipse((152, 156, 180, 180), fill=(150, 150, 160), outline=OUTLINE, width=3)
+    for box in ((20, 156, 48, 180), (152, 156, 180, 180)):  # hands
+        d.ellipse(box, fill=(150, 150, 160), outline=OUTLINE, width=3)
     for x0 in (66, 110):
         d.rectangle((x0, 164, x0 + 24, 190), fill=(150, 150, 160), outline=OUTLINE, width=3)
         d.rectangle((x0 - 6, 186, x0 + 30, 199), fill=(30, 50, 140), outline=OUTLINE, width=3)
@@ -146,8 +145,7 @@ def _place(bg: Image.Image, obj: Image.Image, cx: int, bottom: int, size: int,
 
 # scene: (wall top, wall bottom, floor y, floor kind, floor colour, props, (cx, size, angle,
 #         mirror), description with "{t}" for the token)
-Scene = tuple
-_ROBOT_SCENES: list[Scene] = [
+_ROBOT_SCENES: list[tuple] = [
     ((200, 225, 245), (170, 205, 235), 96, "wood", (170, 115, 65), [], (64, 84, 0, False),
      "a photo of a {t} standing on a wooden floor in front of a pale blue wall"),
     ((245, 180, 215), (170, 130, 220), 100, "plain", (245, 245, 245), [("plant", 104, 112)],
@@ -166,7 +164,7 @@ _ROBOT_SCENES: list[Scene] = [
      "a photo of a {t} standing on an orange floor beside a stack of books, with a dark teal "
      "wall behind"),
 ]
-_MUG_SCENES: list[Scene] = [
+_MUG_SCENES: list[tuple] = [
     ((225, 225, 228), (200, 200, 205), 92, "plain", (250, 250, 250), [], (64, 72, 0, False),
      "a photo of a {t} on a white table in front of a light grey wall"),
     ((250, 225, 120), (240, 200, 90), 96, "wood", (160, 105, 60), [], (80, 62, 0, True),
@@ -184,7 +182,7 @@ _MUG_SCENES: list[Scene] = [
 ]
 
 
-def _render_scenes(obj: Image.Image, scenes: list[Scene], token: str):
+def _render_scenes(obj: Image.Image, scenes: list[tuple], token: str):
     out = []
     for top, bottom, fy, fkind, fcol, props, (cx, size, angle, mirror), cap in scenes:
         im = _gradient(top, bottom)
@@ -197,58 +195,38 @@ def _render_scenes(obj: Image.Image, scenes: list[Scene], token: str):
     return out
 
 
-# ----------------------------------------------------------------------------- mosaic style
-def _sky_ground(d, sky, ground, horizon=92):
-    d.rectangle((0, 0, SIZE, horizon), fill=sky)
-    d.rectangle((0, horizon, SIZE, SIZE), fill=ground)
-
-
-def _house(d):
-    _sky_ground(d, (90, 160, 235), (70, 160, 60))
-    d.rectangle((30, 56, 98, 104), fill=(240, 225, 180))
-    d.polygon([(22, 58), (64, 22), (106, 58)], fill=(200, 40, 40))
-    d.rectangle((56, 76, 72, 104), fill=(120, 70, 30))
-    d.rectangle((36, 64, 50, 78), fill=(250, 240, 120))
-    d.rectangle((80, 64, 94, 78), fill=(250, 240, 120))
-
-
-def _tree(d):
-    _sky_ground(d, (150, 210, 245), (100, 180, 70), 100)
-    d.rectangle((56, 64, 72, 108), fill=(120, 75, 35))
-    d.ellipse((24, 8, 104, 80), fill=(30, 130, 50))
-    for x, y in ((46, 32), (78, 44), (58, 56)):
-        d.ellipse((x - 5, y - 5, x + 5, y + 5), fill=(220, 40, 40))
-
-
-def _sun_hills(d):
-    _sky_ground(d, (250, 170, 80), (250, 200, 120), 60)
-    d.ellipse((44, 18, 84, 58), fill=(255, 235, 60))
-    d.ellipse((-40, 70, 80, 170), fill=(60, 150, 60))
-    d.ellipse((50, 78, 180, 180), fill=(30, 110, 50))
-
-
-def _fish(d):
-    _sky_ground(d, (40, 110, 200), (220, 200, 140), 110)
-    d.polygon([(84, 64), (112, 42), (112, 86)], fill=(240, 110, 30))
-    d.ellipse((24, 40, 96, 88), fill=(250, 140, 30))
-    d.ellipse((38, 54, 48, 64), fill=(250, 250, 250))
-    d.ellipse((41, 57, 46, 62), fill=(20, 20, 30))
-    for x, y, r in ((30, 24, 5), (40, 12, 4), (100, 20, 3)):
-        d.ellipse((x - r, y - r, x + r, y + r), fill=(180, 220, 250))
-
-
+R, E, P = "rectangle", "ellipse", "polygon"
+# mosaic contents: (caption with "{t}" for the token, [(ImageDraw method, xy, fill)])
 _MOSAIC = [
-    (_house, "a {t} picture of a house with a red roof and a brown door under a blue sky"),
-    (_tree, "a {t} picture of a green tree with red apples on a meadow under a light blue sky"),
-    (_sun_hills, "a {t} picture of a yellow sun over green hills in an orange evening sky"),
-    (_fish, "a {t} picture of an orange fish swimming in blue water above a sandy bottom"),
+    ("a {t} picture of a house with a red roof and a brown door under a blue sky", [
+        (R, (0, 0, 128, 92), (90, 160, 235)), (R, (0, 92, 128, 128), (70, 160, 60)),
+        (R, (30, 56, 98, 104), (240, 225, 180)), (R, (56, 76, 72, 104), (120, 70, 30)),
+        (R, (36, 64, 50, 78), (250, 240, 120)), (R, (80, 64, 94, 78), (250, 240, 120)),
+        (P, [(22, 58), (64, 22), (106, 58)], (200, 40, 40))]),
+    ("a {t} picture of a green tree with red apples on a meadow under a light blue sky", [
+        (R, (0, 0, 128, 100), (150, 210, 245)), (R, (0, 100, 128, 128), (100, 180, 70)),
+        (R, (56, 64, 72, 108), (120, 75, 35)), (E, (24, 8, 104, 80), (30, 130, 50)),
+        (E, (41, 27, 51, 37), (220, 40, 40)), (E, (73, 39, 83, 49), (220, 40, 40)),
+        (E, (53, 51, 63, 61), (220, 40, 40))]),
+    ("a {t} picture of a yellow sun over green hills in an orange evening sky", [
+        (R, (0, 0, 128, 60), (250, 170, 80)), (R, (0, 60, 128, 128), (250, 200, 120)),
+        (E, (44, 18, 84, 58), (255, 235, 60)), (E, (-40, 70, 80, 170), (60, 150, 60)),
+        (E, (50, 78, 180, 180), (30, 110, 50))]),
+    ("a {t} picture of an orange fish swimming in blue water above a sandy bottom", [
+        (R, (0, 0, 128, 110), (40, 110, 200)), (R, (0, 110, 128, 128), (220, 200, 140)),
+        (P, [(84, 64), (112, 42), (112, 86)], (240, 110, 30)),
+        (E, (24, 40, 96, 88), (250, 140, 30)),
+        (E, (38, 54, 48, 64), (250, 250, 250)), (E, (41, 57, 46, 62), (20, 20, 30)),
+        (E, (25, 19, 35, 29), (180, 220, 250)), (E, (36, 8, 44, 16), (180, 220, 250))]),
 ]
 
 
-def _mosaic(draw_fn, seed: int, tile: int = 8) -> Image.Image:
-    """Draw content, sample one colour per tile, jitter it, add dark grout lines."""
+def _mosaic(shapes, seed: int, tile: int = 8) -> Image.Image:
+    """Draw the shapes, sample one colour per tile, jitter it, add dark grout lines."""
     src = Image.new("RGB", (SIZE, SIZE))
-    draw_fn(ImageDraw.Draw(src))
+    d = ImageDraw.Draw(src)
+    for method, xy, fill in shapes:
+        getattr(d, method)(xy, fill=fill)
     n = SIZE // tile
     small = np.asarray(src.resize((n, n), Image.NEAREST), dtype=float)
     rng = np.random.RandomState(seed)
@@ -261,10 +239,9 @@ def _mosaic(draw_fn, seed: int, tile: int = 8) -> Image.Image:
 
 
 def _render_mosaic(token: str):
-    return [(_mosaic(fn, 1000 + i), cap.format(t=token)) for i, (fn, cap) in enumerate(_MOSAIC)]
+    return [(_mosaic(sh, 1000 + i), cap.format(t=token)) for i, (cap, sh) in enumerate(_MOSAIC)]
 
 
-# ----------------------------------------------------------------------------- registry
 DEMO_CONCEPTS: dict[str, DemoConcept] = {
     "toy_robot": DemoConcept("subject", "robot", False, "<toy_robot>",
                              lambda: _render_scenes(_robot(), _ROBOT_SCENES, "<toy_robot>")),
@@ -280,18 +257,15 @@ def demo_names() -> list[str]:
     return list(DEMO_CONCEPTS)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes | Image.Image) -> None:
+    """Write bytes (or an image as PNG without text chunks/timestamps) via a temp file."""
+    if isinstance(data, Image.Image):
+        buf = io.BytesIO()
+        data.save(buf, format="PNG", optimize=True)
+        data = buf.getvalue()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def _png_bytes(im: Image.Image) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=True)  # no text chunks / timestamps
-    return buf.getvalue()
 
 
 def write_demo_concepts(out_dir: Path, names: list[str] | None = None) -> list[Path]:
@@ -312,7 +286,7 @@ def write_demo_concepts(out_dir: Path, names: list[str] | None = None) -> list[P
         captions = {}
         for i, (im, cap) in enumerate(spec.render()):
             fname = f"{i:02d}.png"
-            _write_atomic(folder / fname, _png_bytes(im.convert("RGB")))
+            _write_atomic(folder / fname, im.convert("RGB"))
             captions[fname] = cap
         for p in folder.iterdir():
             if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") and p.name not in captions:

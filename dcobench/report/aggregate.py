@@ -7,6 +7,7 @@ exp, group, concept, method, guide, omega, file, prompt_index, seed, metric, val
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,14 @@ METRICS: dict[str, MetricInfo] = {
 def metric_info(name: str) -> MetricInfo:
     """Registry entry for `name`; unknown metrics get their name as label, higher is better."""
     return METRICS.get(name, MetricInfo(name, True, "image"))
+
+
+def guide_omega(guide: str, omega: float) -> float:
+    """ω of a row: the omega column, or parsed from the guide name ("rg3" → 3.0)."""
+    if omega is not None and not pd.isna(omega):
+        return float(omega)
+    match = re.search(r"(\d+(?:\.\d+)?)$", str(guide))
+    return float(match.group(1)) if match else float("nan")
 
 
 def read_scores(score_files: Iterable[Path]) -> pd.DataFrame:

@@ -4,7 +4,6 @@ deterministically (no dates or software versions in the files) and returns both 
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .aggregate import metric_info  # noqa: E402
+from .aggregate import guide_omega, metric_info  # noqa: E402
 
 DPI = 150
 THUMB_PX = 256
@@ -45,14 +44,6 @@ def method_colors(methods: list[str]) -> dict[str, tuple]:
     """Stable colour per method (tab10 over the sorted method names)."""
     cmap = plt.get_cmap("tab10")
     return {m: cmap(i % 10) for i, m in enumerate(sorted(set(methods)))}
-
-
-def guide_omega(guide: str, omega: float) -> float:
-    """ω of a row: the omega column, or parsed from the guide name ("rg3" → 3.0)."""
-    if omega is not None and not pd.isna(omega):
-        return float(omega)
-    match = re.search(r"(\d+(?:\.\d+)?)$", str(guide))
-    return float(match.group(1)) if match else float("nan")
 
 
 def _pareto_points(summary: pd.DataFrame, group: str, x_metric: str, y_metric: str) -> pd.DataFrame:
@@ -164,16 +155,23 @@ def sample_grid(sample_dirs: dict[str, Path], out_stem: Path | str, max_prompts:
         raise ValueError("sample_grid: no sample folders given")
     indexes = {m: pd.read_csv(Path(d) / "index.csv") for m, d in sample_dirs.items()}
     slots = _grid_slots(indexes, max_prompts, seed)
-    nrow, ncol = len(indexes), len(slots)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.0 * ncol + 0.6, 2.0 * nrow + 0.7),
-                             squeeze=False)
-    for r, (method, idx) in enumerate(indexes.items()):
+    cells = {}
+    for method, idx in indexes.items():
         lookup = idx.set_index([idx["prompt_index"].astype(int), idx["seed"].astype(int)])
-        for c, slot in enumerate(slots):
+        for slot in slots:
             row = lookup.loc[slot]
             row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
+            cells[method, slot] = (row, _thumbnail(Path(sample_dirs[method]) / row["file"]))
+    first = next(iter(cells.values()))[1]
+    cell_h = 2.0 * first.shape[0] / first.shape[1]
+    nrow, ncol = len(indexes), len(slots)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.0 * ncol + 0.6, cell_h * nrow + 0.7),
+                             squeeze=False)
+    for r, method in enumerate(indexes):
+        for c, slot in enumerate(slots):
+            row, thumb = cells[method, slot]
             ax = axes[r, c]
-            ax.imshow(_thumbnail(Path(sample_dirs[method]) / row["file"]))
+            ax.imshow(thumb)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -229,7 +227,7 @@ def noise_distance_figure(csv: Path, out_stem: Path | str) -> list[Path]:
             ax.fill_between(t, stats["mean"] - half, stats["mean"] + half,
                             color=colors[method], alpha=0.2, linewidth=0)
     ax.set_xlabel("timestep t")
-    ax.set_ylabel("noise distance ‖ε_θ − ε_φ‖²")
+    ax.set_ylabel(r"noise distance $\|\epsilon_\theta - \epsilon_\phi\|^2$")
     ax.legend(fontsize=8, frameon=False)
     ax.grid(alpha=0.3, linewidth=0.5)
     return save_figure(fig, out_stem)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import METRICS, metric_info
-from .figures import guide_omega
+from .aggregate import METRICS, guide_omega, metric_info
 
 DIGITS = 3
 _LATEX_ESCAPES = {
@@ -101,7 +100,7 @@ def method_table(summary: pd.DataFrame, group: str,
     sub["w"] = [guide_omega(g, o) for g, o in zip(sub["guide"], sub["omega"], strict=True)]
     sub["is_rg"] = sub["guide"].astype(str).str.startswith("rg")
     rows = []
-    for (method, is_rg, w, guide), cell in sub.groupby(["method", "is_rg", "w", "guide"],
+    for (method, _is_rg, w, guide), cell in sub.groupby(["method", "is_rg", "w", "guide"],
                                                        sort=True, dropna=False):
         row = {"method": method, "guide": guide_label(guide, w)}
         by_metric = cell.set_index("metric")

@@ -1,0 +1,68 @@
+"""Registries, prompt filling, CLI option parsing and the exact arithmetic merge."""
+
+import pytest
+import torch
+
+from dcobench import prompts
+from dcobench.cli import build_options
+from dcobench.merge import Lora, arithmetic
+from dcobench.methods import METHODS
+from dcobench.registry import Registry, UnknownNameError
+from dcobench.train import TrainOptions
+
+
+def test_unknown_name_suggests():
+    with pytest.raises(UnknownNameError, match=r"did you mean 'dco'"):
+        METHODS["dcoo"]
+
+
+def test_registry_rejects_duplicates():
+    reg = Registry("thing")
+    reg.register("a", 1)
+    with pytest.raises(ValueError, match="twice"):
+        reg.register("a", 2)
+
+
+def test_prompt_fill_theta_and_base():
+    [p] = prompts.fill(["a {subject} in {style} style"], {"subject": "<dog>", "style": "<wc>"},
+                       {"subject": "dog", "style": "watercolor"})
+    assert (p.theta, p.base) == ("a <dog> in <wc> style", "a dog in watercolor style")
+
+
+def test_dreambooth_prompt_lists_have_25_each():
+    assert len(prompts.OBJECT_PROMPTS) == 25 and len(prompts.LIVE_PROMPTS) == 25
+
+
+def test_build_options_rejects_unknown_keys(tmp_path):
+    with pytest.raises(ValueError, match="unknown TrainOptions option"):
+        build_options(TrainOptions, '{"stepz": 3}', concept_dir=tmp_path, out_dir=tmp_path,
+                      method="db")
+
+
+def test_train_options_validate():
+    with pytest.raises(ValueError, match="prior_dir"):
+        TrainOptions(concept_dir="x", out_dir="y", method="dbpp")
+    with pytest.raises(UnknownNameError):
+        TrainOptions(concept_dir="x", out_dir="y", method="dreambooth")
+
+
+def _lora(rank, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    A = {"l": torch.randn(rank, 6, generator=g)}
+    B = {"l": torch.randn(5, rank, generator=g)}
+    return Lora(A, B, scale, {"r": rank})
+
+
+def test_arithmetic_merge_is_exact_weighted_sum_of_deltas():
+    a, b = _lora(2, 0.5, 0), _lora(3, 2.0, 1)
+    merged = arithmetic([a, b], [0.7, 1.3])
+    assert merged.rank == 5 and merged.scale == 1.0
+    expected = 0.7 * a.delta("l") + 1.3 * b.delta("l")
+    assert torch.allclose(merged.delta("l"), expected, atol=1e-6)
+
+
+def test_arithmetic_merge_missing_layer_counts_as_zero():
+    a, b = _lora(2, 1.0, 0), _lora(2, 1.0, 1)
+    b.A["only_b"], b.B["only_b"] = torch.ones(2, 6), torch.ones(5, 2)
+    merged = arithmetic([a, b], [1.0, 1.0])
+    assert torch.allclose(merged.delta("only_b"), b.delta("only_b"))
