@@ -101,5 +101,5 @@ def run(args) -> None:
     if analysis:
         sections.append(Section("Training and analyses", analysis))
     build_html(args.title, sections, args.out)
-    write_manifest(exp, "report", {"title": args.title}, report=str(args.out))
+    write_manifest(figures, "report", {"title": args.title}, report=str(args.out))
     print(f"report: {args.out}")

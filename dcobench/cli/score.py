@@ -23,7 +23,7 @@ def run(args) -> None:
     import pandas as pd
 
     from dcobench.data.concept import load_concept
-    from dcobench.io import device, write_text_atomic
+    from dcobench.io import device, write_manifest, write_text_atomic
     from dcobench.scoring import SCORERS, Embedder, score_images
 
     metrics = [m for m in args.metrics.split(",") if m]
@@ -55,3 +55,5 @@ def run(args) -> None:
         table = table[["exp", "group", "concept", "method", "guide", "omega", "file",
                        "prompt_index", "seed", "metric", "value"]]
         write_text_atomic(out_dir / f"{folder.name}.csv", table.to_csv(index=False))
+    write_manifest(out_dir, "score", {"metrics": metrics, "models": specs, **meta},
+                   samples=[str(s) for s in args.samples])
