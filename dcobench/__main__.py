@@ -19,6 +19,7 @@ STAGES = {
     "aggregate": ("dcobench.cli.aggregate", "aggregate long score tables: means, bootstrap CIs, paired diffs"),
     "report": ("dcobench.cli.report", "render tables, figures and the HTML report"),
     "bench": ("dcobench.cli.bench", "benchmarks written to results/bench/*.json"),
+    "launch": ("dcobench.cli.launch", "submit a stage (or a sweep) to SLURM via submitit, or run it locally"),
 }
 
 
@@ -40,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from dcobench.signals import EXIT_INTERRUPTED, Interrupted
+
     try:
         importlib.import_module(args._module).run(args)
+    except Interrupted as exc:
+        logging.getLogger("dcobench").warning("%s", exc)
+        return EXIT_INTERRUPTED
     except (ValueError, FileNotFoundError, KeyError, FloatingPointError) as exc:
         logging.getLogger("dcobench").error("%s", exc)
         return 1

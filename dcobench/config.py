@@ -12,8 +12,10 @@ from pathlib import Path
 
 from dcobench.data.concept import ConceptError, load_concept
 from dcobench.data.demo import demo_names
+from dcobench.experiments import Plan, build_plan, concept_name
 from dcobench.guidance import parse_guide
 from dcobench.registry import Registry, unknown_name_message
+from dcobench.variants import Variant, check_checkpoint, parse_variants, variant_options
 
 KINDS = ("subject", "style")
 
@@ -26,9 +28,20 @@ class ConfigError(ValueError):
 class ConceptRef:
     name: str
     kind: str
-    path: Path
+    path: Path  # the folder in the repository / data.root (for a source concept: yaml only)
     class_noun: str  # the class noun (for a demo concept not yet drawn: from its recipe)
     demo: bool = False  # drawn by rule demo_data
+    source: str | None = None  # dataset name: images fetched by rule fetch_concept
+    live: bool = False
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything the Snakefile needs from a checked config."""
+
+    concepts: dict[str, ConceptRef]
+    variants: dict[str, Variant]
+    plan: Plan
 
 
 def _check_names(key: str, names: list[str], registry: Registry, errors: list[str]) -> None:
@@ -37,44 +50,76 @@ def _check_names(key: str, names: list[str], registry: Registry, errors: list[st
             errors.append(f"{key}: {unknown_name_message(registry.axis, name, registry.names())}")
 
 
+def _check_variant_names(key: str, names: list[str], variants: dict, errors: list[str]) -> None:
+    for name in names:
+        if name not in variants:
+            errors.append(f"{key}: {unknown_name_message('method', name, list(variants))}")
+
+
 def check_config(config: dict) -> dict[str, ConceptRef]:
     """Validate names and concept folders; return the concepts by name. Raises ConfigError."""
+    return load_setup(config).concepts
+
+
+def load_setup(config: dict) -> Setup:
+    """Validate registries, variants, experiments and concept folders. Raises ConfigError."""
     from dcobench.merge import MERGERS
-    from dcobench.methods import METHODS
     from dcobench.scoring import SCORERS
 
     errors: list[str] = []
+    variants = parse_variants(config, errors)
     for kind in KINDS:
-        _check_names(f"train.methods.{kind}", config["train"]["methods"][kind], METHODS, errors)
+        _check_variant_names(f"train.methods.{kind}", config["train"]["methods"][kind], variants,
+                             errors)
         _check_names(f"score.metrics.{kind}", config["score"]["metrics"][kind], SCORERS, errors)
     _check_names("score.metrics.merge", config["score"]["metrics"]["merge"], SCORERS, errors)
-    _check_names("merge.methods", config["merge"]["methods"], METHODS, errors)
+    _check_variant_names("merge.methods", config["merge"]["methods"], variants, errors)
     _check_names("merge.mergers", config["merge"]["mergers"], MERGERS, errors)
-    _check_names("analysis.noise_distance.methods",
-                 config["analysis"]["noise_distance"]["methods"], METHODS, errors)
+    _check_variant_names("analysis.noise_distance.methods",
+                         config["analysis"]["noise_distance"]["methods"], variants, errors)
     for key in ("sample", "merge"):
         for guide in config[key]["guides"]:
             try:
                 parse_guide(guide)
             except ValueError as exc:
                 errors.append(f"{key}.guides: {exc}")
-    for name in config["merge"]["methods"]:
-        for kind in KINDS:
-            if name in METHODS and name not in config["train"]["methods"][kind]:
-                errors.append(f"merge.methods: {name!r} is not trained for {kind}s "
-                              f"(add it to train.methods.{kind})")
+    if not config.get("experiments"):
+        for name in config["merge"]["methods"]:
+            for kind in KINDS:
+                if name in variants and name not in config["train"]["methods"][kind]:
+                    errors.append(f"merge.methods: {name!r} is not trained for {kind}s "
+                                  f"(add it to train.methods.{kind})")
+    _check_prompt_sets(config, errors)
     concepts = _check_concepts(config["data"], errors)
+    plan = build_plan(config, variants, errors)
+    for kind, _, v in plan.models:
+        if v in variants and not variants[v].trained:
+            msg = check_checkpoint(config, variants[v], kind)
+            if msg and msg not in errors:
+                errors.append(msg)
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
-    return concepts
+    return Setup(concepts, variants, plan)
+
+
+def _check_prompt_sets(config: dict, errors: list[str]) -> None:
+    from dcobench.prompts import GROUP_SETS, resolve_set
+
+    for group, names in (config["sample"].get("prompt_sets") or {}).items():
+        for name in names:
+            try:
+                resolve_set(group, name, live=False)
+            except KeyError as exc:
+                errors.append(f"sample.prompt_sets.{group}: {exc.args[0]} "
+                              f"(known for {group}: {', '.join(GROUP_SETS.get(group, []))})")
 
 
 def _check_concepts(data: dict, errors: list[str]) -> dict[str, ConceptRef]:
     root, demo = Path(data["root"]), data["demo"]
     concepts: dict[str, ConceptRef] = {}
     for kind in KINDS:
-        for name in data[f"{kind}s"]:
-            path = root / name
+        for entry in data[f"{kind}s"]:
+            name, path = concept_name(entry), root / entry
             if name in concepts:
                 errors.append(f"data: concept {name!r} is listed twice")
                 continue
@@ -97,7 +142,12 @@ def _check_concepts(data: dict, errors: list[str]) -> dict[str, ConceptRef]:
             if concept.kind != kind:
                 errors.append(f"data.{kind}s: {path}/concept.yaml says kind: {concept.kind}, "
                               f"but it is listed under data.{kind}s")
-            concepts[name] = ConceptRef(name, kind, path, concept.class_noun)
+            dataset = concept.source["dataset"] if concept.source else None
+            if dataset is not None and dataset not in (data.get("sources") or {}):
+                errors.append(f"{path}/concept.yaml: source dataset {dataset!r} is not in "
+                              "data.sources (map it to a local dir and/or a download url)")
+            concepts[name] = ConceptRef(name, kind, path, concept.class_noun, source=dataset,
+                                        live=concept.live)
     return concepts
 
 
@@ -108,18 +158,14 @@ def demo_recipe(name: str):
     return DEMO_CONCEPTS[name]
 
 
-def train_options(config: dict, kind: str) -> dict:
-    """The TrainOptions fields a rule passes for concepts of `kind`."""
-    t = config["train"]
-    return {
-        "steps": t["steps"][kind], "rank": t["rank"][kind], "alpha": t.get("alpha"),
-        "lr": t["lr"], "ti_lr": t["ti_lr"], "textual_inversion": t.get("textual_inversion", True),
-        "captions": t["captions"], "beta": t["beta"], "offset_noise": t["offset_noise"][kind],
-        "snr_gamma": t.get("snr_gamma"), "max_grad_norm": t.get("max_grad_norm", 1.0),
-        "resolution": t["resolution"], "batch_size": t.get("batch_size", 1),
-        "seed": config["seed"], "prior_weight": t["prior"]["weight"],
-        "checkpoints": [c for c in t.get("checkpoints", []) if c < t["steps"][kind]],
-    }
+def train_options(config: dict, kind: str, variant: str | None = None) -> dict:
+    """The TrainOptions fields a rule passes for `variant` (default: the plain method) on `kind`."""
+    errors: list[str] = []
+    variants = parse_variants(config, errors)
+    name = variant or "dco"
+    if name not in variants:
+        raise ConfigError(f"unknown variant {name!r}; known: {', '.join(variants)}")
+    return variant_options(config, kind, variants[name])
 
 
 def prior_options(config: dict) -> dict:
@@ -130,8 +176,12 @@ def prior_options(config: dict) -> dict:
 
 
 def sample_options(config: dict, guides: list[str]) -> dict:
+    """SampleOptions fields; `prompt_sets` (per group) only when the config sets it."""
     s = config["sample"]
-    return {"guides": list(guides), "num_prompts": s["num_prompts"], "seeds": s["seeds"],
+    opts = {"guides": list(guides), "num_prompts": s["num_prompts"], "seeds": s["seeds"],
             "steps": s["steps"], "w_text": s["w_text"], "scheduler": s["scheduler"],
             "resolution": s["resolution"], "batch_size": s["batch_size"],
             "captions": config["train"]["captions"]}
+    if s.get("prompt_sets"):
+        opts["prompt_sets"] = s["prompt_sets"]
+    return opts

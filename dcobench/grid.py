@@ -24,9 +24,12 @@ from dcobench.io import (
     write_text_atomic,
 )
 from dcobench.sampling import GuideSpec, generate
+from dcobench.signals import Interrupted, StopSignals
 
-INDEX_COLUMNS = ("file", "prompt_index", "seed", "prompt", "scoring_prompt", "guide", "omega")
+INDEX_COLUMNS = ("file", "prompt_index", "seed", "prompt", "scoring_prompt", "guide", "omega",
+                 "prompt_set")
 THETA = "theta"
+PARTIAL_INDEX = "index.partial.csv"  # images written before a stop signal; never marks done
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,9 @@ class SampleOptions:
     style_dir: Path | None = None
     base_model: str = "tiny-sdxl"
     guides: tuple[str, ...] = ("cfg", "rg2", "rg3", "rg4", "rg5")  # cfg | rg<ω>
-    prompt_set: str | None = None  # None: object/live (subject), style, merge (both)
-    num_prompts: int | None = None  # the first N prompts of the set; None = all
+    prompt_set: str | None = None  # one registered set; None = prompt_sets by group
+    prompt_sets: dict | None = None  # group (subject|style|merge) -> set names; None = defaults
+    num_prompts: int | None = None  # the first N prompts of each set; None = all
     seeds: tuple[int, ...] = (0, 1)
     steps: int = 50  # denoising steps
     w_text: float = 7.5  # ω_text
@@ -60,22 +64,40 @@ class SampleOptions:
             raise ValueError("batch_size and steps must be >= 1 and seeds non-empty")
 
 
-def phrases(opts: SampleOptions) -> tuple[dict[str, str], dict[str, str], str]:
-    """Slot values for θ and for φ/scoring, and the default prompt set name."""
-    theta, base = {}, {}
+def _model_captions(opts: SampleOptions) -> str:
+    """The caption mode the model was trained with (its manifest), else opts.captions."""
+    manifest = Path(opts.model_dir or "") / "manifest.json"
+    if opts.model_dir is not None and manifest.is_file():
+        data = json.loads(manifest.read_text())
+        if data.get("stage") == "train":
+            return data.get("options", {}).get("captions", opts.captions)
+    return opts.captions
+
+
+def phrases(opts: SampleOptions) -> tuple[dict[str, str], dict[str, str], str, bool]:
+    """Slot values for θ and for φ/scoring, the prompt group (subject|style|merge), live."""
+    theta, base, live = {}, {}, False
+    captions = _model_captions(opts)
     for slot, folder in (("subject", opts.subject_dir), ("style", opts.style_dir)):
         if folder is None:
             continue
         concept = load_concept(folder)
-        compact = opts.captions == "compact" and slot == "subject"
+        compact = captions == "compact" and slot == "subject"
         theta[slot] = f"sks {concept.class_noun}" if compact else concept.token
         base[slot] = concept.class_noun
-        live = concept.live
-    if len(theta) == 2:
-        default = "merge"
-    else:
-        default = "style" if "style" in theta else ("live" if live else "object")
-    return theta, base, default
+        live = live or concept.live
+    group = "merge" if len(theta) == 2 else next(iter(theta))
+    return theta, base, group, live
+
+
+def prompt_list(opts: SampleOptions) -> list[prompt_sets.Prompt]:
+    """The filled prompts of this job: `prompt_set` if given, else the group's sets."""
+    theta, base, group, live = phrases(opts)
+    if opts.prompt_set:
+        templates = prompt_sets.select(prompt_sets.PROMPT_SETS[opts.prompt_set], opts.num_prompts)
+        return prompt_sets.fill(templates, theta, base, prompt_set=opts.prompt_set)
+    names = (opts.prompt_sets or {}).get(group)
+    return prompt_sets.build_prompts(group, names, live, opts.num_prompts, theta, base)
 
 
 def load_model(opts: SampleOptions):
@@ -95,46 +117,62 @@ def load_model(opts: SampleOptions):
 
 
 def sample_grid(opts: SampleOptions) -> list[Path]:
-    """Write PNGs + index.csv per guide folder; existing images are kept (resumable)."""
-    theta, base, default_set = phrases(opts)
-    templates = prompt_sets.select(prompt_sets.PROMPT_SETS[opts.prompt_set or default_set],
-                                   opts.num_prompts)
-    filled = prompt_sets.fill(templates, theta, base)
+    """Write PNGs + index.csv per guide folder; existing images are kept (resumable).
+
+    On SIGTERM/SIGUSR1 (SLURM preemption or time limit) the current batch is finished and
+    flushed, `index.partial.csv` lists the images written so far, and `Interrupted` is raised
+    (exit 143); a rerun skips the written images and produces the same folder as an
+    uninterrupted run.
+    """
+    filled = prompt_list(opts)
     slots = [(p, s) for p in filled for s in opts.seeds]
     pipe = load_model(opts)
     folders = []
-    for guide in opts.guides:
-        kind, w_rg = parse_guide(guide)
-        spec = GuideSpec(kind, opts.w_text, w_rg, THETA if opts.model_dir else None)
-        folder = Path(opts.out_dir) / guide
-        folder.mkdir(parents=True, exist_ok=True)
-        todo = [(p, s) for p, s in slots if not (folder / _name(p.index, s)).exists()]
-        for start in tqdm(range(0, len(todo), opts.batch_size), desc=f"sample {guide}",
-                          unit="batch", mininterval=2.0):
-            chunk = todo[start : start + opts.batch_size]
-            images = generate(pipe, spec, [p.theta for p, _ in chunk], [p.base for p, _ in chunk],
-                              [derive_seed(s, p.index) for p, s in chunk], opts.resolution,
-                              opts.steps, opts.scheduler)
-            for (p, s), img in zip(chunk, to_pil(images), strict=True):
-                save_png_atomic(img, folder / _name(p.index, s))
-        _write_index(folder, slots, guide, w_rg if kind == "rg" else opts.w_text)
-        folders.append(folder)
+    with StopSignals() as stop:
+        for guide in opts.guides:
+            folders.append(_sample_guide(pipe, opts, guide, slots, stop))
     write_manifest(opts.out_dir, "sample", json.loads(json.dumps(asdict(opts), default=str)),
-                   prompt_set=opts.prompt_set or default_set, num_images=len(slots) * len(opts.guides))
+                   prompt_sets=sorted({p.prompt_set for p in filled}), num_images=len(slots) * len(opts.guides))
     return folders
+
+
+def _sample_guide(pipe, opts: SampleOptions, guide: str, slots, stop: StopSignals) -> Path:
+    """One guide folder: generate the missing images batch by batch, then index.csv."""
+    kind, w_rg = parse_guide(guide)
+    omega = w_rg if kind == "rg" else opts.w_text
+    spec = GuideSpec(kind, opts.w_text, w_rg, THETA if opts.model_dir else None)
+    folder = Path(opts.out_dir) / guide
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = [(p, s) for p, s in slots if not (folder / _name(p.index, s)).exists()]
+    for start in tqdm(range(0, len(todo), opts.batch_size), desc=f"sample {guide}",
+                      unit="batch", mininterval=2.0):
+        if stop.requested:
+            done = [(p, s) for p, s in slots if (folder / _name(p.index, s)).exists()]
+            _write_index(folder, done, guide, omega, PARTIAL_INDEX)
+            raise Interrupted(f"sampling stopped by {stop.name()} with {len(done)}/{len(slots)} "
+                              f"images of {folder}; rerun to resume")
+        chunk = todo[start : start + opts.batch_size]
+        images = generate(pipe, spec, [p.theta for p, _ in chunk], [p.base for p, _ in chunk],
+                          [derive_seed(s, p.index) for p, s in chunk], opts.resolution,
+                          opts.steps, opts.scheduler)
+        for (p, s), img in zip(chunk, to_pil(images), strict=True):
+            save_png_atomic(img, folder / _name(p.index, s))
+    _write_index(folder, slots, guide, omega)
+    (folder / PARTIAL_INDEX).unlink(missing_ok=True)
+    return folder
 
 
 def _name(prompt_index: int, seed: int) -> str:
     return f"p{prompt_index:03d}_s{seed}.png"
 
 
-def _write_index(folder: Path, slots, guide: str, omega: float) -> None:
-    """index.csv, written last: its presence marks the folder complete."""
+def _write_index(folder: Path, slots, guide: str, omega: float, name: str = "index.csv") -> None:
+    """index.csv, written last: its presence marks the folder complete (PARTIAL_INDEX: not)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=INDEX_COLUMNS)
     writer.writeheader()
     for p, s in slots:
         writer.writerow({"file": _name(p.index, s), "prompt_index": p.index, "seed": s,
                          "prompt": p.theta, "scoring_prompt": p.base, "guide": guide,
-                         "omega": omega})
-    write_text_atomic(folder / "index.csv", buf.getvalue())
+                         "omega": omega, "prompt_set": p.prompt_set})
+    write_text_atomic(folder / name, buf.getvalue())

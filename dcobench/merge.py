@@ -1,14 +1,18 @@
-"""Merging a subject LoRA and a style LoRA (paper §5.3) on exact low-rank factors.
+"""Merging a subject LoRA and a style LoRA (paper §5.3): LoRA files, options and the registry.
 
 A LoRA layer is (A: (r, in), B: (out, r), scale = alpha / r), ΔW = scale · B A. The arithmetic
 merge λ1ΔW1 + λ2ΔW2 is stored exactly as one rank r1+r2 LoRA: A = [A1; A2],
 B = [λ1 s1 B1, λ2 s2 B2], alpha = r1+r2 — a standard diffusers LoRA, no dense ΔW.
+Every merger takes (loras, MergeOptions) and returns a Lora; the ΔW-based ones (svd, ties_svd,
+dare) live in dcobench.merge_dense, ZipLoRA (which trains merger vectors) in dcobench.ziplora.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -31,14 +35,39 @@ class Lora:
     B: dict[str, torch.Tensor]  # (out, r)
     scale: float  # alpha / r
     config: dict
+    extras: dict = field(default_factory=dict)  # side results of a merger (ziplora's log)
 
     @property
     def rank(self) -> int:
-        return next(iter(self.A.values())).shape[0]
+        return max(a.shape[0] for a in self.A.values())
 
     def delta(self, layer: str) -> torch.Tensor:
         """Dense ΔW of one layer in fp32: (out, in)."""
         return self.scale * self.B[layer].float() @ self.A[layer].float()
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    """How to merge; the `merge:` config section (see config.yaml) plus the concept folders."""
+
+    weights: tuple[float, float] = (1.0, 1.0)  # λ_subject, λ_style (ignored by ziplora)
+    rank: int | None = None  # svd / ties_svd / dare output rank; None = r1 + r2 (svd: exact)
+    density: float = 0.5  # ties_svd / dare: fraction of ΔW entries kept
+    seed: int = 0  # dare's drop mask, ziplora's noise
+    ziplora: dict | None = None  # ZipLoraOptions fields (steps, lr, penalty, ...)
+    subject_dir: Path | None = None  # concept folders: ziplora's images and captions
+    style_dir: Path | None = None
+    subject_model: Path | None = None  # trained LoRA folders: ziplora loads their tokens
+    style_model: Path | None = None
+    base_model: str = "tiny-sdxl"
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != 2:
+            raise ValueError(f"weights must be (λ_subject, λ_style), got {self.weights!r}")
+        if not 0.0 < self.density <= 1.0:
+            raise ValueError(f"density must be in (0, 1], got {self.density}")
+        if self.rank is not None and self.rank < 1:
+            raise ValueError(f"rank must be >= 1 or null, got {self.rank}")
 
 
 def read_lora(folder: Path) -> Lora:
@@ -62,29 +91,124 @@ def read_lora(folder: Path) -> Lora:
     return Lora(A, B, alpha / rank, config)
 
 
+def layer_factors(lo: Lora, layer: str, out_dim: int, in_dim: int):
+    """(A, B) of `layer` in fp32, zeros of the LoRA's rank when the layer is missing."""
+    if layer in lo.A:
+        return lo.A[layer].float(), lo.B[layer].float()
+    return torch.zeros(lo.rank, in_dim), torch.zeros(out_dim, lo.rank)
+
+
+def layer_shapes(loras: list[Lora]) -> dict[str, tuple[int, int]]:
+    """layer -> (out, in) over the union of the LoRAs' layers, sorted by name."""
+    shapes = {}
+    for lo in loras:
+        for layer in lo.A:
+            shapes.setdefault(layer, (lo.B[layer].shape[0], lo.A[layer].shape[1]))
+    return dict(sorted(shapes.items()))
+
+
 def arithmetic(loras: list[Lora], weights: list[float]) -> Lora:
     """Σ wᵢ ΔWᵢ as one exact LoRA of rank Σ rᵢ (layers missing from a LoRA count as zero)."""
     if len(loras) != len(weights):
         raise ValueError(f"{len(loras)} LoRAs but {len(weights)} weights")
-    layers = sorted(set().union(*(lo.A for lo in loras)))
     A, B = {}, {}
-    for layer in layers:
-        ref = next(lo for lo in loras if layer in lo.A)
-        out_dim, in_dim = ref.B[layer].shape[0], ref.A[layer].shape[1]
+    for layer, (out_dim, in_dim) in layer_shapes(loras).items():
+        parts = [layer_factors(lo, layer, out_dim, in_dim) for lo in loras]
+        A[layer] = torch.cat([a for a, _ in parts], dim=0)
+        B[layer] = torch.cat([w * lo.scale * b for (_, b), lo, w in
+                              zip(parts, loras, weights, strict=True)], dim=1)
+    return from_factors(A, B, loras[0].config)
+
+
+def cat(loras: list[Lora], weights: list[float]) -> Lora:
+    """peft's `cat`: the same exact Σ wᵢΔWᵢ, with √|wᵢ sᵢ| put on both factors (balanced)."""
+    if len(loras) != len(weights):
+        raise ValueError(f"{len(loras)} LoRAs but {len(weights)} weights")
+    A, B = {}, {}
+    for layer, (out_dim, in_dim) in layer_shapes(loras).items():
         a_parts, b_parts = [], []
         for lo, w in zip(loras, weights, strict=True):
-            a = lo.A.get(layer, torch.zeros(lo.rank, in_dim))
-            b = lo.B.get(layer, torch.zeros(out_dim, lo.rank))
-            a_parts.append(a.float())
-            b_parts.append(w * lo.scale * b.float())
+            a, b = layer_factors(lo, layer, out_dim, in_dim)
+            root = math.sqrt(abs(w * lo.scale))
+            a_parts.append(root * a)
+            b_parts.append(math.copysign(root, w * lo.scale) * b)
         A[layer], B[layer] = torch.cat(a_parts, dim=0), torch.cat(b_parts, dim=1)
-    rank = sum(lo.rank for lo in loras)
-    config = {**loras[0].config, "r": rank, "lora_alpha": rank}
-    return Lora(A, B, 1.0, config)
+    return from_factors(A, B, loras[0].config)
+
+
+def from_factors(A: dict[str, torch.Tensor], B: dict[str, torch.Tensor], config: dict) -> Lora:
+    """A Lora with scale 1 (alpha = r) from per-layer factors, all layers at the same rank."""
+    ranks = {a.shape[0] for a in A.values()}
+    if len(ranks) != 1:
+        raise ValueError(f"merged layers have different ranks {sorted(ranks)}")
+    rank = ranks.pop()
+    return Lora(A, B, 1.0, {**config, "r": rank, "lora_alpha": rank})
 
 
 MERGERS: Registry = Registry("merger")
-MERGERS.register("arithmetic", arithmetic)
+
+
+@MERGERS.register("arithmetic")
+def _arithmetic(loras: list[Lora], opts: MergeOptions) -> Lora:
+    return arithmetic(loras, list(opts.weights))
+
+
+@MERGERS.register("cat")
+def _cat(loras: list[Lora], opts: MergeOptions) -> Lora:
+    return cat(loras, list(opts.weights))
+
+
+def _lazy(module: str, name: str):
+    """A registry entry that imports its module on first call (keeps `import merge` cheap)."""
+
+    def merge(loras: list[Lora], opts: MergeOptions) -> Lora:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(loras, opts)
+
+    merge.__name__ = name
+    return merge
+
+
+for _name in ("svd", "ties_svd", "dare"):
+    MERGERS.register(_name, _lazy("dcobench.merge_dense", f"merge_{_name}"))
+MERGERS.register("ziplora", _lazy("dcobench.ziplora", "merge_ziplora"))
+WEIGHTLESS = {"ziplora"}  # mergers that ignore λ: one merge id, no λ grid
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}".replace("-", "m").replace(".", "p")
+
+
+def merge_id(method: str, merger: str, weights: tuple[float, float] = (1.0, 1.0)) -> str:
+    """Folder name of a merge: "dco-arithmetic", or "dco-arithmetic_w0p5_1" for λ ≠ (1, 1)."""
+    if tuple(float(w) for w in weights) == (1.0, 1.0) or merger in WEIGHTLESS:
+        return f"{method}-{merger}"
+    return f"{method}-{merger}_w{_fmt(weights[0])}_{_fmt(weights[1])}"
+
+
+def parse_merge_id(name: str) -> tuple[str, str, tuple[float, float]]:
+    """Inverse of merge_id: (method, merger, (λ_subject, λ_style))."""
+    match = re.fullmatch(r"([a-z0-9_]+)-([a-z0-9_]+?)(?:_w(m?[0-9p]+)_(m?[0-9p]+))?", name)
+    if not match:
+        raise ValueError(f"merge id {name!r} is not <method>-<merger>[_w<λ1>_<λ2>]")
+    method, merger, *lams = match.groups()
+    weights = tuple(float(x.replace("m", "-").replace("p", ".")) if x else 1.0 for x in lams)
+    return method, merger, weights
+
+
+def weight_grid(weights: list) -> list[tuple[float, float]]:
+    """merge.weights as a list of (λ_subject, λ_style): one pair or a list of pairs."""
+    pairs = [weights] if weights and not isinstance(weights[0], list | tuple) else weights
+    return [(float(a), float(b)) for a, b in pairs]
+
+
+def merge_ids(config: dict) -> list[str]:
+    """Every merge folder the config asks for: methods × mergers × λ grid (deduplicated)."""
+    cfg = config["merge"]
+    grid = weight_grid(cfg.get("weights", [1.0, 1.0]))
+    ids = [merge_id(m, g, w) for m in cfg["methods"] for g in cfg["mergers"] for w in grid]
+    return list(dict.fromkeys(ids))
 
 
 def write_lora(folder: Path, lora: Lora) -> Path:

@@ -1,27 +1,36 @@
 """LoRA (+ textual embedding) training with the DB, DB+p.p. and DCO objectives.
 
 The trainer only orchestrates: the losses are `dcobench.losses`, the reference pass is
-`adapters.adapters_disabled`, the text conditioning is `dcobench.text`.
+`adapters.adapters_disabled`, the text conditioning is `dcobench.text`, the cached inputs are
+`dcobench.train_data`, the resume state is `dcobench.resume`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import math
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from dcobench import adapters, losses, text
-from dcobench.data.concept import Concept, validate_concept
-from dcobench.io import derive_seed, device, load_image, staging_dir, write_manifest
+from dcobench import adapters, losses, resume, text
+from dcobench.data.concept import validate_concept
+from dcobench.io import derive_seed, device, staging_dir, write_manifest
 from dcobench.methods import METHODS
+from dcobench.signals import Interrupted, StopSignals
+from dcobench.train_data import prior_batch, reference_batch
 
-LOG_COLUMNS = ("step", "loss", "loss_theta", "loss_phi", "d", "sigma", "lr", "time")
+LOG_COLUMNS = ("step", "loss", "loss_theta", "loss_phi", "d", "sigma", "loss_prior", "lr", "time")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+log = logging.getLogger("dcobench")
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class TrainOptions:
     alpha: float | None = None  # lora_alpha; None = rank (scale 1)
     lr: float = 5e-5  # LoRA learning rate (Adam)
     ti_lr: float = 5e-4  # learned-token learning rate
+    lr_warmup_steps: int = 0  # linear LR warm-up; 0 = constant (the paper)
     textual_inversion: bool = True  # learn the concept token (comprehensive captions only)
     captions: str = "comprehensive"  # comprehensive | compact ("a photo of sks {class}")
     beta: float = 1.0  # the paper's β; the loss uses β·T
@@ -45,11 +55,15 @@ class TrainOptions:
     max_grad_norm: float = 1.0
     resolution: int = 1024
     batch_size: int = 1
+    random_flip: bool = False  # horizontal-flip augmentation (latents cached for both flips)
     seed: int = 0
     prior_dir: Path | None = None  # class-prior images (required for dbpp)
     prior_weight: float = 1.0  # λ_prior
     checkpoints: tuple[int, ...] = ()  # steps at which a copy of the weights is kept
     log_every: int = 1
+    mixed_precision: str = "auto"  # auto | fp32 | bf16 | fp16 (frozen weights; trainables fp32)
+    gradient_checkpointing: bool = False
+    resume_every: int = 100  # steps between resume states
 
     def __post_init__(self) -> None:
         method = METHODS[self.method]  # raises with suggestions
@@ -57,60 +71,31 @@ class TrainOptions:
             raise ValueError(f"captions must be comprehensive or compact, got {self.captions!r}")
         if method.prior and self.prior_dir is None:
             raise ValueError(f"method {self.method!r} needs prior_dir (class-prior images)")
-        for name in ("steps", "rank", "resolution", "batch_size"):
+        for name in ("steps", "rank", "resolution", "batch_size", "log_every", "resume_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.resolution % 8:
             raise ValueError(f"resolution must be a multiple of 8, got {self.resolution}")
         if any(s < 1 or s > self.steps for s in self.checkpoints):
             raise ValueError(f"checkpoints {self.checkpoints} must lie in [1, steps={self.steps}]")
+        if self.mixed_precision not in ("auto", *PRECISIONS):
+            raise ValueError(f"mixed_precision must be auto, fp32, bf16 or fp16, "
+                             f"got {self.mixed_precision!r}")
 
     @property
     def learns_token(self) -> bool:
         return self.textual_inversion and self.captions == "comprehensive"
 
 
-@dataclass
-class Batch:
-    """Cached inputs: latents (N, 4, h, w), θ captions, φ captions."""
-
-    latents: torch.Tensor
-    captions: list[str]
-    base_captions: list[str]
-    cond: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def _captions(concept: Concept, opts: TrainOptions) -> tuple[list[str], list[str]]:
-    if opts.captions == "compact":
-        caps = [concept.compact_caption] * len(concept.images)
-        return caps, caps  # no learned token: the reference sees the same prompt
-    caps = [concept.caption_for(p) for p in concept.images]
-    base = [concept.base_caption(c) for c in caps]
-    return caps, (base if opts.learns_token else caps)
-
-
-@torch.no_grad()
-def encode_latents(pipe, paths: list[Path], resolution: int) -> torch.Tensor:
-    """VAE latent means × scaling factor, computed once per run: (N, 4, R/8, R/8)."""
-    pixels = torch.stack([load_image(p, resolution) for p in paths]).to(pipe.vae.device)
-    dist = pipe.vae.encode(pixels.to(pipe.vae.dtype)).latent_dist
-    return dist.mean.float() * pipe.vae.config.scaling_factor
-
-
-@torch.no_grad()
-def _cache_text(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    return text.encode_prompts(pipe, prompts)
-
-
-def _prior_batch(pipe, prior_dir: Path, resolution: int) -> Batch:
-    rows = list(csv.DictReader(open(Path(prior_dir) / "index.csv")))
-    if not rows:
-        raise ValueError(f"{prior_dir}/index.csv lists no class-prior images")
-    paths = [Path(prior_dir) / r["file"] for r in rows]
-    prompts = [r["prompt"] for r in rows]
-    batch = Batch(encode_latents(pipe, paths, resolution), prompts, prompts)
-    batch.cond["embeds"], batch.cond["pooled"] = _cache_text(pipe, prompts)
-    return batch
+def autocast_dtype(name: str, dev: torch.device) -> torch.dtype | None:
+    """The low-precision dtype of the frozen weights, or None for fp32 (auto: fp32 on CPU)."""
+    if name == "auto":
+        if dev.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if name == "fp16" and dev.type != "cuda":
+        raise ValueError("mixed_precision fp16 needs a CUDA GPU (use bf16 or fp32 on CPU)")
+    return PRECISIONS[name]
 
 
 class Trainer:
@@ -121,30 +106,53 @@ class Trainer:
 
         self.opts = opts
         self.method = METHODS[opts.method]
-        self.concept = validate_concept(opts.concept_dir)
         self.device = device()
-        self.pipe = load_sdxl(opts.base_model, device=self.device)
-        pipe = self.pipe
+        self.amp = autocast_dtype(opts.mixed_precision, self.device)
+        self.pipe = pipe = load_sdxl(opts.base_model, device=self.device)
         for module in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
             module.requires_grad_(False)
         self.noise_scheduler = _training_scheduler(pipe)
         self.T = self.noise_scheduler.config.num_train_timesteps
-        self.lora_config = adapters.add_lora(pipe.unet, opts.rank, opts.alpha)
-        self.tokens = None
-        if opts.learns_token:
-            self.tokens = text.add_learned_token(pipe, self.concept.token, self.concept.class_noun)
-        caps, base = _captions(self.concept, opts)
-        self.data = Batch(encode_latents(pipe, self.concept.images, opts.resolution), caps, base)
-        self.data.cond["base_embeds"], self.data.cond["base_pooled"] = _cache_text(pipe, base)
-        if self.tokens is None:
-            self.data.cond["embeds"], self.data.cond["pooled"] = _cache_text(pipe, caps)
-        self.prior = _prior_batch(pipe, opts.prior_dir, opts.resolution) if self.method.prior else None
+        with torch.random.fork_rng(devices=[]):  # LoRA init depends on the seed only
+            torch.manual_seed(derive_seed(opts.seed, "lora-init"))
+            self.lora_config = adapters.add_lora(pipe.unet, opts.rank, opts.alpha)
+        self.concept = validate_concept(opts.concept_dir)
+        self.tokens = (text.add_learned_token(pipe, self.concept.token, self.concept.class_noun)
+                       if opts.learns_token else None)
+        self.data = reference_batch(pipe, self.concept, opts)  # latents + fixed text embeddings
+        self.prior = prior_batch(pipe, opts.prior_dir, opts) if self.method.prior else None
+        self._lower_precision()
+        if opts.gradient_checkpointing:
+            pipe.unet.enable_gradient_checkpointing()
         self.optimizer = self._optimizer()
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / opts.lr_warmup_steps) if opts.lr_warmup_steps else 1.0)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         self.generator = torch.Generator().manual_seed(derive_seed(opts.seed, "train"))
 
+    def _lower_precision(self) -> None:
+        """Frozen weights to the autocast dtype; LoRA and token-embedding matrices stay fp32."""
+        if self.amp is None:
+            return
+        pipe = self.pipe
+        pipe.vae.to("cpu")  # latents are cached: the VAE is not needed on the GPU any more
+        embeddings = [enc.get_input_embeddings() for _, enc in text.encoders(pipe)]
+        masters = {p: p.data for p in self.lora_parameters()}  # exact fp32 copies, kept as-is
+        masters.update({emb.weight: emb.weight.data for emb in embeddings})
+        for module in (pipe.unet, pipe.text_encoder, pipe.text_encoder_2):
+            module.to(self.amp)
+        for param, data in masters.items():
+            param.data = data
+        for emb in embeddings:  # fp32 master rows, looked up then cast to the encoder's dtype
+            emb.register_forward_hook(lambda module, args, out, dtype=self.amp: out.to(dtype))
+
+    def autocast(self):
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp)
+
     def _optimizer(self) -> torch.optim.Optimizer:
-        lora = [p for p in self.pipe.unet.parameters() if p.requires_grad]
-        groups = [{"params": lora, "lr": self.opts.lr}]
+        groups = [{"params": self.lora_parameters(), "lr": self.opts.lr}]
         if self.tokens is not None:
             embeds = self.tokens.parameters(self.pipe)
             for p in embeds:
@@ -152,10 +160,12 @@ class Trainer:
             groups.append({"params": embeds, "lr": self.opts.ti_lr, "weight_decay": 0.0})
         return torch.optim.AdamW(groups, weight_decay=0.0)
 
+    def lora_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.pipe.unet.parameters() if p.requires_grad]
+
     def _conditioning(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.tokens is not None:  # token rows change every step: re-encode with grad
-            embeds, pooled = text.encode_prompts(self.pipe, [self.data.captions[i] for i in idx])
-            return embeds, pooled
+            return text.encode_prompts(self.pipe, [self.data.captions[i] for i in idx])
         return self.data.cond["embeds"][idx], self.data.cond["pooled"][idx]
 
     def _noisy(self, latents: torch.Tensor):
@@ -181,53 +191,79 @@ class Trainer:
         if self.opts.snr_gamma is None:
             return None
         alphas = self.noise_scheduler.alphas_cumprod.to(t.device)[t]
-        snr = alphas / (1 - alphas)
         pred = self.noise_scheduler.config.prediction_type
-        return losses.snr_weights(snr, self.opts.snr_gamma, pred)
+        return losses.snr_weights(alphas / (1 - alphas), self.opts.snr_gamma, pred)
+
+    def _draw(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image indices and their cached latents (a random flip when augmentation is on)."""
+        n = self.opts.batch_size
+        idx = torch.randint(0, batch.latents.shape[0], (n,), generator=self.generator)
+        flip = (torch.randint(0, batch.latents.shape[1], (n,), generator=self.generator)
+                if batch.latents.shape[1] > 1 else torch.zeros(n, dtype=torch.long))
+        return idx, batch.latents[idx, flip]
 
     def step(self) -> dict[str, float]:
         """One optimisation step; returns the logged quantities."""
         opts, data = self.opts, self.data
-        idx = torch.randint(0, data.latents.shape[0], (opts.batch_size,), generator=self.generator)
-        x_t, t, target = self._noisy(data.latents[idx])
-        embeds, pooled = self._conditioning(idx)
+        idx, latents = self._draw(data)
+        x_t, t, target = self._noisy(latents)
         n = x_t.shape[0]
-        if self.prior is not None:  # DB+p.p.: prior rows join the same UNet call
-            pidx = torch.randint(0, self.prior.latents.shape[0], (opts.batch_size,), generator=self.generator)
-            px_t, pt, ptarget = self._noisy(self.prior.latents[pidx])
-            x_t, t, target = torch.cat([x_t, px_t]), torch.cat([t, pt]), torch.cat([target, ptarget])
-            embeds = torch.cat([embeds, self.prior.cond["embeds"][pidx]])
-            pooled = torch.cat([pooled, self.prior.cond["pooled"][pidx]])
-        err = losses.per_sample_mse(self._unet(x_t, t, embeds, pooled), target)
-        weights = self._weights(t[:n])
-        row = {"loss_theta": err[:n].mean().item()}
-        if self.method.objective == "dco":
-            with torch.no_grad(), adapters.adapters_disabled(self.pipe.unet):
-                ref = self._unet(x_t[:n], t[:n], data.cond["base_embeds"][idx], data.cond["base_pooled"][idx])
-            err_phi = losses.per_sample_mse(ref, target[:n])
-            loss = losses.dco_loss(err[:n], err_phi, opts.beta, self.T, weights)
-            d = (err[:n] - err_phi).mean().item()
-            row.update(loss_phi=err_phi.mean().item(), d=d,
-                       sigma=torch.sigmoid(torch.tensor(-opts.beta * self.T * d)).item())
-        elif self.prior is not None:
-            loss = losses.prior_preservation_loss(err[:n] * (weights if weights is not None else 1),
-                                                  err[n:], opts.prior_weight)
-            row.update(loss_phi=err[n:].mean().item())
-        else:
-            loss = losses.db_loss(err, weights)
+        with self.autocast():
+            embeds, pooled = self._conditioning(idx)
+            if self.prior is not None:  # DB+p.p.: prior rows join the same UNet call
+                pidx, platents = self._draw(self.prior)
+                px_t, pt, ptarget = self._noisy(platents)
+                x_t, t, target = torch.cat([x_t, px_t]), torch.cat([t, pt]), torch.cat([target, ptarget])
+                embeds = torch.cat([embeds, self.prior.cond["embeds"][pidx].to(embeds)])
+                pooled = torch.cat([pooled, self.prior.cond["pooled"][pidx].to(pooled)])
+            err = losses.per_sample_mse(self._unet(x_t, t, embeds, pooled), target)
+            ref = self._reference(x_t[:n], t[:n], idx) if self.method.objective == "dco" else None
+        loss, row = self._loss(err, ref, t, target[:n], n)
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"non-finite loss {loss.item()} in {opts.out_dir}: lower lr ({opts.lr}) or check the "
-                "data; no LoRA was written")
+                f"non-finite loss {loss.item()} at a step of {opts.out_dir}: lower lr ({opts.lr}) or "
+                "check the data; no LoRA was written")
+        self._update(loss)
+        row.update(loss=loss.item(), lr=self.optimizer.param_groups[0]["lr"])
+        return row
+
+    @torch.no_grad()
+    def _reference(self, x_t, t, idx) -> torch.Tensor:
+        """ε_φ: the same x_t, t with every LoRA off and the base (class-word) captions."""
+        with adapters.adapters_disabled(self.pipe.unet):
+            return self._unet(x_t, t, self.data.cond["base_embeds"][idx], self.data.cond["base_pooled"][idx])
+
+    def _loss(self, err, ref, t, target, n) -> tuple[torch.Tensor, dict]:
+        weights = self._weights(t)
+        row = {"loss_theta": err[:n].mean().item()}
+        if ref is not None:
+            err_phi = losses.per_sample_mse(ref, target)
+            w = None if weights is None else weights[:n]
+            loss = losses.dco_loss(err[:n], err_phi, self.opts.beta, self.T, w)
+            d = err[:n].detach() - err_phi
+            if w is not None:
+                d = d * w
+            sigma = torch.sigmoid(-self.opts.beta * self.T * d)
+            row.update(loss_phi=err_phi.mean().item(), d=d.mean().item(), sigma=sigma.mean().item())
+            return loss, row
+        if weights is not None:
+            err = err * weights
+        if self.prior is not None:
+            row.update(loss_prior=err[n:].mean().item())
+            return losses.prior_preservation_loss(err[:n], err[n:], self.opts.prior_weight), row
+        return losses.db_loss(err), row
+
+    def _update(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        torch.nn.utils.clip_grad_norm_(params, opts.max_grad_norm)
-        self.optimizer.step()
+        torch.nn.utils.clip_grad_norm_(params, self.opts.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.lr_scheduler.step()
         if self.tokens is not None:
             self.tokens.restore(self.pipe)
-        row.update(loss=loss.item(), lr=opts.lr)
-        return row
 
     def save(self, out_dir: Path) -> None:
         """LoRA (diffusers format, with metadata) and learned token rows."""
@@ -243,30 +279,61 @@ def _training_scheduler(pipe):
     return DDPMScheduler.from_config(pipe.scheduler.config)
 
 
+def _options_json(opts: TrainOptions) -> dict:
+    return json.loads(json.dumps(asdict(opts), default=str))
+
+
 def train(opts: TrainOptions) -> Path:
-    """Run training; write the LoRA, embeddings, train_log.csv and manifest.json atomically."""
-    torch.manual_seed(derive_seed(opts.seed, "init"))
+    """Run (or resume) training; write LoRA, embeddings, train_log.csv and manifest.json atomically.
+
+    SIGTERM / SIGUSR1 (SLURM preemption or time limit) stop the run after the current step with
+    a resume state saved and `Interrupted` raised; rerunning the same command continues it.
+    """
+    out, work = Path(opts.out_dir), resume.resume_dir(opts.out_dir)
     trainer = Trainer(opts)
-    log_rows, start = [], time.time()
-    with staging_dir(Path(opts.out_dir)) as stage:
-        bar = tqdm(range(1, opts.steps + 1), desc=f"train {opts.method}", unit="step",
-                   mininterval=2.0, dynamic_ncols=True)
+    key = resume.fingerprint(_options_json(opts))
+    state = resume.load_state(work, key)
+    start, rows, elapsed = 0, [], 0.0
+    if state is None:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        resume.load_trainer_state(trainer, state)
+        start, rows, elapsed = state["step"], list(state["log"]), state["elapsed"]
+        log.info("resuming %s from step %d/%d (%s)", out, start, opts.steps, work)
+    begin = time.time() - elapsed
+    with StopSignals() as stop:
+        bar = tqdm(range(start + 1, opts.steps + 1), initial=start, total=opts.steps,
+                   desc=f"train {opts.method}", unit="step", mininterval=2.0, dynamic_ncols=True)
         for step in bar:
             row = trainer.step()
-            row.update(step=step, time=round(time.time() - start, 3))
+            row.update(step=step, time=round(time.time() - begin, 3))
             if step % opts.log_every == 0 or step == opts.steps:
-                log_rows.append(row)
+                rows.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
             if step in opts.checkpoints:
-                trainer.save(stage / "checkpoints" / f"step-{step}")
+                resume.save_dir_atomic(work / "checkpoints" / f"step-{step}", trainer.save)
+            if step < opts.steps and (stop.requested or step % opts.resume_every == 0):
+                resume.save_state(work, {**resume.trainer_state(trainer), "step": step, "log": rows,
+                                         "elapsed": time.time() - begin, "fingerprint": key})
+            if stop.requested and step < opts.steps:
+                raise Interrupted(f"{stop.name()} at step {step}/{opts.steps}: resume state saved in "
+                                  f"{work}; rerun the same command to continue")
+    _finish(trainer, opts, work, rows, time.time() - begin)
+    return out
+
+
+def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], seconds: float) -> None:
+    with staging_dir(Path(opts.out_dir)) as stage:
         trainer.save(stage)
-        _write_log(stage / "train_log.csv", log_rows)
-        options = json.loads(json.dumps(asdict(opts), default=str))
-        write_manifest(stage, "train", options, concept=trainer.concept.name,
-                       kind=trainer.concept.kind, token=trainer.concept.token,
-                       learned_token=opts.learns_token, lora_config=trainer.lora_config.to_dict(),
-                       seconds=round(time.time() - start, 2))
-    return Path(opts.out_dir)
+        if (work / "checkpoints").is_dir():
+            shutil.copytree(work / "checkpoints", stage / "checkpoints")
+        _write_log(stage / "train_log.csv", rows)
+        concept = trainer.concept
+        write_manifest(stage, "train", _options_json(opts), concept=concept.name, kind=concept.kind,
+                       token=concept.token, learned_token=opts.learns_token,
+                       lora_config=trainer.lora_config.to_dict(),
+                       precision=str(trainer.amp or torch.float32), seconds=round(seconds, 2))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:

@@ -1,4 +1,5 @@
-"""`python -m dcobench analyze noise-distance`: ‖ε_θ − ε_φ‖² per timestep (Fig 8c)."""
+"""`python -m dcobench analyze`: noise distance ‖ε_θ − ε_φ‖² per timestep (Fig 8c) and the
+per-layer cosine between subject and style LoRA columns (Fig 10)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,39 @@ from dcobench.cli import add_options_argument, build_options
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("analysis", choices=["noise-distance"], help="which analysis")
-    parser.add_argument("--run", nargs="+", required=True, metavar="CONCEPT_DIR:METHOD:MODEL_DIR",
-                        help="one entry per trained model")
+    parser.add_argument("analysis", choices=["noise-distance", "lora-cosine"], help="which analysis")
+    parser.add_argument("--run", nargs="+", metavar="CONCEPT_DIR:METHOD:MODEL_DIR",
+                        help="noise-distance: one entry per trained model")
+    parser.add_argument("--pair", nargs="+", metavar="METHOD:SUBJECT_MODEL:STYLE_MODEL",
+                        help="lora-cosine: one entry per (subject, style) LoRA pair")
     parser.add_argument("--out", required=True, help="output csv")
     parser.add_argument("--base-model", default="tiny-sdxl")
     add_options_argument(parser)
 
 
 def run(args) -> None:
+    from dcobench.io import write_manifest, write_text_atomic
+
+    if args.analysis == "noise-distance":
+        if not args.run:
+            raise SystemExit("analyze noise-distance: give --run CONCEPT_DIR:METHOD:MODEL_DIR ...")
+        rows, options = _noise_distance(args), json.loads(args.options)
+    else:
+        if not args.pair:
+            raise SystemExit("analyze lora-cosine: give --pair METHOD:SUBJECT_MODEL:STYLE_MODEL ...")
+        rows, options = _lora_cosine(args.pair), {}
     import pandas as pd
+
+    out = Path(args.out)
+    write_text_atomic(out, pd.DataFrame(rows).to_csv(index=False))
+    write_manifest(out.parent, f"analyze-{args.analysis}", options, runs=args.run or args.pair)
+
+
+def _noise_distance(args) -> list[dict]:
     import torch
 
     from dcobench.analysis import NoiseDistanceOptions, noise_distance
     from dcobench.grid import SampleOptions, load_model
-    from dcobench.io import write_manifest, write_text_atomic
 
     opts = build_options(NoiseDistanceOptions, args.options)
     rows = []
@@ -34,8 +53,20 @@ def run(args) -> None:
                                         subject_dir=Path(concept_dir), base_model=args.base_model,
                                         guides=("cfg",)))
         pipe.set_adapters(["theta"])
-        for row in noise_distance(pipe, Path(concept_dir), opts):
+        for row in noise_distance(pipe, Path(concept_dir), opts, Path(model_dir)):
             rows.append({"concept": Path(concept_dir).name, "method": method, **row})
-    out = Path(args.out)
-    write_text_atomic(out, pd.DataFrame(rows).to_csv(index=False))
-    write_manifest(out.parent, "analyze", json.loads(args.options), runs=args.run)
+    return rows
+
+
+def _lora_cosine(pairs: list[str]) -> list[dict]:
+    from dcobench.analysis import lora_cosine
+    from dcobench.merge import read_lora
+
+    rows = []
+    for entry in pairs:
+        method, subject_model, style_model = entry.split(":", 2)
+        subject, style = Path(subject_model), Path(style_model)
+        for row in lora_cosine(read_lora(subject), read_lora(style)):
+            rows.append({"subject": subject.parent.name, "style": style.parent.name,
+                         "method": method, **row})
+    return rows

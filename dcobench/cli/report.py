@@ -48,6 +48,7 @@ def run(args) -> None:
     from dcobench.report import (
         Section,
         build_html,
+        lora_cosine_figure,
         loss_figure,
         method_table,
         noise_distance_figure,
@@ -98,6 +99,11 @@ def run(args) -> None:
         png = noise_distance_figure(nd, figures / "noise_distance")[0]
         analysis.append((png, "Noise distance ‖ε_θ − ε_φ‖² per timestep on the reference "
                          "images (paper Fig 8c), mean over concepts."))
+    cos = exp / "analysis" / "lora_cosine.csv"
+    if cos.exists():
+        png = lora_cosine_figure(cos, figures / "lora_cosine")[0]
+        analysis.append((png, "Mean cosine between the columns of the subject and style LoRAs "
+                         "per layer (paper Fig 10), averaged over (subject, style) pairs."))
     if analysis:
         sections.append(Section("Training and analyses", analysis))
     build_html(args.title, sections, args.out)

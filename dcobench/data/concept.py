@@ -17,7 +17,8 @@ CONCEPT_FILE = "concept.yaml"
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 KINDS = ("subject", "style")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-ALLOWED_KEYS = ("kind", "class", "live", "token", "captions")
+ALLOWED_KEYS = ("kind", "class", "live", "token", "source", "captions")
+SOURCE_KEYS = ("dataset", "path", "files")
 
 
 class ConceptError(ValueError):
@@ -30,7 +31,9 @@ class Concept:
 
     name: folder name; root: folder path; kind: "subject" | "style"; class_noun: class noun or
     style descriptor (replaces the token in base captions); live: live subject (pet);
-    token: learned token string; captions: image file name -> caption (contains the token).
+    token: learned token string; captions: image file name -> caption (contains the token);
+    source: where the images come from when the folder holds only concept.yaml
+    ({"dataset", "path", "files"}; None = the images are in the folder).
     """
 
     name: str
@@ -40,6 +43,12 @@ class Concept:
     live: bool
     token: str
     captions: dict[str, str] = field(default_factory=dict)
+    source: dict | None = None
+
+    @property
+    def missing_images(self) -> list[str]:
+        """Listed image files not (yet) in the folder: a source concept before fetching."""
+        return [f for f in sorted(self.captions) if not (self.root / f).is_file()]
 
     @property
     def images(self) -> list[Path]:
@@ -127,12 +136,47 @@ def _check_fields(yml: Path, data: dict) -> tuple[str, str, bool, str]:
     return kind, cls.strip(), live, token
 
 
-def _check_captions(yml: Path, root: Path, data: dict, token: str) -> dict[str, str]:
-    """Validate the captions mapping against the image files of the folder."""
+def _check_source(yml: Path, data: dict) -> dict | None:
+    """Validate the optional `source:` mapping (dataset, path, files); return it."""
+    src = data.get("source")
+    if src is None:
+        return None
+    if not isinstance(src, dict) or set(src) != set(SOURCE_KEYS):
+        raise ConceptError(
+            f"{yml}: 'source' must be a mapping with exactly the keys {', '.join(SOURCE_KEYS)} "
+            f"(e.g. source: {{dataset: dreambooth, path: dog, files: [00.jpg]}}), got {src!r}"
+        )
+    dataset, sub, files = src["dataset"], src["path"] or "", src["files"]
+    if not isinstance(dataset, str) or not SAFE_NAME.match(dataset):
+        raise ConceptError(f"{yml}: source.dataset {dataset!r} must be a path-safe name")
+    parts = Path(str(sub)).parts
+    if not isinstance(sub, str) or sub.startswith("/") or ".." in parts:
+        raise ConceptError(f"{yml}: source.path {sub!r} must be a relative folder without '..'")
+    if not isinstance(files, list) or not files or len(set(map(str, files))) != len(files):
+        raise ConceptError(f"{yml}: source.files must be a non-empty list of distinct file names")
+    for name in map(str, files):
+        if not SAFE_NAME.match(name) or Path(name).suffix.lower() not in IMAGE_EXTS:
+            raise ConceptError(
+                f"{yml}: source.files entry {name!r} is not a path-safe image file name "
+                f"(ending in {'/'.join(IMAGE_EXTS)})"
+            )
+    return {"dataset": dataset, "path": sub, "files": [str(f) for f in files]}
+
+
+def _check_captions(
+    yml: Path, root: Path, data: dict, token: str, source: dict | None = None
+) -> dict[str, str]:
+    """Validate the captions mapping against the image files (or the source's file list)."""
     raw = data.get("captions")
     if not isinstance(raw, dict):
         raise ConceptError(
             f"{yml}: 'captions' must be a mapping image file name -> caption, got {raw!r}"
+        )
+    if source is not None and set(map(str, raw)) != set(source["files"]):
+        diff = sorted(set(map(str, raw)) ^ set(source["files"]))
+        raise ConceptError(
+            f"{yml}: captions and source.files must name the same images; differing: "
+            f"{', '.join(diff)}"
         )
     captions: dict[str, str] = {}
     for key, cap in raw.items():
@@ -145,6 +189,9 @@ def _check_captions(yml: Path, root: Path, data: dict, token: str) -> dict[str, 
                 f"token where the class noun stands: {cap!r}"
             )
         path = root / name
+        if source is not None and name in source["files"] and not path.exists():
+            captions[name] = cap.strip()  # not fetched yet: checked against source.files
+            continue
         if not SAFE_NAME.match(name) or not _is_image(path):
             raise ConceptError(
                 f"{yml}: caption key '{name}' is not an image file in {root} (expected a "
@@ -172,10 +219,11 @@ def load_concept(path: str | Path) -> Concept:
     root = Path(path)
     yml, data = _read_yaml(root)
     kind, cls, live, token = _check_fields(yml, data)
-    captions = _check_captions(yml, root, data, token)
+    source = _check_source(yml, data)
+    captions = _check_captions(yml, root, data, token, source)
     return Concept(
         name=root.name, root=root, kind=kind, class_noun=cls, live=live, token=token,
-        captions=captions,
+        captions=captions, source=source,
     )
 
 
@@ -184,6 +232,13 @@ def validate_concept(path: str | Path) -> Concept:
     from PIL import Image
 
     concept = load_concept(path)
+    if concept.missing_images:
+        raise ConceptError(
+            f"{concept.root / CONCEPT_FILE}: image(s) {', '.join(concept.missing_images)} not in "
+            f"{concept.root}; fetch them from source dataset "
+            f"{concept.source['dataset'] if concept.source else '?'} (`python -m dcobench prepare "
+            "fetch`, run by the workflow's fetch_concept rule)"
+        )
     for img_path in concept.images:
         try:
             with Image.open(img_path) as im:

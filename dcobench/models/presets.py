@@ -158,7 +158,8 @@ def _build_atomic(name: str, final: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=final.parent))
     try:
-        PRESETS[name](tmp)
+        with torch.random.fork_rng(devices=[]):  # builders seed torch; callers' RNG is untouched
+            PRESETS[name](tmp)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
         try:
             os.rename(tmp, final)

@@ -231,3 +231,22 @@ def noise_distance_figure(csv: Path, out_stem: Path | str) -> list[Path]:
     ax.legend(fontsize=8, frameon=False)
     ax.grid(alpha=0.3, linewidth=0.5)
     return save_figure(fig, out_stem)
+
+
+def lora_cosine_figure(csv: Path, out_stem: Path | str) -> list[Path]:
+    """Per-layer mean cosine between subject and style LoRA columns (Fig 10): one bar per
+    layer and method, averaged over (subject, style) pairs; layers in UNet order."""
+    df = pd.read_csv(csv)
+    methods = sorted(df["method"].unique())
+    colors = method_colors(methods)
+    stats = df.groupby(["layer", "method"], sort=False)["mean_cos"].mean().unstack("method")
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.08 * len(stats) * len(methods)), 3.6))
+    x, width = np.arange(len(stats)), 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        ax.bar(x + i * width, stats[method].to_numpy(), width, color=colors[method], label=method)
+    ax.set_xlabel("LoRA layer (down → mid → up)")
+    ax.set_ylabel("mean column cosine (subject, style)")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3, linewidth=0.5, axis="y")
+    return save_figure(fig, out_stem)

@@ -161,3 +161,88 @@ def test_corrupt_image(robot):
 def test_bad_folder_name(robot, tmp_path):
     bad = robot.rename(tmp_path / "toy robot")
     _raises(bad, "toy robot", "path-safe")
+
+
+# --- source concepts (concept.yaml only; images fetched from a dataset) ---------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _source_concept(tmp_path, files=("00.jpg", "01.jpg"), **extra) -> Path:
+    folder = tmp_path / "repo" / "my_dog"
+    folder.mkdir(parents=True)
+    data = {"kind": "subject", "class": "dog", "live": True, "token": "<my_dog>",
+            "source": {"dataset": "mine", "path": "dogs/my_dog", "files": list(files)},
+            "captions": {f: f"a photo of a <my_dog> on grass, picture {f}" for f in files}, **extra}
+    (folder / "concept.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder
+
+
+def _dataset(tmp_path, files=("00.jpg", "01.jpg")) -> Path:
+    root = tmp_path / "dataset"
+    (root / "dogs" / "my_dog").mkdir(parents=True)
+    for i, f in enumerate(files):
+        Image.new("RGB", (40 + i, 30), (200, 10 * i, 0)).save(root / "dogs" / "my_dog" / f)
+    return root
+
+
+def test_source_concept_loads_without_images_and_validate_asks_for_fetch(tmp_path):
+    folder = _source_concept(tmp_path)
+    c = load_concept(folder)
+    assert c.source == {"dataset": "mine", "path": "dogs/my_dog", "files": ["00.jpg", "01.jpg"]}
+    assert c.missing_images == ["00.jpg", "01.jpg"]
+    _raises(folder, "00.jpg, 01.jpg", "not in", "fetch", validate=True)
+
+
+@pytest.mark.parametrize("source,fragment", [
+    ({"dataset": "mine", "path": "x"}, "exactly the keys"),
+    ({"dataset": "bad name", "path": "x", "files": ["00.jpg"]}, "path-safe name"),
+    ({"dataset": "mine", "path": "../x", "files": ["00.jpg"]}, "without '..'"),
+    ({"dataset": "mine", "path": "x", "files": ["00.txt"]}, "not a path-safe image"),
+    ({"dataset": "mine", "path": "x", "files": ["00.jpg", "00.jpg"]}, "distinct"),
+    ({"dataset": "mine", "path": "x", "files": ["00.jpg", "02.jpg"]}, "same images; differing: 01.jpg, 02.jpg"),
+])
+def test_bad_source_is_named(tmp_path, source, fragment):
+    folder = _source_concept(tmp_path)
+    _edit_yaml(folder, lambda d: d.update(source=source))
+    _raises(folder, "concept.yaml", fragment)
+
+
+def test_fetch_links_images_and_writes_yaml_last(tmp_path):
+    from dcobench.data.fetch import fetch_concept
+
+    folder, dataset = _source_concept(tmp_path), _dataset(tmp_path)
+    out = fetch_concept(folder, tmp_path / "fetched" / "my_dog", {"mine": {"local": str(dataset)}})
+    c = validate_concept(out)
+    assert [p.name for p in c.images] == ["00.jpg", "01.jpg"] and not c.missing_images
+    assert (out / "00.jpg").resolve() == (dataset / "dogs/my_dog/00.jpg").resolve()
+    assert (out / "concept.yaml").read_text() == (folder / "concept.yaml").read_text()
+
+
+def test_fetch_errors_name_the_problem_and_leave_no_yaml(tmp_path):
+    from dcobench.data.fetch import fetch_concept
+
+    folder, dataset = _source_concept(tmp_path), _dataset(tmp_path, files=("00.jpg",))
+    out = tmp_path / "fetched" / "my_dog"
+    with pytest.raises(ConceptError, match=r"01.jpg does not exist"):
+        fetch_concept(folder, out, {"mine": {"local": str(dataset)}})
+    assert not (out / "concept.yaml").exists()
+    with pytest.raises(ConceptError, match="not in data.sources"):
+        fetch_concept(folder, out, {"other": {"local": str(dataset)}})
+    with pytest.raises(ConceptError, match="no usable source"):
+        fetch_concept(folder, out, {"mine": {"local": str(tmp_path / "nope"), "url": None}})
+    (dataset / "dogs/my_dog/01.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ConceptError, match="cannot be read as an image"):
+        fetch_concept(folder, out, {"mine": {"local": str(dataset)}})
+    assert not (out / "concept.yaml").exists()
+
+
+def test_repository_concept_files_are_valid():
+    folders = sorted(p.parent for p in (REPO / "data").glob("*/*/concept.yaml"))
+    kinds = {}
+    for folder in folders:
+        c = load_concept(folder)
+        assert c.source is not None and c.token == f"<{c.name}>", folder
+        kinds.setdefault(folder.parent.name, []).append(c.kind)
+    assert len(kinds["dreambooth"]) == 27 and set(kinds["dreambooth"]) == {"subject"}
+    assert len(kinds["styledrop"]) == 10 and set(kinds["styledrop"]) == {"style"}

@@ -50,3 +50,121 @@ def test_merge_method_must_be_trained():
     cfg["train"]["methods"]["style"] = ["dco"]
     with pytest.raises(ConfigError, match="'db' is not trained for styles"):
         check_config(cfg)
+
+
+# --- paper presets: variants, experiments, real concept files -----------------------------
+
+PAPER = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "paper.yaml").read_text())
+
+
+def _schema_validate(cfg):
+    from snakemake.utils import validate
+
+    validate(cfg, str(Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"))
+
+
+def test_paper_config_plan_shares_models_and_counts():
+    from dcobench.config import load_setup
+
+    cfg = copy.deepcopy(PAPER)
+    _schema_validate(cfg)
+    setup = load_setup(cfg)
+    assert len([c for c in setup.concepts.values() if c.kind == "subject"]) == 27 + 5
+    assert len([c for c in setup.concepts.values() if c.kind == "style"]) == 10
+    plan = setup.plan
+    assert len(plan.models) == len(set(plan.models))  # shared models appear once
+    for exp in ("fig1", "fig8a", "fig8b"):
+        assert ("subject", "dog", "dco") in plan.experiments[exp]["models"]
+    assert len(plan.experiments["fig1"]["evaluated"]) == 27 * 6
+    assert len(plan.experiments["table1"]["merges"]) == 5 * 5 * 3
+    assert ("dog", "dbpp") in plan.noise_distance and not plan.experiments["fig8c"]["evaluated"]
+    assert setup.variants["db_es"].checkpoint_of == "db" and setup.variants["db_es"].method == "db"
+
+
+def test_experiment_selection_by_name():
+    from dcobench.config import load_setup
+
+    cfg = copy.deepcopy(PAPER)
+    cfg["experiments"] = ["fig8b"]
+    plan = load_setup(cfg).plan
+    assert {v for _, _, v in plan.models} == {"dco_b05", "dco", "dco_b2"}
+    assert len(plan.models) == 30 and not plan.merges and not plan.noise_distance
+    cfg["experiments"] = ["fig8z"]
+    with pytest.raises(ConfigError, match=r"unknown experiment 'fig8z' \(did you mean .*'fig8a'"):
+        load_setup(cfg)
+
+
+def test_variant_options_override_and_per_kind():
+    from dcobench.config import train_options
+
+    cfg = copy.deepcopy(PAPER)
+    base, compact = train_options(cfg, "subject", "dco"), train_options(cfg, "subject", "db_compact")
+    assert (base["captions"], base["textual_inversion"], base["steps"]) == ("comprehensive", True, 2000)
+    assert (compact["captions"], compact["textual_inversion"]) == ("compact", False)
+    assert train_options(cfg, "subject", "dco_b05")["beta"] == 0.5
+    assert train_options(cfg, "subject", "dbpp_l05")["prior_weight"] == 0.5
+    one = train_options(cfg, "subject", "oneshot_dco")
+    assert one["steps"] == 1000 and one["checkpoints"] == []  # 1000 is not < 1000
+    assert train_options(cfg, "style", "dco")["offset_noise"] == 0.1
+    assert base["mixed_precision"] == "auto" and "resume_every" in base
+
+
+def test_override_keys_are_train_options_fields():
+    import dataclasses
+
+    from dcobench.train import TrainOptions
+    from dcobench.variants import OVERRIDE_KEYS
+
+    assert set(OVERRIDE_KEYS) <= {f.name for f in dataclasses.fields(TrainOptions)}
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c["train"]["variants"].update(bad={"method": "dcoo"}), "did you mean 'dco'"),
+    (lambda c: c["train"]["variants"].update(bad={"method": "dco", "betta": 2}), "unknown override"),
+    (lambda c: c["train"]["variants"]["db_es"].update(step=1500), "step 1500 is not a kept checkpoint"),
+    (lambda c: c["train"]["variants"].update(es2={"checkpoint_of": "db_es", "step": 1000}),
+     "is not a trained variant"),
+    (lambda c: c["experiment_defs"]["fig1"].update(variants=["dco", "dcco"]), "unknown variant 'dcco'"),
+    (lambda c: c["experiment_defs"]["fig5"].update(styles=["watercolor_bayy"]), "did you mean 'watercolor_bay'"),
+    (lambda c: c["experiment_defs"]["table1"].update(merges=["db-zip"]), "must be <variant>-<merger>"),
+    (lambda c: c["sample"]["prompt_sets"].update(subject=["custom"]), "unknown prompt set 'custom'"),
+    (lambda c: c["data"]["sources"].pop("dreambooth"), "source dataset 'dreambooth' is not in data.sources"),
+])
+def test_paper_config_mistakes_are_named(change, message):
+    from dcobench.config import load_setup
+
+    cfg = copy.deepcopy(PAPER)
+    change(cfg)
+    with pytest.raises(ConfigError, match=message):
+        load_setup(cfg)
+
+
+def test_demo_config_plan_is_unchanged():
+    from dcobench.config import load_setup
+
+    plan = load_setup(copy.deepcopy(BASE)).plan
+    assert sorted(plan.models) == sorted([("subject", s, m) for s in ("toy_robot", "spotted_mug")
+                                          for m in ("dco", "db", "dbpp")]
+                                         + [("style", "mosaic_style", m) for m in ("dco", "db")])
+    assert plan.evaluated == plan.models
+    assert sorted(plan.merges) == sorted((s, "mosaic_style", f"{m}-arithmetic")
+                                         for s in ("toy_robot", "spotted_mug") for m in ("dco", "db"))
+    assert len(plan.noise_distance) == 6
+
+
+def test_paper_values_file_names_known_experiments_and_metrics():
+    import pandas as pd
+
+    from dcobench.scoring import SCORERS
+
+    table = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "paper_values.csv")
+    assert list(table.columns) == ["experiment", "source", "method_label", "method", "metric",
+                                   "value", "unit", "note"]
+    assert table["source"].str.len().min() > 3 and table["value"].notna().all()
+    assert set(table["experiment"]) <= set(PAPER["experiment_defs"]) | {"timing"}
+    scored = table[table["experiment"] != "timing"]
+    assert set(scored["metric"]) <= set(SCORERS.names())
+    merges = set(PAPER["experiment_defs"]["table1"]["merges"])
+    assert set(table.loc[table["experiment"] == "table1", "method"]) == merges
+    dco = table[(table["method"] == "dco-arithmetic") & (table["metric"] == "siglip_text")]
+    assert dco["value"].item() == 0.773

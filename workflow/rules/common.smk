@@ -4,12 +4,16 @@ import shlex
 import sys
 
 from dcobench import config as dcfg
+from dcobench.methods import METHODS as METHODS_REGISTRY
 from dcobench.priors import prior_key
 
 try:
-    CONCEPTS = dcfg.check_config(config)
+    SETUP = dcfg.load_setup(config)
 except dcfg.ConfigError as exc:
     sys.exit(f"dcobench: {exc}")
+CONCEPTS = SETUP.concepts  # name -> ConceptRef
+VARIANTS = SETUP.variants  # name -> Variant (objective method + TrainOptions overrides)
+PLAN = SETUP.plan  # what the selected experiments need (dcobench/experiments.py)
 
 PY = shlex.quote(sys.executable)  # the interpreter running snakemake (the project venv)
 EXP = config["experiment"]
@@ -18,10 +22,11 @@ DATA = config["data"]["root"]
 METHODS = config["train"]["methods"]
 GUIDES = config["sample"]["guides"]
 MERGE_GUIDES = config["merge"]["guides"]
-SUBJECTS = config["data"]["subjects"]
-STYLES = config["data"]["styles"]
-MERGES = [f"{m}-{g}" for m in config["merge"]["methods"] for g in config["merge"]["mergers"]]
-PAIRS = [f"{s}__{t}" for s in SUBJECTS for t in STYLES]
+SUBJECTS = list(dict.fromkeys(c for k, c, _ in PLAN.models if k == "subject"))
+STYLES = list(dict.fromkeys(c for k, c, _ in PLAN.models if k == "style"))
+PAIRS = list(dict.fromkeys(f"{s}__{t}" for s, t, _ in PLAN.merges))
+TRAINED = [v for v in VARIANTS if VARIANTS[v].trained]
+EXPORTED = [v for v in VARIANTS if not VARIANTS[v].trained]  # checkpoint variants
 
 
 wildcard_constraints:
@@ -39,11 +44,18 @@ def opts(options):
 
 
 def concept_dir(name):
-    return f"{DATA}/{name}"
+    """The concept folder jobs read: fetched copy for a source concept, else the folder itself."""
+    ref = CONCEPTS[name]
+    return f"{R}/data/concepts/{name}" if ref.source else str(ref.path)
 
 
 def concept_yaml(name):
-    return f"{DATA}/{name}/concept.yaml"
+    return f"{concept_dir(name)}/concept.yaml"
+
+
+# Every listed concept is fetched and validated (prepared.json, an input of every training job,
+# must not change when another experiment is selected).
+SOURCED = [n for n, ref in CONCEPTS.items() if ref.source]
 
 
 def class_noun(name):
@@ -61,42 +73,63 @@ def prior_dir(name):
     return f"{R}/priors/{prior_key(class_noun(name), prior_settings())}"
 
 
+def uses_prior(variant):
+    return METHODS_REGISTRY[VARIANTS[variant].method].prior
+
+
 def prior_classes():
     """Prior folder name -> class noun, for every subject trained with a prior method."""
-    if not any(m == "dbpp" for m in METHODS["subject"]):
-        return {}
-    return {prior_dir(s).rsplit("/", 1)[1]: class_noun(s) for s in SUBJECTS}
+    return {
+        prior_dir(c).rsplit("/", 1)[1]: class_noun(c)
+        for k, c, v in PLAN.models
+        if k == "subject" and uses_prior(v)
+    }
 
 
 def model_dir(kind, concept, method):
+    """A model folder; `method` is a variant name (dco, db_compact, db_es, ...)."""
     return f"{R}/models/{kind}/{concept}/{method}"
 
 
 def trained_models():
-    return [
-        (kind, c, m)
-        for kind, names in (("subject", SUBJECTS), ("style", STYLES))
-        for c in names
-        for m in METHODS[kind]
-    ]
+    """(kind, concept, variant) of every model the selected experiments need."""
+    return list(PLAN.models)
+
+
+def variant_regex(names):
+    return "|".join(sorted(names, key=len, reverse=True)) or "^$"
 
 
 def score_files():
-    files = [
-        f"{R}/scores/{k}/{c}/{m}/{g}.csv" for k, c, m in trained_models() for g in GUIDES
-    ]
+    files = [f"{R}/scores/{k}/{c}/{m}/{g}.csv" for k, c, m in PLAN.evaluated for g in GUIDES]
     files += [
-        f"{R}/merges/{p}/{mg}/scores/{g}.csv"
-        for p in PAIRS
-        for mg in MERGES
+        f"{R}/merges/{s}__{t}/{mg}/scores/{g}.csv"
+        for s, t, mg in PLAN.merges
         for g in MERGE_GUIDES
     ]
     return files
 
 
+def noise_distance_runs():
+    """(subject, variant) pairs of the noise-distance analysis (Fig 8c)."""
+    return list(PLAN.noise_distance)
+
+
+def lora_cosine_runs():
+    """(subject, style, variant) triples of the LoRA column-cosine analysis (Fig 10)."""
+    return list(PLAN.lora_cosine)
+
+
+def noise_distance_files():
+    return [f"{R}/analysis/noise_distance.csv"] if PLAN.noise_distance else []
+
+
 def report_groups():
-    return [g for g, ok in (("subject", SUBJECTS), ("style", STYLES), ("merge", PAIRS)) if ok]
+    kinds = {k for k, _, _ in PLAN.evaluated}
+    groups = [("subject", "subject" in kinds), ("style", "style" in kinds), ("merge", PLAN.merges)]
+    return [g for g, ok in groups if ok]
 
 
 def all_targets():
-    return [f"{R}/report.html"]
+    """The report (which pulls every score table and analysis) + the LoRA-cosine analysis."""
+    return [f"{R}/report.html"] + lora_cosine_files()  # lora_cosine_files: analysis.smk

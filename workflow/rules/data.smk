@@ -1,4 +1,5 @@
-# Concept folders: draw the demo concepts (embedded default), validate every concept, build presets.
+# Concept folders: draw the demo concepts (embedded default), fetch/link source concepts
+# (data.sources), validate every concept, build presets.
 
 
 if DEMO:
@@ -14,6 +15,28 @@ if DEMO:
             names=",".join(DEMO),
         shell:
             "{PY} -m dcobench prepare demo --root {DATA} --names {params.names} > {log} 2>&1"
+
+
+if SOURCED:
+
+    rule fetch_concept:
+        input:
+            lambda w: f"{CONCEPTS[w.concept].path}/concept.yaml",
+        output:
+            f"{R}/data/concepts/{{concept}}/concept.yaml",
+        log:
+            f"{R}/logs/fetch/{{concept}}.log",
+        benchmark:
+            f"{R}/benchmarks/fetch/{{concept}}.tsv"
+        wildcard_constraints:
+            concept="|".join(SOURCED),
+        params:
+            concept=lambda w: shlex.quote(str(CONCEPTS[w.concept].path)),
+            sources=opts(config["data"].get("sources") or {}),
+            out=lambda w, output: output[0].rsplit("/", 1)[0],
+        shell:
+            "{PY} -m dcobench prepare fetch --concept {params.concept} --sources {params.sources} "
+            "--out {params.out} > {log} 2>&1"
 
 
 rule prepare:

@@ -1,6 +1,12 @@
 # Aggregation (store long, render late) and the report.
 
 
+# Cheap CPU-only steps: run on the submitting host, never through a cluster executor.
+localrules:
+    aggregate,
+    report,
+
+
 rule aggregate:
     input:
         score_files(),
@@ -25,7 +31,8 @@ rule report:
     input:
         summary=f"{R}/tables/summary.csv",
         paired=f"{R}/tables/paired.csv",
-        noise=f"{R}/analysis/noise_distance.csv",
+        noise=noise_distance_files(),  # [] when no selected experiment runs the analysis
+        cosine=lora_cosine_files(),  # analysis.smk; [] when no experiment asks for lora_cosine
         logs=[f"{model_dir(k, c, m)}/train_log.csv" for k, c, m in trained_models()],
     output:
         html=report(

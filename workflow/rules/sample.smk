@@ -1,4 +1,6 @@
 # Sampling: each trained model over the guidance grid (cfg, rg<ω>) × prompts × seeds.
+# `exec`: python replaces the job's bash, so SIGTERM (SLURM preemption / --signal) reaches it and
+# the job step lasts until it has flushed its images (see slurm/README.md).
 
 
 def concept_flag(kind, concept):
@@ -23,10 +25,11 @@ rule sample:
         options=opts(dcfg.sample_options(config, GUIDES)),
         base=config["models"]["base"],
     resources:
+        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
         mem_mb=8000,
         runtime=120,
     shell:
-        "{PY} -m dcobench sample --model {params.model} {params.concept} --out {params.out} "
+        "exec {PY} -m dcobench sample --model {params.model} {params.concept} --out {params.out} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
 
 
@@ -49,9 +52,10 @@ rule sample_merge:
         options=opts(dcfg.sample_options(config, MERGE_GUIDES)),
         base=config["models"]["base"],
     resources:
+        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
         mem_mb=8000,
         runtime=120,
     shell:
-        "{PY} -m dcobench sample --model {params.model} --subject {params.subject} "
+        "exec {PY} -m dcobench sample --model {params.model} --subject {params.subject} "
         "--style {params.style} --out {params.out} --base-model {params.base} "
         "--options {params.options} > {log} 2>&1"

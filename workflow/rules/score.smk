@@ -26,6 +26,7 @@ rule score:
         models=models_json(),
         batch=config["score"]["batch_size"],
     resources:
+        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
         mem_mb=4000,
         runtime=60,
     shell:
@@ -65,6 +66,7 @@ rule score_merge:
         models=models_json(),
         batch=config["score"]["batch_size"],
     resources:
+        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
         mem_mb=4000,
         runtime=60,
     shell:

@@ -1,0 +1,145 @@
+"""Experiments: named subsets of concepts × variants (+ merges, analyses) selected by config.
+
+``experiments: [fig1, table1]`` selects entries of ``experiment_defs``; the plan is their union,
+so a model shared by several experiments (e.g. subject/dog/dco in fig1, fig8a and fig8b) is one
+job. Without ``experiments`` the config is one implicit experiment: every listed concept × its
+kind's ``train.methods``, all subject × style pairs × ``merge.methods`` × ``merge.mergers``, and
+the noise distance over every subject (the demo). Importing this module must stay cheap.
+
+An experiment definition::
+
+    fig8b:
+      subjects: [dog, cat]      # names, a group (the parent folder in data.subjects, e.g.
+      styles: []                #   "dreambooth"), or "all"
+      variants: [dco_b05, dco, dco_b2]   # trained (and, with evaluate, sampled + scored)
+      merges: [dco-arithmetic]  # "<variant>-<merger>" for every subject × style pair
+      analyses: [noise_distance]  # noise_distance (subjects × analysis.noise_distance.methods),
+                                  # lora_cosine (pairs × variants)
+      evaluate: true            # sample + score the models (false: train only, for analyses)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dcobench.registry import unknown_name_message
+
+ANALYSES = ("noise_distance", "lora_cosine")
+
+
+@dataclass
+class Plan:
+    """What the selected experiments need, in a stable order, without duplicates."""
+
+    models: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, concept, variant)
+    evaluated: list[tuple[str, str, str]] = field(default_factory=list)  # sampled + scored
+    merges: list[tuple[str, str, str]] = field(default_factory=list)  # (subject, style, merge)
+    noise_distance: list[tuple[str, str]] = field(default_factory=list)  # (subject, variant)
+    lora_cosine: list[tuple[str, str, str]] = field(default_factory=list)  # (subject, style, variant)
+    experiments: dict[str, dict] = field(default_factory=dict)  # name -> its own part (counts)
+
+    def add(self, attr: str, item: tuple) -> None:
+        items = getattr(self, attr)
+        if item not in items:
+            items.append(item)
+
+
+def concept_name(entry: str) -> str:
+    """data.subjects / data.styles entries are folders relative to data.root; the name is the last part."""
+    return entry.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _select(spec, entries: list[str], key: str, errors: list[str]) -> list[str]:
+    names = [concept_name(e) for e in entries]
+    if spec in (None, []):
+        return []
+    if spec == "all":
+        return names
+    if isinstance(spec, str):
+        group = [concept_name(e) for e in entries if e.rstrip("/").rsplit("/", 1)[:-1] == [spec]]
+        if not group:
+            errors.append(f"{key}: no concept folder under group {spec!r} in data")
+        return group
+    for name in spec:
+        if name not in names:
+            errors.append(f"{key}: {unknown_name_message('concept', name, names)} "
+                          "(list it under data.subjects / data.styles)")
+    return [n for n in spec if n in names]
+
+
+def _default(config: dict, subjects: list[str], styles: list[str]) -> dict:
+    merges = [f"{m}-{g}" for m in config["merge"]["methods"] for g in config["merge"]["mergers"]]
+    return {"subjects": subjects, "styles": styles, "merges": merges, "analyses": ["noise_distance"],
+            "per_kind": config["train"]["methods"], "evaluate": True}
+
+
+def build_plan(config: dict, variants: dict, errors: list[str]) -> Plan:
+    """The union of the selected experiments; problems are appended to `errors`."""
+    data = config["data"]
+    subjects = [concept_name(e) for e in data["subjects"]]
+    styles = [concept_name(e) for e in data["styles"]]
+    selected = config.get("experiments") or []
+    defs = config.get("experiment_defs") or {}
+    plan = Plan()
+    if not selected:
+        _add_experiment(plan, config["experiment"], _default(config, subjects, styles),
+                        config, variants, errors)
+        return plan
+    for name in selected:
+        if name not in defs:
+            errors.append(f"experiments: {unknown_name_message('experiment', name, list(defs))}")
+            continue
+        d, key = defs[name], f"experiment_defs.{name}"
+        spec = {"subjects": _select(d.get("subjects"), data["subjects"], f"{key}.subjects", errors),
+                "styles": _select(d.get("styles"), data["styles"], f"{key}.styles", errors),
+                "merges": d.get("merges", []), "analyses": d.get("analyses", []),
+                "evaluate": d.get("evaluate", True)}
+        spec["per_kind"] = {"subject": d.get("variants", []), "style": d.get("variants", [])}
+        _add_experiment(plan, name, spec, config, variants, errors)
+    return plan
+
+
+def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: dict,
+                    errors: list[str]) -> None:
+    from dcobench.merge import MERGERS
+
+    own = Plan()
+    key = f"experiment_defs.{name}" if config.get("experiments") else "train.methods"
+    for kind, names in (("subject", spec["subjects"]), ("style", spec["styles"])):
+        for v in spec["per_kind"][kind]:
+            if v not in variants:
+                errors.append(f"{key}: {unknown_name_message('variant', v, list(variants))}")
+                continue
+            for c in names:
+                own.add("models", (kind, c, v))
+                if spec["evaluate"]:
+                    own.add("evaluated", (kind, c, v))
+    for merge in spec["merges"]:
+        variant, _, merger = merge.partition("-")
+        if variant not in variants or merger not in MERGERS:
+            errors.append(f"{key}.merges: {merge!r} must be <variant>-<merger> "
+                          f"(variants: {', '.join(variants)}; mergers: {', '.join(MERGERS.names())})")
+            continue
+        for s in spec["subjects"]:
+            for t in spec["styles"]:
+                own.add("models", ("subject", s, variant))
+                own.add("models", ("style", t, variant))
+                own.add("merges", (s, t, merge))
+    for analysis in spec["analyses"]:
+        if analysis not in ANALYSES:
+            errors.append(f"{key}.analyses: {unknown_name_message('analysis', analysis, list(ANALYSES))}")
+        elif analysis == "noise_distance":
+            for v in config["analysis"]["noise_distance"]["methods"]:
+                for s in spec["subjects"]:
+                    own.add("models", ("subject", s, v))
+                    own.add("noise_distance", (s, v))
+        else:
+            for v in spec["per_kind"]["subject"]:
+                for s in spec["subjects"]:
+                    for t in spec["styles"]:
+                        own.add("lora_cosine", (s, t, v))
+    plan.experiments[name] = {k: list(getattr(own, k)) for k in
+                              ("models", "evaluated", "merges", "noise_distance", "lora_cosine")}
+    for attr, items in plan.experiments[name].items():
+        for item in items:
+            plan.add(attr, item)

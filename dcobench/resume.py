@@ -1,0 +1,146 @@
+"""Resume state of a training run: everything needed to continue it bit-exactly.
+
+A run writing `results/.../{method}/` keeps its in-progress files in the sibling folder
+`{method}.resume/` (not a Snakemake output, so a failed or killed job does not lose it):
+`state.pt` (LoRA, learned-token rows, optimizer, LR scheduler, grad scaler, RNG states, step,
+log rows) and `checkpoints/step-N/`. A rerun with the same options continues from `state.pt`;
+a rerun with different options starts over. The folder is removed once the run has finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+STATE_FILE = "state.pt"
+# options that do not change the trained weights: a resume state stays valid across them
+NEUTRAL_OPTIONS = ("out_dir", "log_every", "resume_every")
+
+log = logging.getLogger("dcobench")
+
+
+def resume_dir(out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    return out_dir.with_name(f"{out_dir.name}.resume")
+
+
+def fingerprint(options: dict) -> str:
+    """A hash of the options that determine the weights (resume only into the same run)."""
+    kept = {k: v for k, v in options.items() if k not in NEUTRAL_OPTIONS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def save_state(work: Path, state: dict) -> Path:
+    """Write `state.pt` atomically (a kill mid-write leaves the previous state intact)."""
+    work.mkdir(parents=True, exist_ok=True)
+    tmp, path = work / f".{STATE_FILE}.tmp", work / STATE_FILE
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_state(work: Path, expected_fingerprint: str) -> dict | None:
+    """The saved state if it belongs to this run, else None (and the folder is cleared)."""
+    path = Path(work) / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file means: start over
+        log.warning("resume state %s is unreadable (%s); starting over", path, exc)
+        return None
+    if state.get("fingerprint") != expected_fingerprint:
+        log.warning("resume state %s was written with different options; starting over", path)
+        return None
+    return state
+
+
+def save_dir_atomic(final: Path, write) -> None:
+    """Call `write(tmp_dir)` and rename the folder into place (replacing an older copy)."""
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+def compact_rows(state: dict, rows: list[int]) -> dict:
+    """Keep only `rows` of per-row optimizer buffers (exp_avg, exp_avg_sq) of one parameter.
+
+    Used for the token-embedding matrices: every other row is restored from the pretrained
+    copy after each step, so its Adam moments never influence the result.
+    """
+    return {k: (v[rows].clone() if torch.is_tensor(v) and v.ndim >= 1 else v)
+            for k, v in state.items()}
+
+
+def expand_rows(state: dict, rows: list[int], like: torch.Tensor) -> dict:
+    """Inverse of `compact_rows`: zeros everywhere but `rows`."""
+    out = {}
+    for k, v in state.items():
+        if torch.is_tensor(v) and v.ndim >= 1:
+            full = torch.zeros(like.shape, dtype=v.dtype)
+            full[rows] = v
+            v = full
+        out[k] = v
+    return out
+
+
+def _token_matrices(trainer) -> list[torch.Tensor]:
+    return trainer.tokens.parameters(trainer.pipe) if trainer.tokens is not None else []
+
+
+def trainer_state(trainer) -> dict:
+    """Everything a resumed `dcobench.train.Trainer` needs to continue bit-exactly."""
+    opt = trainer.optimizer.state_dict()
+    opt["state"] = dict(opt["state"])  # shallow copy: the live optimizer state is not touched
+    first = len(trainer.optimizer.param_groups[0]["params"])  # token matrices follow the LoRA
+    for k, row in enumerate(trainer.tokens.ids if trainer.tokens is not None else []):
+        if first + k in opt["state"]:
+            opt["state"][first + k] = compact_rows(opt["state"][first + k], [row])
+    unet = trainer.pipe.unet
+    state = {
+        "lora": {n: p.detach().float().cpu().clone() for n, p in unet.named_parameters() if p.requires_grad},
+        "tokens": [w[i].detach().float().cpu().clone()
+                   for w, i in zip(_token_matrices(trainer), trainer.tokens.ids if trainer.tokens else [],
+                                   strict=True)],
+        "optimizer": opt,
+        "lr_scheduler": trainer.lr_scheduler.state_dict(),
+        "generator": trainer.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    if trainer.scaler.is_enabled():
+        state["scaler"] = trainer.scaler.state_dict()
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+@torch.no_grad()
+def load_trainer_state(trainer, state: dict) -> None:
+    """Inverse of `trainer_state` on a freshly built Trainer with the same options."""
+    params = dict(trainer.pipe.unet.named_parameters())
+    for name, value in state["lora"].items():
+        params[name].copy_(value)
+    opt = state["optimizer"]
+    first = len(trainer.optimizer.param_groups[0]["params"])
+    ids = trainer.tokens.ids if trainer.tokens is not None else []
+    for k, (w, row, value) in enumerate(zip(_token_matrices(trainer), ids, state["tokens"], strict=True)):
+        w[row] = value.to(w)
+        if first + k in opt["state"]:
+            opt["state"][first + k] = expand_rows(opt["state"][first + k], [row], w)
+    trainer.optimizer.load_state_dict(opt)
+    trainer.lr_scheduler.load_state_dict(state["lr_scheduler"])
+    if "scaler" in state and trainer.scaler.is_enabled():
+        trainer.scaler.load_state_dict(state["scaler"])
+    trainer.generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -1,0 +1,55 @@
+"""Graceful stop on SLURM's warning signal / SIGTERM: finish the unit of work, save, exit 143.
+
+SLURM sends SIGTERM at preemption and at the time limit (and, with `--signal=B:USR1@<s>`, SIGUSR1
+some seconds before). Long loops run inside `StopSignals()` and poll `.requested` between units
+of work (a training step, a batch of images); when set they persist their progress and raise
+`Interrupted`, which `python -m dcobench` turns into exit status 143 so the rerun (or a
+`--requeue`) resumes from what was saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+EXIT_INTERRUPTED = 143  # 128 + SIGTERM, whatever signal arrived
+SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s)
+
+log = logging.getLogger("dcobench")
+
+
+class Interrupted(Exception):
+    """Work stopped on a signal after saving its progress; rerun to resume."""
+
+
+class StopSignals:
+    """Context manager: catch SIGTERM/SIGUSR1 (main thread only) and record the first one."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is None:
+            log.warning("received %s: stopping after the current unit of work",
+                        signal.Signals(signum).name)
+        self.signum = signum
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else "none"

@@ -1,0 +1,137 @@
+"""Training objectives on the real tiny SDXL UNet: ΔW = 0 identities, precision, checkpointing."""
+
+import math
+
+import pytest
+import torch
+
+from dcobench import losses, text
+from dcobench.train import Trainer, TrainOptions
+
+
+def _opts(demo_root, tmp_path, **kw):
+    base = dict(concept_dir=demo_root / "toy_robot", out_dir=tmp_path / "run", method="dco",
+                steps=4, rank=4, lr=1e-2, ti_lr=1e-2, resolution=64, mixed_precision="fp32")
+    return TrainOptions(**{**base, **kw})
+
+
+def _lora_grads(trainer):
+    return [p.grad.detach().clone() for p in trainer.lora_parameters()]
+
+
+def test_dco_is_log2_and_its_gradient_is_beta_T_over_2_times_db_at_zero_delta(
+        model_cache, demo_root, tmp_path):
+    """Fresh LoRA (B = 0) and no learned token: ε_θ = ε_φ exactly on the same x_t, t, ε."""
+    torch.manual_seed(0)
+    trainer = Trainer(_opts(demo_root, tmp_path, textual_inversion=False, beta=0.5))
+    idx, latents = trainer._draw(trainer.data)
+    x_t, t, target = trainer._noisy(latents)
+    embeds, pooled = trainer.data.cond["embeds"][idx], trainer.data.cond["pooled"][idx]
+
+    err = losses.per_sample_mse(trainer._unet(x_t, t, embeds, pooled), target)
+    err_phi = losses.per_sample_mse(trainer._reference(x_t, t, idx), target)
+    assert torch.equal(err.detach(), err_phi)
+    dco = losses.dco_loss(err, err_phi, 0.5, trainer.T)
+    assert dco.item() == pytest.approx(math.log(2), abs=1e-7)
+    dco.backward()
+    g_dco = _lora_grads(trainer)
+
+    trainer.optimizer.zero_grad(set_to_none=True)
+    err = losses.per_sample_mse(trainer._unet(x_t, t, embeds, pooled), target)
+    losses.db_loss(err).backward()
+    g_db = _lora_grads(trainer)
+    assert any(g.abs().max() > 0 for g in g_db)
+    for a, b in zip(g_dco, g_db, strict=True):
+        expected = 0.5 * trainer.T / 2 * b  # float32 sums differ in the last bits
+        torch.testing.assert_close(a, expected, rtol=1e-4, atol=1e-5 * expected.abs().max().item())
+
+
+def test_first_dco_step_logs_log2_without_a_learned_token(model_cache, demo_root, tmp_path):
+    torch.manual_seed(0)
+    row = Trainer(_opts(demo_root, tmp_path, textual_inversion=False)).step()
+    assert row["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    assert row["d"] == 0.0 and row["sigma"] == pytest.approx(0.5)
+
+
+def test_bf16_autocast_trains_fp32_lora_and_token_rows_only(model_cache, demo_root, tmp_path):
+    """The official code's fp16 cast leaves token rows untrained; ours must move them."""
+    torch.manual_seed(0)
+    trainer = Trainer(_opts(demo_root, tmp_path, mixed_precision="bf16"))
+    assert trainer.amp == torch.bfloat16
+    unet_before = {k: v.clone() for k, v in trainer.pipe.unet.state_dict().items()}
+    rows_before = [w.detach().clone() for w in trainer.tokens.parameters(trainer.pipe)]
+    for _ in range(3):
+        trainer.step()
+    after = trainer.pipe.unet.state_dict()
+    for name, p in trainer.pipe.unet.named_parameters():
+        if p.requires_grad:
+            assert p.dtype == torch.float32, name
+        else:
+            assert p.dtype == torch.bfloat16, name
+            assert torch.equal(after[name], unet_before[name]), name
+    assert any(not torch.equal(after[k], unet_before[k]) for k in after if "lora_B" in k)
+    for k, w in enumerate(trainer.tokens.parameters(trainer.pipe)):
+        assert w.dtype == torch.float32
+        idx = trainer.tokens.ids[k]
+        assert not torch.equal(w[idx], rows_before[k][idx])
+        keep = torch.ones(w.shape[0], dtype=torch.bool)
+        keep[idx] = False
+        assert torch.equal(w[keep], rows_before[k][keep])
+
+
+def test_fp16_needs_a_gpu():
+    from dcobench.train import autocast_dtype
+
+    with pytest.raises(ValueError, match="fp16 needs a CUDA GPU"):
+        autocast_dtype("fp16", torch.device("cpu"))
+    assert autocast_dtype("auto", torch.device("cpu")) is None
+
+
+def test_gradient_checkpointing_gives_the_same_weights(model_cache, demo_root, tmp_path):
+    weights = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        trainer = Trainer(_opts(demo_root, tmp_path, gradient_checkpointing=checkpointing))
+        assert trainer.pipe.unet.is_gradient_checkpointing == checkpointing
+        for _ in range(2):
+            trainer.step()
+        weights.append([p.detach().clone() for p in trainer.lora_parameters()])
+    for a, b in zip(*weights, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_compact_captions_learn_no_token_and_use_the_rare_token_phrase(model_cache, demo_root, tmp_path):
+    trainer = Trainer(_opts(demo_root, tmp_path, captions="compact"))
+    assert trainer.tokens is None
+    assert set(trainer.data.captions) == {"a photo of sks robot"}
+    assert trainer.data.base_captions == trainer.data.captions
+
+
+def test_reference_uses_base_captions_when_a_token_is_learned(model_cache, demo_root, tmp_path):
+    trainer = Trainer(_opts(demo_root, tmp_path))
+    token, noun = trainer.concept.token, trainer.concept.class_noun
+    assert all(token in c for c in trainer.data.captions)
+    assert trainer.data.base_captions == [c.replace(token, noun) for c in trainer.data.captions]
+    embeds, _ = text.encode_prompts(trainer.pipe, trainer.data.base_captions[:1])
+    torch.testing.assert_close(trainer.data.cond["base_embeds"][:1], embeds)
+
+
+def test_flip_augmentation_caches_both_views_once(model_cache, demo_root, tmp_path):
+    from dcobench.train_data import encode_latents
+
+    trainer = Trainer(_opts(demo_root, tmp_path, random_flip=True))
+    n = len(trainer.concept.images)
+    assert trainer.data.latents.shape == (n, 2, 4, 8, 8)
+    plain = encode_latents(trainer.pipe, trainer.concept.images, 64)
+    torch.testing.assert_close(trainer.data.latents[:, :1], plain)
+    assert not torch.allclose(trainer.data.latents[:, 1], plain[:, 0])
+
+
+def test_non_finite_loss_stops_and_writes_no_lora(model_cache, demo_root, tmp_path):
+    from dcobench.train import train
+
+    opts = _opts(demo_root, tmp_path, method="db", lr=1e30, textual_inversion=False, steps=5)
+    with pytest.raises(FloatingPointError, match="non-finite loss"):
+        train(opts)
+    assert not (tmp_path / "run" / "pytorch_lora_weights.safetensors").exists()
+    assert not (tmp_path / "run" / "manifest.json").exists()

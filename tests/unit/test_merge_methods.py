@@ -1,0 +1,130 @@
+"""Every merger against hand-computed ΔW on small tensors; merge ids; LoRA column cosine."""
+
+import pytest
+import torch
+
+from dcobench.analysis import column_cosine, lora_cosine
+from dcobench.merge import (
+    MERGERS,
+    Lora,
+    MergeOptions,
+    merge_id,
+    merge_ids,
+    parse_merge_id,
+    weight_grid,
+)
+from dcobench.merge_dense import dare, svd_factors, ties, trim
+from dcobench.registry import UnknownNameError
+
+
+def _lora(rank, scale, seed, out_dim=5, in_dim=6):
+    g = torch.Generator().manual_seed(seed)
+    return Lora({"l": torch.randn(rank, in_dim, generator=g)},
+                {"l": torch.randn(out_dim, rank, generator=g)}, scale, {"r": rank})
+
+
+SUBJECT, STYLE = _lora(2, 0.5, 0), _lora(3, 2.0, 1)  # different ranks, like 32 vs 64
+W = (0.7, 1.3)
+
+
+def _expected_sum():
+    return W[0] * SUBJECT.delta("l") + W[1] * STYLE.delta("l")
+
+
+@pytest.mark.parametrize("name", ["arithmetic", "cat", "svd"])
+def test_exact_mergers_equal_weighted_sum(name):
+    merged = MERGERS[name]([SUBJECT, STYLE], MergeOptions(weights=W))
+    assert merged.rank == 5 and merged.scale == 1.0
+    assert torch.allclose(merged.delta("l"), _expected_sum(), atol=1e-5)
+
+
+def test_cat_balances_factors_and_keeps_negative_weights():
+    merged = MERGERS["cat"]([SUBJECT, STYLE], MergeOptions(weights=(-0.5, 1.0)))
+    expected = -0.5 * SUBJECT.delta("l") + STYLE.delta("l")
+    assert torch.allclose(merged.delta("l"), expected, atol=1e-5)
+    assert torch.allclose(merged.A["l"][:2], 0.5 * SUBJECT.A["l"])  # √|−0.5 · 0.5| = 0.5
+
+
+def test_svd_truncation_is_the_best_rank_k_approximation():
+    merged = MERGERS["svd"]([SUBJECT, STYLE], MergeOptions(weights=W, rank=2))
+    U, S, Vh = torch.linalg.svd(_expected_sum())
+    best = U[:, :2] @ torch.diag(S[:2]) @ Vh[:2]
+    assert merged.rank == 2 and torch.allclose(merged.delta("l"), best, atol=1e-5)
+
+
+def test_svd_factors_pad_to_the_requested_rank():
+    A, B = svd_factors(torch.ones(2, 3), 4)
+    assert A.shape == (4, 3) and B.shape == (2, 4)
+    assert torch.allclose(B @ A, torch.ones(2, 3), atol=1e-6)
+
+
+def test_trim_keeps_the_largest_magnitudes():
+    d = torch.tensor([[1.0, -4.0], [0.5, 3.0]])
+    assert torch.equal(trim(d, 0.5), torch.tensor([[0.0, -4.0], [0.0, 3.0]]))
+
+
+def test_ties_by_hand():
+    d1 = torch.tensor([[2.0, -1.0, 0.1, 3.0]])
+    d2 = torch.tensor([[1.0, 4.0, -0.2, -1.0]])
+    # density 0.75 keeps 3 of 4 entries: d1 -> [2, -1, 0, 3], d2 -> [1, 4, 0, -1]
+    # weighted (1, 0.5): d2 -> [0.5, 2, 0, -0.5]; elected signs of the sum: [+, +, 0, +]
+    # means over the agreeing entries: [(2 + 0.5) / 2, 2, 0, 3]
+    out = ties([d1, d2], [1.0, 0.5], 0.75)
+    assert torch.allclose(out, torch.tensor([[1.25, 2.0, 0.0, 3.0]]))
+
+
+def test_dare_by_hand_and_full_density_is_the_sum():
+    d1, d2 = torch.ones(3, 4), 2 * torch.ones(3, 4)
+    g, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    keep1, keep2 = torch.rand(3, 4, generator=g2) < 0.5, torch.rand(3, 4, generator=g2) < 0.5
+    expected = 0.5 * d1 * keep1 / 0.5 + 1.0 * d2 * keep2 / 0.5
+    assert torch.allclose(dare([d1, d2], [0.5, 1.0], 0.5, g), expected)
+    full = dare([d1, d2], [0.5, 1.0], 1.0, torch.Generator().manual_seed(0))
+    assert torch.allclose(full, 0.5 * d1 + d2)
+
+
+def test_ties_svd_and_dare_mergers_are_deterministic_and_rank_limited():
+    opts = MergeOptions(weights=W, density=0.6, rank=3, seed=7)
+    for name in ("ties_svd", "dare"):
+        a = MERGERS[name]([SUBJECT, STYLE], opts)
+        b = MERGERS[name]([SUBJECT, STYLE], opts)
+        assert a.rank == 3 and torch.equal(a.A["l"], b.A["l"])
+        assert torch.linalg.matrix_rank(a.delta("l")) <= 3
+    dense = ties([SUBJECT.delta("l"), STYLE.delta("l")], list(W), 1.0)
+    full = MERGERS["ties_svd"]([SUBJECT, STYLE], MergeOptions(weights=W, density=1.0))
+    assert torch.allclose(full.delta("l"), dense, atol=1e-5)
+
+
+def test_unknown_merger_suggests():
+    with pytest.raises(UnknownNameError, match="did you mean 'ziplora'"):
+        MERGERS["zip_lora"]
+
+
+def test_merge_ids_round_trip_and_grid():
+    assert merge_id("dco", "arithmetic") == "dco-arithmetic"
+    assert merge_id("dco_b05", "ties_svd", (0.5, 1.25)) == "dco_b05-ties_svd_w0p5_1p25"
+    assert merge_id("db", "ziplora", (0.5, 1.0)) == "db-ziplora"  # ziplora ignores λ
+    assert parse_merge_id("dco_b05-ties_svd_w0p5_1p25") == ("dco_b05", "ties_svd", (0.5, 1.25))
+    assert parse_merge_id("db-arithmetic") == ("db", "arithmetic", (1.0, 1.0))
+    assert weight_grid([1, 2]) == [(1.0, 2.0)]
+    config = {"merge": {"methods": ["db"], "mergers": ["arithmetic", "ziplora"],
+                        "weights": [[1, 1], [0.5, 1]]}}
+    assert merge_ids(config) == ["db-arithmetic", "db-arithmetic_w0p5_1", "db-ziplora"]
+    with pytest.raises(ValueError, match="merge id"):
+        parse_merge_id("arithmetic")
+
+
+def test_column_cosine_matches_dense_columns():
+    a, b = _lora(2, 0.5, 3), _lora(3, -2.0, 4)
+    cos = column_cosine(a.A["l"], a.B["l"], a.scale, b.A["l"], b.B["l"], b.scale)
+    expected = torch.cosine_similarity(a.delta("l"), b.delta("l"), dim=0)  # over out, per column
+    assert torch.allclose(cos, expected, atol=1e-5)
+    [row] = lora_cosine(a, a)
+    assert row["mean_cos"] == pytest.approx(1.0) and row["columns"] == 6
+
+
+def test_column_cosine_of_a_zero_column_is_zero():
+    a = _lora(2, 1.0, 0)
+    a.A["l"][:, 0] = 0
+    cos = column_cosine(a.A["l"], a.B["l"], 1.0, a.A["l"], a.B["l"], 1.0)
+    assert cos[0] == 0 and torch.allclose(cos[1:], torch.ones(5))
