@@ -1,9 +1,8 @@
-"""`python -m dcobench bench train`: DCO vs DB step time, measured side by side in one run."""
+"""`python -m dcobench bench train|merge`: figures written to results/bench/<what>.json."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 
@@ -18,6 +17,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", help="default: results/bench/<what>.json")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 5e-2],
                         help="merge: ZipLoRA learning rates to sweep (--steps steps each)")
+    parser.add_argument("--rank", type=int, default=4, help="train: LoRA rank (paper: 32)")
+    parser.add_argument("--mixed-precision", default="auto", help="train: auto | fp32 | bf16 | fp16")
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="train: recompute activations")
     parser.add_argument("--ranks", type=int, nargs=2, default=[4, 8], help="merge: LoRA ranks")
 
 
@@ -27,34 +29,10 @@ def run(args) -> None:
         return _merge(args)
     if not args.concept:
         raise SystemExit("bench train: --concept is required")
-    import torch
+    from dcobench.bench_train import bench_train
+    from dcobench.io import write_text_atomic
 
-    from dcobench.io import device, versions, write_text_atomic
-    from dcobench.train import Trainer, TrainOptions
-
-    trainers = {}
-    for method in ("db", "dco"):
-        opts = TrainOptions(concept_dir=Path(args.concept), out_dir=Path("/nonexistent"),
-                            method=method, base_model=args.base_model, steps=args.steps,
-                            rank=4, resolution=args.resolution)
-        trainers[method] = Trainer(opts)
-        for _ in range(args.warmup):
-            trainers[method].step()
-    seconds = {m: 0.0 for m in trainers}
-    for _ in range(args.rounds):  # alternate so drift in machine load hits both alike
-        for method, trainer in trainers.items():
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                trainer.step()
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            seconds[method] += time.perf_counter() - start
-    per_step = {m: s / (args.steps * args.rounds) for m, s in seconds.items()}
-    result = {"device": str(device()), "resolution": args.resolution, "steps": args.steps,
-              "rounds": args.rounds, "seconds_per_step": per_step,
-              "dco_over_db": per_step["dco"] / per_step["db"], "versions": versions()}
+    result = bench_train(args)
     write_text_atomic(Path(args.out), json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -57,6 +57,11 @@ def test_saved_lora_loads_with_stock_diffusers_and_reproduces_the_unet(trained_d
         a = trainer.pipe.unet(x, 300, encoder_hidden_states=emb, added_cond_kwargs=cond).sample
         b = pipe.unet(x, 300, encoder_hidden_states=emb, added_cond_kwargs=cond).sample
     assert torch.allclose(a, b, atol=1e-5)
+    # exact round trip of every LoRA weight (alpha too, via the adapter metadata)
+    ours = adapters.lora_state_dict(trainer.pipe.unet)
+    loaded = adapters.lora_state_dict(pipe.unet, name=next(iter(pipe.unet.peft_config)))
+    assert ours.keys() == loaded.keys() and all(torch.equal(ours[k], loaded[k]) for k in ours)
+    assert next(iter(pipe.unet.peft_config.values())).lora_alpha == trainer.lora_config.lora_alpha
 
 
 def test_learned_embeds_load_with_stock_textual_inversion(trained_dco, model_cache):
