@@ -69,8 +69,8 @@ def _select(spec, entries: list[str], key: str, errors: list[str]) -> list[str]:
 
 def _default(config: dict, subjects: list[str], styles: list[str]) -> dict:
     merges = [f"{m}-{g}" for m in config["merge"]["methods"] for g in config["merge"]["mergers"]]
-    return {"subjects": subjects, "styles": styles, "merges": merges, "analyses": ["noise_distance"],
-            "per_kind": config["train"]["methods"], "evaluate": True}
+    return {"subjects": subjects, "styles": styles, "merges": merges,
+            "analyses": ["noise_distance", "lora_cosine"], "per_kind": config["train"]["methods"], "evaluate": True}
 
 
 def build_plan(config: dict, variants: dict, errors: list[str]) -> Plan:
@@ -133,10 +133,13 @@ def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: d
                 for s in spec["subjects"]:
                     own.add("models", ("subject", s, v))
                     own.add("noise_distance", (s, v))
-        else:
-            for v in spec["per_kind"]["subject"]:
+        else:  # variants trained for both kinds (a subject-only variant such as dbpp has no style LoRA)
+            both = [v for v in spec["per_kind"]["subject"] if v in spec["per_kind"]["style"]]
+            for v in both:
                 for s in spec["subjects"]:
                     for t in spec["styles"]:
+                        own.add("models", ("subject", s, v))
+                        own.add("models", ("style", t, v))
                         own.add("lora_cosine", (s, t, v))
     plan.experiments[name] = {k: list(getattr(own, k)) for k in
                               ("models", "evaluated", "merges", "noise_distance", "lora_cosine")}

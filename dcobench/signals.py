@@ -1,8 +1,11 @@
 """Graceful stop on SLURM's warning signal / SIGTERM: finish the unit of work, save, exit 143.
 
-SLURM sends SIGTERM at preemption and at the time limit (and, with `--signal=B:USR1@<s>`, SIGUSR1
-some seconds before). Long loops run inside `StopSignals()` and poll `.requested` between units
-of work (a training step, a batch of images); when set they persist their progress and raise
+SLURM sends SIGTERM at preemption and at the time limit; the profile adds `--signal=TERM@300`
+so it also arrives 300 s before the limit. (Use TERM without `B:`: every process of the step —
+snakemake, the rule's shell, which `exec`s python, and python — handles TERM sensibly, whereas
+USR1 would kill the inner snakemake.) SIGUSR1 is caught too, for schedulers configured to send
+it. Long loops run inside `StopSignals()` and poll `.requested` between units of work (a
+training step, a batch of images); when set they persist their progress and raise
 `Interrupted`, which `python -m dcobench` turns into exit status 143 so the rerun (or a
 `--requeue`) resumes from what was saved.
 """

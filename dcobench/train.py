@@ -44,6 +44,7 @@ class TrainOptions:
     steps: int = 2000
     rank: int = 32
     alpha: float | None = None  # lora_alpha; None = rank (scale 1)
+    targets: tuple[str, ...] = adapters.LORA_TARGETS  # UNet modules that get a LoRA
     lr: float = 5e-5  # LoRA learning rate (Adam)
     ti_lr: float = 5e-4  # learned-token learning rate
     lr_warmup_steps: int = 0  # linear LR warm-up; 0 = constant (the paper)
@@ -76,6 +77,8 @@ class TrainOptions:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.resolution % 8:
             raise ValueError(f"resolution must be a multiple of 8, got {self.resolution}")
+        if not self.targets:
+            raise ValueError("targets must name at least one UNet module (e.g. to_q)")
         if any(s < 1 or s > self.steps for s in self.checkpoints):
             raise ValueError(f"checkpoints {self.checkpoints} must lie in [1, steps={self.steps}]")
         if self.mixed_precision not in ("auto", *PRECISIONS):
@@ -115,7 +118,7 @@ class Trainer:
         self.T = self.noise_scheduler.config.num_train_timesteps
         with torch.random.fork_rng(devices=[]):  # LoRA init depends on the seed only
             torch.manual_seed(derive_seed(opts.seed, "lora-init"))
-            self.lora_config = adapters.add_lora(pipe.unet, opts.rank, opts.alpha)
+            self.lora_config = adapters.add_lora(pipe.unet, opts.rank, opts.alpha, targets=opts.targets)
         self.concept = validate_concept(opts.concept_dir)
         self.tokens = (text.add_learned_token(pipe, self.concept.token, self.concept.class_noun)
                        if opts.learns_token else None)

@@ -105,6 +105,9 @@ def variant_options(config: dict, kind: str, variant: Variant) -> dict:
         "mixed_precision": t.get("mixed_precision", "auto"),
         "gradient_checkpointing": t.get("gradient_checkpointing", False),
         "resume_every": t.get("resume_every", 100),
+        "random_flip": t.get("random_flip", False),
+        "targets": list(t.get("targets", ["to_q", "to_k", "to_v", "to_out.0"])),
+        "lr_warmup_steps": t.get("lr_warmup_steps", 0),
         "seed": config["seed"], "prior_weight": t["prior"]["weight"],
         "checkpoints": list(t.get("checkpoints", [])),
     }

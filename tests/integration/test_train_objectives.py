@@ -135,3 +135,11 @@ def test_non_finite_loss_stops_and_writes_no_lora(model_cache, demo_root, tmp_pa
         train(opts)
     assert not (tmp_path / "run" / "pytorch_lora_weights.safetensors").exists()
     assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_lora_targets_are_configurable(model_cache, demo_root, tmp_path):
+    trainer = Trainer(_opts(demo_root, tmp_path, targets=("to_q",)))
+    names = [n for n, p in trainer.pipe.unet.named_parameters() if p.requires_grad]
+    assert names and all(".to_q.lora_" in n for n in names)
+    with pytest.raises(ValueError, match="targets"):
+        _opts(demo_root, tmp_path, targets=())

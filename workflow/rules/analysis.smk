@@ -31,7 +31,7 @@ rule noise_distance:
         mem_mb=8000,
         runtime=60,
     shell:
-        "{PY} -m dcobench analyze noise-distance --run {params.runs} --out {output} "
+        "exec {PY} -m dcobench analyze noise-distance --run {params.runs} --out {output} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
 
 
@@ -62,4 +62,4 @@ rule lora_cosine:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{PY} -m dcobench analyze lora-cosine --pair {params.pairs} --out {output} > {log} 2>&1"
+        "exec {PY} -m dcobench analyze lora-cosine --pair {params.pairs} --out {output} > {log} 2>&1"

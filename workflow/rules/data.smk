@@ -14,7 +14,7 @@ if DEMO:
         params:
             names=",".join(DEMO),
         shell:
-            "{PY} -m dcobench prepare demo --root {DATA} --names {params.names} > {log} 2>&1"
+            "exec {PY} -m dcobench prepare demo --root {DATA} --names {params.names} > {log} 2>&1"
 
 
 if SOURCED:
@@ -35,7 +35,7 @@ if SOURCED:
             sources=opts(config["data"].get("sources") or {}),
             out=lambda w, output: output[0].rsplit("/", 1)[0],
         shell:
-            "{PY} -m dcobench prepare fetch --concept {params.concept} --sources {params.sources} "
+            "exec {PY} -m dcobench prepare fetch --concept {params.concept} --sources {params.sources} "
             "--out {params.out} > {log} 2>&1"
 
 
@@ -52,5 +52,5 @@ rule prepare:
         concepts=" ".join(concept_dir(n) for n in CONCEPTS),
         models=opts(config["models"]),
     shell:
-        "{PY} -m dcobench prepare validate --concepts {params.concepts} "
+        "exec {PY} -m dcobench prepare validate --concepts {params.concepts} "
         "--models {params.models} --out {output} > {log} 2>&1"

@@ -40,7 +40,7 @@ rule merge:
         mem_mb=16000,
         runtime=60,
     shell:
-        "{PY} -m dcobench merge --subject-model {params.subject} --style-model {params.style} "
+        "exec {PY} -m dcobench merge --subject-model {params.subject} --style-model {params.style} "
         "--subject {params.subject_concept} --style {params.style_concept} "
         "--merger {params.merger} --weights {params.weights} --base-model {params.base} "
         "--options {params.options} --out {params.out} > {log} 2>&1"

@@ -24,7 +24,7 @@ rule aggregate:
         mem_mb=2000,
         runtime=30,
     shell:
-        "{PY} -m dcobench aggregate --scores {input} --out-dir {params.out} > {log} 2>&1"
+        "exec {PY} -m dcobench aggregate --scores {input} --out-dir {params.out} > {log} 2>&1"
 
 
 rule report:
@@ -51,5 +51,5 @@ rule report:
         mem_mb=2000,
         runtime=30,
     shell:
-        "{PY} -m dcobench report --exp-dir {R} --title {params.title} --out {output.html} "
+        "exec {PY} -m dcobench report --exp-dir {R} --title {params.title} --out {output.html} "
         "> {log} 2>&1"

@@ -30,7 +30,7 @@ rule score:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
+        "exec {PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
         "--metrics {params.metrics} --models {params.models} {params.concept} "
         "--meta {params.meta} --batch-size {params.batch} > {log} 2>&1"
 
@@ -70,6 +70,6 @@ rule score_merge:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
+        "exec {PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
         "--metrics {params.metrics} --models {params.models} --subject {params.subject} "
         "--style {params.style} --meta {params.meta} --batch-size {params.batch} > {log} 2>&1"

@@ -21,7 +21,7 @@ rule priors:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{PY} -m dcobench priors --class-noun {params.noun} --out {params.out} "
+        "exec {PY} -m dcobench priors --class-noun {params.noun} --out {params.out} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
 
 
@@ -57,7 +57,7 @@ rule train:
         mem_mb=8000,
         runtime=240,
     shell:
-        "{PY} -m dcobench train --concept {params.concept} --method {params.method} "
+        "exec {PY} -m dcobench train --concept {params.concept} --method {params.method} "
         "--out {params.out} --base-model {params.base} {params.prior} "
         "--options {params.options} > {log} 2>&1"
 
@@ -80,5 +80,5 @@ if EXPORTED:
             step=lambda w: VARIANTS[w.method].step,
             out=lambda w: model_dir(w.kind, w.concept, w.method),
         shell:
-            "{PY} -m dcobench prepare checkpoint --parent {params.parent} --step {params.step} "
+            "exec {PY} -m dcobench prepare checkpoint --parent {params.parent} --step {params.step} "
             "--variant {wildcards.method} --out {params.out} > {log} 2>&1"
