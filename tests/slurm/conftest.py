@@ -18,6 +18,7 @@ CLUSTER = REPO / "slurm" / "local" / "cluster.sh"
 ENV = {"LOCAL_SLURM_OVERSIZE": "1", "LOCAL_SLURM_CPUS": "16", "LOCAL_SLURM_MEM_MB": "256000",
        "LOCAL_SLURM_GPUS": "2"}
 SKIPPED: list[str] = []
+SUMMARY: list[str] = []  # lines for the terminal summary (CI logs show them on success)
 
 
 def _why_not() -> str | None:
@@ -60,6 +61,14 @@ def slurm_cluster(request):
     return {"partition": ENV.get("LOCAL_SLURM_PARTITION", "debug")}
 
 
+@pytest.fixture
+def slurm_summary():
+    """Append lines here to have them printed in the terminal summary, also when tests pass."""
+    return SUMMARY
+
+
 def pytest_terminal_summary(terminalreporter):
+    for line in SUMMARY:
+        terminalreporter.write_line(line, green=True)
     for reason in dict.fromkeys(SKIPPED):
         terminalreporter.write_line(f"SLURM tests SKIPPED: {reason}", yellow=True, bold=True)

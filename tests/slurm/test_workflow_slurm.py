@@ -52,7 +52,7 @@ def _sacct(job_ids):
 
 
 @pytest.mark.slow
-def test_profile_runs_reduced_demo_through_sbatch(slurm_cluster, tmp_path):
+def test_profile_runs_reduced_demo_through_sbatch(slurm_cluster, slurm_summary, tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(reduced_config(), sort_keys=False))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DCOBENCH_CACHE": str(tmp_path / "models")}
     planned = _planned_rules(tmp_path, env)
@@ -70,7 +70,9 @@ def test_profile_runs_reduced_demo_through_sbatch(slurm_cluster, tmp_path):
     assert "Using profile slurm" in log
 
     submitted = SUBMITTED.findall(log)
-    print("sbatch job ids:", " ".join(f"{rule}={jid}" for jid, rule in submitted))
+    ids = "sbatch job ids: " + " ".join(f"{rule}={jid}" for jid, rule in submitted)
+    print(ids)
+    slurm_summary.append(f"SLURM workflow (snakemake --profile slurm, rc 0): {ids}")
     rules = {rule for _, rule in submitted}
     assert rules == planned - LOCAL_RULES  # every compute rule went through sbatch
     assert re.search(r"^localrule aggregate:", log, re.M) and re.search(r"^localrule report:", log, re.M)
@@ -86,6 +88,7 @@ def test_profile_runs_reduced_demo_through_sbatch(slurm_cluster, tmp_path):
 
     exp = tmp_path / "results" / "slurm"
     assert (exp / "report.html").stat().st_size > 10_000
+    slurm_summary.append(f"SLURM workflow: {exp / 'report.html'} produced under SLURM")
     assert (exp / "tables" / "summary.csv").exists()
     assert len(list((exp / "logs" / "train").rglob("*.log"))) == 3  # per-rule, per-job logs
     again = subprocess.run([SNAKEMAKE, "--profile", "slurm", "--directory", str(tmp_path), "-n"],
