@@ -1,5 +1,6 @@
 """Prompt sets (data/prompts), the Parti subset rule, and real-image loading (EXIF, crop)."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 from dcobench import prompts
 from dcobench.io import load_image
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = Path(os.environ.get("DCOBENCH_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 
 @pytest.mark.parametrize("name,n", [("object_customization", 50), ("live_customization", 50),
