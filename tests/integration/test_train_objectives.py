@@ -143,3 +143,21 @@ def test_lora_targets_are_configurable(model_cache, demo_root, tmp_path):
     assert names and all(".to_q.lora_" in n for n in names)
     with pytest.raises(ValueError, match="targets"):
         _opts(demo_root, tmp_path, targets=())
+
+
+def test_priors_are_generated_once_and_dbpp_logs_the_prior_term(model_cache, demo_root, tmp_path):
+    from dcobench.priors import PriorOptions, generate_priors
+
+    opts = PriorOptions(class_noun="robot", out_dir=tmp_path / "priors", count=2, steps=2,
+                        resolution=64, batch_size=2)
+    out = generate_priors(opts)
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    assert len(first) == 2 and "a photo of a robot" in (out / "index.csv").read_text()
+    generate_priors(opts)  # cached: nothing is regenerated
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")} == first
+
+    torch.manual_seed(0)
+    trainer = Trainer(_opts(demo_root, tmp_path, method="dbpp", prior_dir=out, prior_weight=0.5))
+    row = trainer.step()
+    assert row["loss"] == pytest.approx(row["loss_theta"] + 0.5 * row["loss_prior"], rel=1e-5)
+    assert "loss_phi" not in row
