@@ -13,9 +13,9 @@ from pathlib import Path
 from dcobench.data.concept import ConceptError, load_concept
 from dcobench.data.demo import demo_names
 from dcobench.experiments import Plan, build_plan, concept_name
-from dcobench.guidance import parse_guide
 from dcobench.registry import Registry, unknown_name_message
-from dcobench.variants import Variant, check_checkpoint, parse_variants, variant_options
+from dcobench.sample.guidance import parse_guide
+from dcobench.train.variants import Variant, check_checkpoint, parse_variants, variant_options
 
 KINDS = ("subject", "style")
 
@@ -63,8 +63,8 @@ def check_config(config: dict) -> dict[str, ConceptRef]:
 
 def load_setup(config: dict) -> Setup:
     """Validate registries, variants, experiments and concept folders. Raises ConfigError."""
-    from dcobench.merge import MERGERS
-    from dcobench.scoring import SCORERS
+    from dcobench.merge.lora import MERGERS
+    from dcobench.score.scorers import SCORERS
 
     errors: list[str] = []
     variants = parse_variants(config, errors)
@@ -103,7 +103,7 @@ def load_setup(config: dict) -> Setup:
 
 
 def _check_prompt_sets(config: dict, errors: list[str]) -> None:
-    from dcobench.prompts import GROUP_SETS, resolve_set
+    from dcobench.data.prompts import GROUP_SETS, resolve_set
 
     for group, names in (config["sample"].get("prompt_sets") or {}).items():
         for name in names:

@@ -110,7 +110,7 @@ def build_plan(config: dict, variants: dict, errors: list[str]) -> Plan:
 
 def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: dict,
                     errors: list[str]) -> None:
-    from dcobench.merge import MERGERS
+    from dcobench.merge.lora import MERGERS
 
     own = Plan()
     key = f"experiment_defs.{name}" if config.get("experiments") else "train.methods"

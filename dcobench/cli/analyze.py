@@ -41,8 +41,8 @@ def run(args) -> None:
 def _noise_distance(args) -> list[dict]:
     import torch
 
-    from dcobench.analysis import NoiseDistanceOptions, noise_distance
-    from dcobench.grid import SampleOptions, load_model
+    from dcobench.analysis.noise_distance import NoiseDistanceOptions, noise_distance
+    from dcobench.sample.grid import SampleOptions, load_model
 
     opts = build_options(NoiseDistanceOptions, args.options)
     rows = []
@@ -59,8 +59,8 @@ def _noise_distance(args) -> list[dict]:
 
 
 def _lora_cosine(pairs: list[str]) -> list[dict]:
-    from dcobench.analysis import lora_cosine
-    from dcobench.merge import read_lora
+    from dcobench.analysis.noise_distance import lora_cosine
+    from dcobench.merge.lora import read_lora
 
     rows = []
     for entry in pairs:

@@ -32,18 +32,18 @@ def run(args) -> None:
     if args.what == "merge":
         return _merge(args)
     if args.what == "sample":
-        from dcobench.bench_sample import bench_sample
+        from dcobench.bench.sample import bench_sample
 
         return _write(args, bench_sample(args))
     if not args.concept:
         raise SystemExit("bench train: --concept is required")
-    from dcobench.bench_train import bench_train
+    from dcobench.bench.train import bench_train
 
     _write(args, bench_train(args))
 
 
 def _merge(args) -> None:
-    from dcobench.bench_merge import bench_merge
+    from dcobench.bench.merge import bench_merge
 
     _write(args, bench_merge(args))
 

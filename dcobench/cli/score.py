@@ -57,7 +57,7 @@ def score_folder(folder: Path, metrics: list[str], embedders: dict, subject_refs
     """The long table of one sample folder: one row per (image, metric)."""
     import pandas as pd
 
-    from dcobench.scoring import SCORERS, score_images
+    from dcobench.score.scorers import SCORERS, score_images
 
     index = read_index(folder)
     files = [folder / f for f in index["file"]]
@@ -76,9 +76,9 @@ def score_folder(folder: Path, metrics: list[str], embedders: dict, subject_refs
 
 def run(args) -> None:
     from dcobench.data.concept import load_concept
-    from dcobench.embedders import Embedder
     from dcobench.io import device, staging_dir, write_manifest
-    from dcobench.scoring import SCORERS
+    from dcobench.score.embedders import Embedder
+    from dcobench.score.scorers import SCORERS
 
     metrics = [m for m in args.metrics.split(",") if m]
     scorers = {m: SCORERS[m] for m in metrics}  # unknown names fail here, with suggestions

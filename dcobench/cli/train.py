@@ -15,7 +15,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    from dcobench.train import TrainOptions, train
+    from dcobench.train.trainer import TrainOptions, train
 
     opts = build_options(TrainOptions, args.options, concept_dir=args.concept, out_dir=args.out,
                          method=args.method, base_model=args.base_model, prior_dir=args.prior)

@@ -23,7 +23,7 @@ import pandas as pd
 
 ALL_PROMPTS = "all"  # pooled prompt set; also the prompt_set of files written before the column
 PRETRAINED = "pretrained"
-_WEIGHT_SUFFIX = re.compile(r"_w(m?[0-9p]+)_(m?[0-9p]+)$")  # dcobench.merge.merge_id λ suffix
+_WEIGHT_SUFFIX = re.compile(r"_w(m?[0-9p]+)_(m?[0-9p]+)$")  # dcobench.merge.lora.merge_id λ suffix
 _FAMILY_OF = {"object": "dreambooth", "live": "dreambooth"}
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcobench import adapters
-from dcobench.grid import SampleOptions, noise_seed, sample_grid
+from dcobench.models import adapters
+from dcobench.sample.grid import SampleOptions, noise_seed, sample_grid
 
 pytestmark = pytest.mark.slow
 

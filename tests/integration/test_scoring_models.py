@@ -11,7 +11,7 @@ from PIL import Image
 
 from dcobench.__main__ import main
 from dcobench.cli.score import COLUMNS
-from dcobench.embedders import Embedder, model_id
+from dcobench.score.embedders import Embedder, model_id
 
 
 def _sample_folder(folder: Path, n: int = 5, seed: int = 0, guide: str = "cfg") -> Path:
@@ -71,7 +71,7 @@ def test_model_id_names_the_checkpoint(model_cache, tmp_path):
 def test_siglip_text_equals_the_model_own_pair_probability(model_cache, tmp_path):
     """σ(logits_per_image) of SiglipModel's forward is the independent reference."""
     from dcobench.models import load_siglip
-    from dcobench.scoring import score_images
+    from dcobench.score.scorers import score_images
 
     folder = _sample_folder(tmp_path / "cfg", n=3)
     files = sorted(folder.glob("*.png"))

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from dcobench import adapters, text
-from dcobench.models import load_sdxl
+from dcobench.models import adapters, load_sdxl, text
 
 
 def test_lora_rows_change_and_base_weights_do_not(trained_dco):
@@ -75,7 +74,7 @@ def test_learned_embeds_load_with_stock_textual_inversion(trained_dco, model_cac
 
 
 def test_train_log_and_manifest(trained_dco, tmp_path, demo_root, model_cache):
-    from dcobench.train import TrainOptions, train
+    from dcobench.train.trainer import TrainOptions, train
 
     out = train(TrainOptions(concept_dir=demo_root / "mosaic_style", out_dir=tmp_path / "m",
                              method="db", steps=3, rank=2, resolution=64, offset_noise=0.1))

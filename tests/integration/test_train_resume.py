@@ -11,11 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dcobench import resume
-from dcobench.adapters import LORA_WEIGHT_NAME
+from dcobench.models.adapters import LORA_WEIGHT_NAME
+from dcobench.models.text import EMBEDS_NAME
 from dcobench.signals import EXIT_INTERRUPTED
-from dcobench.text import EMBEDS_NAME
-from dcobench.train import Trainer, TrainOptions, train
+from dcobench.train import resume
+from dcobench.train.trainer import Trainer, TrainOptions, train
 
 OPTIONS = dict(method="dco", rank=4, lr=1e-2, ti_lr=1e-2, resolution=64, mixed_precision="fp32")
 

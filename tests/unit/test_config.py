@@ -112,8 +112,8 @@ def test_variant_options_override_and_per_kind():
 def test_override_keys_are_train_options_fields():
     import dataclasses
 
-    from dcobench.train import TrainOptions
-    from dcobench.variants import OVERRIDE_KEYS
+    from dcobench.train.trainer import TrainOptions
+    from dcobench.train.variants import OVERRIDE_KEYS
 
     assert set(OVERRIDE_KEYS) <= {f.name for f in dataclasses.fields(TrainOptions)}
 
@@ -155,7 +155,7 @@ def test_demo_config_plan_is_unchanged():
 def test_paper_values_file_names_known_experiments_and_metrics():
     import pandas as pd
 
-    from dcobench.scoring import SCORERS
+    from dcobench.score.scorers import SCORERS
 
     table = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "paper_values.csv")
     assert list(table.columns) == ["experiment", "source", "method_label", "method", "metric",

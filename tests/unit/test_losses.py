@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from dcobench import guidance, losses
+from dcobench.sample import guidance
+from dcobench.train import losses
 
 
 def test_per_sample_mse_hand_computed():

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from dcobench.analysis import column_cosine, lora_cosine
-from dcobench.merge import (
+from dcobench.analysis.noise_distance import column_cosine, lora_cosine
+from dcobench.merge.dense import dare, svd_factors, ties, trim
+from dcobench.merge.lora import (
     MERGERS,
     Lora,
     MergeOptions,
@@ -13,7 +14,6 @@ from dcobench.merge import (
     parse_merge_id,
     weight_grid,
 )
-from dcobench.merge_dense import dare, svd_factors, ties, trim
 from dcobench.registry import UnknownNameError
 
 

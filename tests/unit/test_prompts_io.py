@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcobench import prompts
+from dcobench.data import prompts
 from dcobench.io import load_image
 
 SHARED = Path(os.environ.get("DCOBENCH_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from dcobench import prompts
 from dcobench.cli import build_options
-from dcobench.merge import Lora, arithmetic
-from dcobench.methods import METHODS
+from dcobench.data import prompts
+from dcobench.merge.lora import Lora, arithmetic
 from dcobench.registry import Registry, UnknownNameError
-from dcobench.train import TrainOptions
+from dcobench.train.methods import METHODS
+from dcobench.train.trainer import TrainOptions
 
 
 def test_unknown_name_suggests():

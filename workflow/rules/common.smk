@@ -4,8 +4,8 @@ import shlex
 import sys
 
 from dcobench import config as dcfg
-from dcobench.methods import METHODS as METHODS_REGISTRY
-from dcobench.priors import prior_key
+from dcobench.train.methods import METHODS as METHODS_REGISTRY
+from dcobench.train.priors import prior_key
 
 try:
     SETUP = dcfg.load_setup(config)

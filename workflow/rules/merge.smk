@@ -1,6 +1,6 @@
 # Merging a subject LoRA with a style LoRA trained by the same method / variant.
-# Merge folders are named {method}-{merger}[_w{λ1}_{λ2}] (dcobench.merge.merge_id).
-from dcobench.merge import parse_merge_id
+# Merge folders are named {method}-{merger}[_w{λ1}_{λ2}] (dcobench.merge.lora.merge_id).
+from dcobench.merge.lora import parse_merge_id
 
 
 def merge_part(w, i):

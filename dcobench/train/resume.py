@@ -98,7 +98,7 @@ def _token_matrices(trainer) -> list[torch.Tensor]:
 
 
 def trainer_state(trainer) -> dict:
-    """Everything a resumed `dcobench.train.Trainer` needs to continue bit-exactly."""
+    """Everything a resumed `dcobench.train.trainer.Trainer` needs to continue bit-exactly."""
     opt = trainer.optimizer.state_dict()
     opt["state"] = dict(opt["state"])  # shallow copy: the live optimizer state is not touched
     first = len(trainer.optimizer.param_groups[0]["params"])  # token matrices follow the LoRA

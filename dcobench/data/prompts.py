@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dcobench.registry import Registry
 
-PROMPT_DIR = Path(__file__).resolve().parents[1] / "data" / "prompts"
+PROMPT_DIR = Path(__file__).resolve().parents[2] / "data" / "prompts"
 
 
 def read_prompt_file(path: Path) -> list[str]:

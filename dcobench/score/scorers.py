@@ -9,7 +9,7 @@
 - clip_i / clip_t: open_clip image–image (mean over references) / image–text cosine
   (DreamBooth's CLIP-I / CLIP-T).
 
-Embeddings come from `dcobench.embedders.Embedder` (batched, cached by content); pooling and
+Embeddings come from `dcobench.score.embedders.Embedder` (batched, cached by content); pooling and
 preprocessing per model are documented there.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dcobench.embedders import Embedder, file_hash  # noqa: F401  (re-exported)
 from dcobench.registry import Registry
+from dcobench.score.embedders import Embedder, file_hash  # noqa: F401  (re-exported)
 
 
 def mean_cosine(gen: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:

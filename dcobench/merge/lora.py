@@ -4,7 +4,7 @@ A LoRA layer is (A: (r, in), B: (out, r), scale = alpha / r), ΔW = scale · B A
 merge λ1ΔW1 + λ2ΔW2 is stored exactly as one rank r1+r2 LoRA: A = [A1; A2],
 B = [λ1 s1 B1, λ2 s2 B2], alpha = r1+r2 — a standard diffusers LoRA, no dense ΔW.
 Every merger takes (loras, MergeOptions) and returns a Lora; the ΔW-based ones (svd, ties_svd,
-dare) live in dcobench.merge_dense, ZipLoRA (which trains merger vectors) in dcobench.ziplora.
+dare) live in dcobench.merge.dense, ZipLoRA (which trains merger vectors) in dcobench.merge.ziplora.
 """
 
 from __future__ import annotations
@@ -171,8 +171,8 @@ def _lazy(module: str, name: str):
 
 
 for _name in ("svd", "ties_svd", "dare"):
-    MERGERS.register(_name, _lazy("dcobench.merge_dense", f"merge_{_name}"))
-MERGERS.register("ziplora", _lazy("dcobench.ziplora", "merge_ziplora"))
+    MERGERS.register(_name, _lazy("dcobench.merge.dense", f"merge_{_name}"))
+MERGERS.register("ziplora", _lazy("dcobench.merge.ziplora", "merge_ziplora"))
 WEIGHTLESS = {"ziplora"}  # mergers that ignore λ: one merge id, no λ grid
 
 
@@ -213,7 +213,7 @@ def merge_ids(config: dict) -> list[str]:
 
 def write_lora(folder: Path, lora: Lora) -> Path:
     """Save as a standard diffusers LoRA (`unet.<layer>.lora.down/up.weight` + adapter metadata)."""
-    from dcobench.adapters import save_lora
+    from dcobench.models.adapters import save_lora
 
     state = {}
     for layer in lora.A:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from dcobench import guidance, text
-from dcobench.adapters import BASE, adapters_disabled, lora_layers, per_row_adapters
+from dcobench.models import text
+from dcobench.models.adapters import BASE, adapters_disabled, lora_layers, per_row_adapters
+from dcobench.sample import guidance
 
 ARRANGEMENTS = ("batched", "split")
 SCHEDULERS = ("ddim", "euler", "dpm")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from dcobench import text
 from dcobench.data.concept import Concept
 from dcobench.io import load_image
+from dcobench.models import text
 
 
 @dataclass

@@ -47,8 +47,8 @@ class Variant:
 
 def parse_variants(config: dict, errors: list[str]) -> dict[str, Variant]:
     """All variants of a config (method names + train.variants); problems go to `errors`."""
-    from dcobench.methods import METHODS
     from dcobench.registry import unknown_name_message
+    from dcobench.train.methods import METHODS
 
     found = {m: Variant(m, m) for m in METHODS.names()}
     raw = config["train"].get("variants") or {}

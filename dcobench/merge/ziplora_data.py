@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from dcobench import text
-from dcobench.analysis import encode_latents, model_captions
+from dcobench.analysis.noise_distance import encode_latents, model_captions
 from dcobench.data.concept import load_concept
 from dcobench.io import derive_seed, device
-from dcobench.merge import MergeOptions
+from dcobench.merge.lora import MergeOptions
+from dcobench.models import text
 
 
 def load_pipeline(opts: MergeOptions):

@@ -12,9 +12,8 @@ import torch
 from safetensors import safe_open
 from tqdm import tqdm
 
-from dcobench import prompts as prompt_sets
+from dcobench.data import prompts as prompt_sets
 from dcobench.data.concept import load_concept
-from dcobench.guidance import parse_guide
 from dcobench.io import (
     derive_seed,
     device,
@@ -23,7 +22,8 @@ from dcobench.io import (
     write_manifest,
     write_text_atomic,
 )
-from dcobench.sampling import GuideSpec, generate
+from dcobench.sample.denoise import GuideSpec, generate
+from dcobench.sample.guidance import parse_guide
 from dcobench.signals import Interrupted, StopSignals
 
 INDEX_COLUMNS = ("file", "prompt_index", "seed", "prompt", "scoring_prompt", "guide", "omega",
@@ -113,9 +113,8 @@ def prompt_list(opts: SampleOptions) -> list[prompt_sets.Prompt]:
 
 def load_model(opts: SampleOptions):
     """The pretrained pipeline with the LoRA as adapter "theta" and learned tokens loaded."""
-    from dcobench import adapters, text
-    from dcobench.models import load_sdxl
-    from dcobench.train import autocast_dtype
+    from dcobench.models import adapters, load_sdxl, text
+    from dcobench.train.trainer import autocast_dtype
 
     dev = device()
     pipe = load_sdxl(opts.base_model, device=dev,

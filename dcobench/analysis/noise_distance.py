@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from dcobench import text
-from dcobench.adapters import adapters_disabled
 from dcobench.data.concept import Concept, load_concept
 from dcobench.io import derive_seed
+from dcobench.models import text
+from dcobench.models.adapters import adapters_disabled
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,9 @@ def noise_distance(pipe, concept_dir: Path, opts: NoiseDistanceOptions,
 def encode_latents(pipe, paths: list[Path], resolution: int) -> torch.Tensor:
     """The training code's VAE latents of reference images: (N, 4, R/8, R/8)."""
     try:
-        from dcobench.train_data import encode_latents as encode
+        from dcobench.train.batches import encode_latents as encode
     except ImportError:  # older layout: train.py held it
-        from dcobench.train import encode_latents as encode
+        from dcobench.train.trainer import encode_latents as encode
     latents = encode(pipe, paths, resolution)
     latents = latents[:, 0] if latents.ndim == 5 else latents  # (N, views, 4, h, w) -> first view
     return latents.to(pipe.unet.dtype)
@@ -117,7 +117,7 @@ def column_cosine(a1, b1, s1, a2, b2, s2) -> torch.Tensor:
 
 def lora_cosine(subject, style) -> list[dict]:
     """Per shared layer: mean cosine and mean |cosine| between the subject's and the style's
-    ΔW columns (paper Fig 10). `subject`, `style`: dcobench.merge.Lora."""
+    ΔW columns (paper Fig 10). `subject`, `style`: dcobench.merge.lora.Lora."""
     rows = []
     for layer in sorted(set(subject.A) & set(style.A)):
         cos = column_cosine(subject.A[layer], subject.B[layer], subject.scale,

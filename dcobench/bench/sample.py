@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from dcobench import sampling
+from dcobench.sample import denoise as sampling
 
 METHODS = ("cfg", "rg", "rg_official")
 
@@ -27,7 +27,7 @@ def _sync() -> None:
 
 def random_lora(pipe, rank: int, name: str = "theta", seed: int = 0) -> None:
     """Attach a LoRA with non-zero random B (the trained-model case) and activate it."""
-    from dcobench.adapters import add_lora, randomize_lora_b
+    from dcobench.models.adapters import add_lora, randomize_lora_b
 
     add_lora(pipe.unet, rank=rank, alpha=rank, name=name)
     randomize_lora_b(pipe.unet, 0.01, seed)
@@ -78,7 +78,7 @@ def _runners(pipe, args, dtype) -> dict[str, Callable[[], object]]:
 def bench_sample(args) -> dict:
     from dcobench.io import device, versions
     from dcobench.models import load_sdxl
-    from dcobench.train import autocast_dtype
+    from dcobench.train.trainer import autocast_dtype
 
     dev = device()
     dtype = autocast_dtype(args.mixed_precision, dev) or torch.float32

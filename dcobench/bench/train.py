@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from dcobench.methods import METHODS
+from dcobench.train.methods import METHODS
 
 
 def _sync() -> None:
@@ -23,7 +23,7 @@ def _sync() -> None:
 
 def bench_train(args) -> dict:
     from dcobench.io import device, versions
-    from dcobench.train import Trainer, TrainOptions
+    from dcobench.train.trainer import Trainer, TrainOptions
 
     opts = TrainOptions(concept_dir=Path(args.concept), out_dir=Path("/nonexistent"), method="dco",
                         base_model=args.base_model, steps=args.steps, rank=args.rank,

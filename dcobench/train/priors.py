@@ -24,7 +24,7 @@ from dcobench.io import (
     write_manifest,
     write_text_atomic,
 )
-from dcobench.sampling import GuideSpec, generate
+from dcobench.sample.denoise import GuideSpec, generate
 
 
 @dataclass(frozen=True)

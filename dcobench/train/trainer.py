@@ -1,8 +1,8 @@
 """LoRA (+ textual embedding) training with the DB, DB+p.p. and DCO objectives.
 
-The trainer only orchestrates: the losses are `dcobench.losses`, the reference pass is
-`adapters.adapters_disabled`, the text conditioning is `dcobench.text`, the cached inputs are
-`dcobench.train_data`, the resume state is `dcobench.resume`.
+The trainer only orchestrates: the losses are `dcobench.train.losses`, the reference pass is
+`adapters.adapters_disabled`, the text conditioning is `dcobench.models.text`, the cached inputs are
+`dcobench.train.batches`, the resume state is `dcobench.train.resume`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from dcobench import adapters, losses, resume, text
 from dcobench.data.concept import validate_concept
 from dcobench.io import derive_seed, device, staging_dir, write_manifest
-from dcobench.methods import METHODS
+from dcobench.models import adapters, text
 from dcobench.signals import Interrupted, StopSignals
-from dcobench.train_data import prior_batch, reference_batch
+from dcobench.train import losses, resume
+from dcobench.train.batches import prior_batch, reference_batch
+from dcobench.train.methods import METHODS
 
 LOG_COLUMNS = ("step", "loss", "loss_theta", "loss_phi", "d", "sigma", "loss_prior", "lr", "time")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
