@@ -10,6 +10,7 @@ folder complete, and every image is decoded before it is written.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import urllib.error
 import urllib.request
@@ -35,11 +36,21 @@ def resolve_source(dataset: str, sources: dict, where: str) -> tuple[Path | None
         local_dir = None
     url = spec.get("url")
     if local_dir is None and not url:
+        unset = f" ({local_unset} is not set)" if (local_unset := _unset_variable(local)) else ""
         raise ConceptError(
-            f"{where}: dataset {dataset!r} has no usable source: local directory {local!r} does "
-            "not exist and no url is set in data.sources; download the dataset (see data/README.md)"
+            f"{where}: dataset {dataset!r} has no usable source: local directory {local!r}{unset} "
+            "does not exist and no url is set in data.sources; download the dataset (see "
+            "data/README.md) and point data.sources or DCOBENCH_DATA_MIRROR at it"
         )
     return local_dir, url
+
+
+def _unset_variable(path: str | None) -> str | None:
+    """The first environment variable in `path` that is not set (e.g. DCOBENCH_DATA_MIRROR)."""
+    if not path:
+        return None
+    names = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", path)
+    return next((n for n in names if n not in os.environ), None)
 
 
 def _link(src: Path, dst: Path) -> None:

@@ -1,7 +1,7 @@
 """What the report draws for each experiment: Pareto axes per group, the paper's figure and
 table ids with their titles, and file stems under results/{exp}/figures|tables/{experiment}/.
 
-Fig 9 split (our choice, from DESIGN.md and config/paper.yaml): the fig1 experiment samples the
+Fig 9 split (our choice; the paper's App. D.2 prompt sets, see config/paper.yaml): the fig1 experiment samples the
 customization and stylization prompt sets (50 + 50 × 2 seeds); Fig 1 pools both, Fig 9a is the
 customization set alone and Fig 9b the stylization set alone.
 """

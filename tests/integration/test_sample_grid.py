@@ -49,7 +49,9 @@ def test_methods_and_batch_sizes_share_noise(grids):
         assert names == ["p000_s0.png", "p000_s1.png", "p001_s0.png", "p001_s1.png"]
         for name in names:
             a, b = _pixels(grids / "dco" / guide / name), _pixels(grids / "db" / guide / name)
-            assert np.abs(a - b).max() <= 1, (guide, name)  # batch shape only changes rounding
+            # 8-bit PNGs: another batch shape changes fp32 rounding (~1e-5 on [-1, 1]), which can
+            # move a pixel across a rounding boundary by one level, never more (1 level = 7.8e-3)
+            assert np.abs(a - b).max() <= 1, (guide, name)
         s0, s1 = _pixels(grids / "dco" / guide / names[0]), _pixels(grids / "dco" / guide / names[1])
         assert np.abs(s0 - s1).mean() > 2  # the seed slot changes the noise
 

@@ -31,9 +31,11 @@ def test_dco_is_log2_and_its_gradient_is_beta_T_over_2_times_db_at_zero_delta(
 
     err = losses.per_sample_mse(trainer._unet(x_t, t, embeds, pooled), target)
     err_phi = losses.per_sample_mse(trainer._reference(x_t, t, idx), target)
+    # Exact, not close: with B = 0 a LoRA layer returns base_layer(x) + 0, the very ops of the
+    # LoRA-off pass on the same inputs, so the bits agree on any version.
     assert torch.equal(err.detach(), err_phi)
     dco = losses.dco_loss(err, err_phi, 0.5, trainer.T)
-    assert dco.item() == pytest.approx(math.log(2), abs=1e-7)
+    assert dco.item() == pytest.approx(math.log(2), abs=2e-7)  # fp32 log σ(0): 2 ulps at 0.69
     dco.backward()
     g_dco = _lora_grads(trainer)
 
