@@ -24,7 +24,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from dcobench.io import staging_dir, write_manifest
-    from dcobench.merge.lora import MERGERS, MergeOptions, read_lora, write_lora
+    from dcobench.merge.lora import MergeOptions, read_lora, write_lora
+    from dcobench.merge.registry import MERGERS
     from dcobench.merge.ziplora import write_extras
     from dcobench.models.text import EMBEDS_NAME
 

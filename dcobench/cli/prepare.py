@@ -21,7 +21,7 @@ PARTI_HEADER = """\
 
 def add_arguments(parser) -> None:
     parser.add_argument("action", choices=["demo", "fetch", "validate", "checkpoint", "parti"],
-                        help="see the module docstring (python -m dcobench prepare -h)")
+                        help="what to prepare (described above)")
     parser.add_argument("--root", help="demo: folder to draw the concepts into")
     parser.add_argument("--names", default="", help="demo: comma-separated demo concept names")
     parser.add_argument("--concept", help="fetch: concept folder with concept.yaml + source")

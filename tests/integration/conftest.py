@@ -32,7 +32,7 @@ def trained_dco(model_cache, demo_root, tmp_path_factory):
     from dcobench.train.trainer import Trainer, TrainOptions
 
     out = tmp_path_factory.mktemp("dco")
-    opts = TrainOptions(concept_dir=demo_root / "toy_robot", out_dir=out, method="dco",
+    opts = TrainOptions(concept_dir=demo_root / "toy_robot", out_dir=out, objective="dco",
                         steps=6, rank=4, lr=1e-2, ti_lr=1e-2, resolution=64)
     trainer = Trainer(opts)
     before = {k: v.detach().clone() for k, v in trainer.pipe.unet.state_dict().items()}

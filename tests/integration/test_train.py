@@ -88,7 +88,7 @@ def test_train_log_and_manifest(trained_dco, tmp_path, demo_root, model_cache):
     from dcobench.train.trainer import TrainOptions, train
 
     out = train(TrainOptions(concept_dir=demo_root / "mosaic_style", out_dir=tmp_path / "m",
-                             method="db", steps=3, rank=2, resolution=64, offset_noise=0.1))
+                             objective="db", steps=3, rank=2, resolution=64, offset_noise=0.1))
     import pandas as pd
 
     log = pd.read_csv(out / "train_log.csv")

@@ -11,7 +11,7 @@ from dcobench.train.trainer import Trainer, TrainOptions
 
 
 def _opts(demo_root, tmp_path, **kw):
-    base = dict(concept_dir=demo_root / "toy_robot", out_dir=tmp_path / "run", method="dco",
+    base = dict(concept_dir=demo_root / "toy_robot", out_dir=tmp_path / "run", objective="dco",
                 steps=4, rank=4, lr=1e-2, ti_lr=1e-2, resolution=64, mixed_precision="fp32")
     return TrainOptions(**{**base, **kw})
 
@@ -133,7 +133,7 @@ def test_flip_augmentation_caches_both_views_once(model_cache, demo_root, tmp_pa
 def test_non_finite_loss_stops_and_writes_no_lora(model_cache, demo_root, tmp_path):
     from dcobench.train.trainer import train
 
-    opts = _opts(demo_root, tmp_path, method="db", lr=1e30, textual_inversion=False, steps=5)
+    opts = _opts(demo_root, tmp_path, objective="db", lr=1e30, textual_inversion=False, steps=5)
     with pytest.raises(FloatingPointError, match="non-finite loss"):
         train(opts)
     assert not (tmp_path / "run" / "pytorch_lora_weights.safetensors").exists()
@@ -160,7 +160,7 @@ def test_priors_are_generated_once_and_dbpp_logs_the_prior_term(model_cache, dem
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")} == first
 
     torch.manual_seed(0)
-    trainer = Trainer(_opts(demo_root, tmp_path, method="dbpp", prior_dir=out, prior_weight=0.5))
+    trainer = Trainer(_opts(demo_root, tmp_path, objective="db", prior_dir=out, prior_weight=0.5))
     row = trainer.step()
     assert row["loss"] == pytest.approx(row["loss_theta"] + 0.5 * row["loss_prior"], rel=1e-5)
     assert "loss_phi" not in row
