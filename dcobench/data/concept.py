@@ -15,6 +15,7 @@ import yaml
 
 CONCEPT_FILE = "concept.yaml"
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
+NOTE_EXTS = (".md", ".txt", ".json", ".yaml", ".yml", ".csv")  # notes that may sit beside images
 KINDS = ("subject", "style")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ALLOWED_KEYS = ("kind", "class", "live", "token", "source", "captions")
@@ -163,6 +164,26 @@ def _check_source(yml: Path, data: dict) -> dict | None:
     return {"dataset": dataset, "path": sub, "files": [str(f) for f in files]}
 
 
+def _check_other_entries(root: Path) -> None:
+    """Refuse what would otherwise be skipped in silence: files that are not images this
+    pipeline reads (a .tif, a .heic, no extension), dangling links, sub-folders. Hidden entries
+    and notes (NOTE_EXTS) may sit beside the images."""
+    for entry in sorted(root.iterdir()):
+        name = entry.name
+        if name == CONCEPT_FILE or name.startswith(".") or entry.suffix.lower() in NOTE_EXTS:
+            continue
+        if entry.is_symlink() and not entry.exists():
+            raise ConceptError(f"{entry}: a link to a file that does not exist (or a loop); "
+                               "point it at the image or remove it")
+        if entry.is_dir():
+            raise ConceptError(f"{entry}: a folder inside a concept folder is not read; move its "
+                               "images up into the concept folder or move it out")
+        if not _is_image(entry):
+            raise ConceptError(
+                f"{entry}: not an image this pipeline reads (png, jpg/jpeg, webp); convert it "
+                f"(e.g. to png) and caption it, or move it out of {root}")
+
+
 def _check_captions(
     yml: Path, root: Path, data: dict, token: str, source: dict | None = None
 ) -> dict[str, str]:
@@ -199,6 +220,7 @@ def _check_captions(
                 f"the image {path}"
             )
         captions[name] = cap.strip()
+    _check_other_entries(root)
     for img in sorted(p for p in root.iterdir() if _is_image(p)):
         if not SAFE_NAME.match(img.name):
             raise ConceptError(
@@ -227,9 +249,10 @@ def load_concept(path: str | Path) -> Concept:
     )
 
 
-def validate_concept(path: str | Path) -> Concept:
-    """``load_concept`` plus: every image opens with PIL and converts to RGB."""
-    from PIL import Image
+def validate_concept(path: str | Path, resolution: int | None = None) -> Concept:
+    """``load_concept`` plus: every image decodes (``dcobench.data.images.read_rgb``) and, when
+    a training `resolution` is given, is large enough to train on."""
+    from dcobench.data.images import ImageError, check_size, read_rgb
 
     concept = load_concept(path)
     if concept.missing_images:
@@ -241,12 +264,9 @@ def validate_concept(path: str | Path) -> Concept:
         )
     for img_path in concept.images:
         try:
-            with Image.open(img_path) as im:
-                im.load()
-                im.convert("RGB")
-        except Exception as e:  # PIL raises many types for corrupt files
-            raise ConceptError(
-                f"{img_path}: cannot be read as an image ({type(e).__name__}: {e}); "
-                "replace it with a valid png/jpg/webp file"
-            ) from e
+            img = read_rgb(img_path)
+            if resolution is not None:
+                check_size(img_path, img.size, resolution)
+        except ImageError as e:
+            raise ConceptError(str(e)) from e
     return concept
