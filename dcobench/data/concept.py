@@ -13,11 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from dcobench.data.names import SAFE_NAME, name_problem
+
 CONCEPT_FILE = "concept.yaml"
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 NOTE_EXTS = (".md", ".txt", ".json", ".yaml", ".yml", ".csv")  # notes that may sit beside images
 KINDS = ("subject", "style")
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ALLOWED_KEYS = ("kind", "class", "live", "token", "source", "captions")
 SOURCE_KEYS = ("dataset", "path", "files")
 
@@ -80,15 +81,26 @@ def _is_image(p: Path) -> bool:
     return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice; keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(root: Path) -> tuple[Path, dict]:
     """Check the folder and read concept.yaml as a mapping."""
     if not root.is_dir():
         raise ConceptError(f"{root}: concept folder does not exist or is not a directory")
-    if not SAFE_NAME.match(root.name):
-        raise ConceptError(
-            f"{root}: concept folder name '{root.name}' is not path-safe; rename it to match "
-            f"{SAFE_NAME.pattern} (letters, digits, '_', '.', '-'; no spaces)"
-        )
+    if problem := name_problem(root.name):
+        raise ConceptError(f"{root}: the concept folder's {problem}; rename the folder")
     yml = root / CONCEPT_FILE
     if not yml.is_file():
         raise ConceptError(
@@ -96,9 +108,14 @@ def _read_yaml(root: Path) -> tuple[Path, dict]:
             "captions (see docs/INTERFACES.md, section Concepts)"
         )
     try:
-        data = yaml.safe_load(yml.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConceptError(f"{yml}: not valid UTF-8 YAML ({e}); fix the syntax") from e
+        text = yml.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConceptError(f"{yml}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                           f"{e.start}); save it as UTF-8") from e
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        raise ConceptError(f"{yml}: not valid YAML ({e}); fix the syntax") from e
     if not isinstance(data, dict):
         raise ConceptError(
             f"{yml}: top level must be a mapping with keys {', '.join(ALLOWED_KEYS)}, "
@@ -214,6 +231,11 @@ def _check_captions(
             captions[name] = cap.strip()  # not fetched yet: checked against source.files
             continue
         if not SAFE_NAME.match(name) or not _is_image(path):
+            twin = next((p.name for p in root.iterdir() if p.name.lower() == name.lower()
+                         and p.name != name), None) if root.is_dir() else None
+            if twin:
+                raise ConceptError(f"{yml}: caption key '{name}' differs from the file {twin} "
+                                   "only by case; write the key exactly as the file is named")
             raise ConceptError(
                 f"{yml}: caption key '{name}' is not an image file in {root} (expected a "
                 f"path-safe name ending in {'/'.join(IMAGE_EXTS)}); fix the key or add "
@@ -222,10 +244,8 @@ def _check_captions(
         captions[name] = cap.strip()
     _check_other_entries(root)
     for img in sorted(p for p in root.iterdir() if _is_image(p)):
-        if not SAFE_NAME.match(img.name):
-            raise ConceptError(
-                f"{img}: image file name is not path-safe; rename it to match {SAFE_NAME.pattern}"
-            )
+        if problem := name_problem(img.name):
+            raise ConceptError(f"{img}: the image file's {problem}; rename the file")
         if img.name not in captions:
             raise ConceptError(
                 f"{img}: image has no caption; add '{img.name}: \"... {token} ...\"' under "
