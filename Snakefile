@@ -9,7 +9,19 @@ min_version("8.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+import sys
+from pathlib import Path
+
+from dcobench.precheck import PrecheckError, precheck
+
+SCHEMA = "workflow/schemas/config.schema.yaml"
+try:  # non-finite numbers, numbers written as text, unsafe names: by key, in words
+    precheck(config, Path(workflow.basedir) / SCHEMA)
+except PrecheckError as exc:
+    sys.exit(f"dcobench: {exc}")
+
+
+validate(config, SCHEMA)
 
 
 include: "workflow/rules/common.smk"

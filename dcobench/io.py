@@ -33,19 +33,15 @@ def device() -> torch.device:
 
 
 def load_image(path: Path, resolution: int) -> torch.Tensor:
-    """Apply EXIF orientation, center-crop to square, resize, scale to [-1, 1]: (3, R, R) float32.
+    """Read as a person sees it (`dcobench.data.images.read_rgb`: EXIF orientation, 16-bit and
+    alpha handled), center-crop to square, resize, scale to [-1, 1]: (3, R, R) float32.
 
     Large JPEGs (e.g. 2048² photos) are decoded at a reduced DCT scale that still keeps at least
     `resolution` pixels on the short side (PIL draft mode), so decoding stays fast.
     """
-    from PIL import ImageOps
+    from dcobench.data.images import read_rgb
 
-    with Image.open(path) as raw:
-        if raw.format == "JPEG":
-            w, h = raw.size
-            scale = min(w, h) / resolution
-            raw.draft("RGB", (max(resolution, round(w / scale)), max(resolution, round(h / scale))))
-        img = ImageOps.exif_transpose(raw).convert("RGB")
+    img = read_rgb(path, draft_side=resolution)
     side = min(img.size)
     left, top = (img.width - side) // 2, (img.height - side) // 2
     img = img.crop((left, top, left + side, top + side)).resize(

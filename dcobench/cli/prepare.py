@@ -9,6 +9,7 @@ folder (checkpoint variants, e.g. db_es); parti: write the deterministic Parti p
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 PARTI_HEADER = """\
@@ -28,6 +29,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sources", default="{}", metavar="JSON",
                         help='fetch: data.sources, e.g. {"dreambooth": {"local": "...", "url": "..."}}')
     parser.add_argument("--concepts", nargs="*", default=[], help="validate: concept folders")
+    parser.add_argument("--resolution", type=int, default=None,
+                        help="validate: training resolution; smaller images are refused")
     parser.add_argument("--models", default="{}", metavar="JSON",
                         help='validate: model specs to resolve, e.g. {"base": "tiny-sdxl"}')
     parser.add_argument("--parent", help="checkpoint: the parent run's model folder")
@@ -80,6 +83,21 @@ def _parti(args) -> None:
     print(f"wrote {len(prompts)} prompts to {args.out}")
 
 
+def _heavy_crops(concept) -> dict[str, float]:
+    """Images of which the centre square crop keeps less than half: file name -> kept fraction."""
+    from PIL import Image
+
+    from dcobench.data.images import crop_kept
+
+    kept = {}
+    for path in concept.images:
+        with Image.open(path) as im:
+            size = im.size
+        if crop_kept(size) < 0.5:
+            kept[path.name] = round(crop_kept(size), 3)
+    return kept
+
+
 def _validate(args) -> None:
     from dcobench.data.concept import ConceptError, validate_concept
     from dcobench.io import write_manifest, write_text_atomic
@@ -87,14 +105,19 @@ def _validate(args) -> None:
     concepts, errors = {}, []
     for folder in args.concepts:
         try:
-            c = validate_concept(folder)
+            c = validate_concept(folder, args.resolution)
         except ConceptError as exc:
             errors.append(str(exc))
             continue
         concepts[c.name] = {"kind": c.kind, "class": c.class_noun, "token": c.token,
-                            "images": len(c.images), "path": str(folder)}
+                            "images": len(c.images), "path": str(folder),
+                            "cropped": _heavy_crops(c)}
     if errors:
         raise ValueError("invalid concept data:\n  - " + "\n  - ".join(errors))
+    for name, info in concepts.items():
+        for image, kept in info["cropped"].items():
+            print(f"note: {name}/{image}: the centre square crop keeps only {kept:.0%} of the "
+                  "image; crop it yourself if the subject is off-centre", file=sys.stderr)
     from dcobench.models import resolve_model
 
     models = {key: resolve_model(spec) for key, spec in json.loads(args.models).items()}

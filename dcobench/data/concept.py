@@ -13,10 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from dcobench.data.names import SAFE_NAME, name_problem
+
 CONCEPT_FILE = "concept.yaml"
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
+NOTE_EXTS = (".md", ".txt", ".json", ".yaml", ".yml", ".csv")  # notes that may sit beside images
 KINDS = ("subject", "style")
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ALLOWED_KEYS = ("kind", "class", "live", "token", "source", "captions")
 SOURCE_KEYS = ("dataset", "path", "files")
 
@@ -79,15 +81,26 @@ def _is_image(p: Path) -> bool:
     return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice; keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(root: Path) -> tuple[Path, dict]:
     """Check the folder and read concept.yaml as a mapping."""
     if not root.is_dir():
         raise ConceptError(f"{root}: concept folder does not exist or is not a directory")
-    if not SAFE_NAME.match(root.name):
-        raise ConceptError(
-            f"{root}: concept folder name '{root.name}' is not path-safe; rename it to match "
-            f"{SAFE_NAME.pattern} (letters, digits, '_', '.', '-'; no spaces)"
-        )
+    if problem := name_problem(root.name):
+        raise ConceptError(f"{root}: the concept folder's {problem}; rename the folder")
     yml = root / CONCEPT_FILE
     if not yml.is_file():
         raise ConceptError(
@@ -95,9 +108,14 @@ def _read_yaml(root: Path) -> tuple[Path, dict]:
             "captions (see docs/INTERFACES.md, section Concepts)"
         )
     try:
-        data = yaml.safe_load(yml.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConceptError(f"{yml}: not valid UTF-8 YAML ({e}); fix the syntax") from e
+        text = yml.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConceptError(f"{yml}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                           f"{e.start}); save it as UTF-8") from e
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        raise ConceptError(f"{yml}: not valid YAML ({e}); fix the syntax") from e
     if not isinstance(data, dict):
         raise ConceptError(
             f"{yml}: top level must be a mapping with keys {', '.join(ALLOWED_KEYS)}, "
@@ -163,6 +181,26 @@ def _check_source(yml: Path, data: dict) -> dict | None:
     return {"dataset": dataset, "path": sub, "files": [str(f) for f in files]}
 
 
+def _check_other_entries(root: Path) -> None:
+    """Refuse what would otherwise be skipped in silence: files that are not images this
+    pipeline reads (a .tif, a .heic, no extension), dangling links, sub-folders. Hidden entries
+    and notes (NOTE_EXTS) may sit beside the images."""
+    for entry in sorted(root.iterdir()):
+        name = entry.name
+        if name == CONCEPT_FILE or name.startswith(".") or entry.suffix.lower() in NOTE_EXTS:
+            continue
+        if entry.is_symlink() and not entry.exists():
+            raise ConceptError(f"{entry}: a link to a file that does not exist (or a loop); "
+                               "point it at the image or remove it")
+        if entry.is_dir():
+            raise ConceptError(f"{entry}: a folder inside a concept folder is not read; move its "
+                               "images up into the concept folder or move it out")
+        if not _is_image(entry):
+            raise ConceptError(
+                f"{entry}: not an image this pipeline reads (png, jpg/jpeg, webp); convert it "
+                f"(e.g. to png) and caption it, or move it out of {root}")
+
+
 def _check_captions(
     yml: Path, root: Path, data: dict, token: str, source: dict | None = None
 ) -> dict[str, str]:
@@ -193,17 +231,21 @@ def _check_captions(
             captions[name] = cap.strip()  # not fetched yet: checked against source.files
             continue
         if not SAFE_NAME.match(name) or not _is_image(path):
+            twin = next((p.name for p in root.iterdir() if p.name.lower() == name.lower()
+                         and p.name != name), None) if root.is_dir() else None
+            if twin:
+                raise ConceptError(f"{yml}: caption key '{name}' differs from the file {twin} "
+                                   "only by case; write the key exactly as the file is named")
             raise ConceptError(
                 f"{yml}: caption key '{name}' is not an image file in {root} (expected a "
                 f"path-safe name ending in {'/'.join(IMAGE_EXTS)}); fix the key or add "
                 f"the image {path}"
             )
         captions[name] = cap.strip()
+    _check_other_entries(root)
     for img in sorted(p for p in root.iterdir() if _is_image(p)):
-        if not SAFE_NAME.match(img.name):
-            raise ConceptError(
-                f"{img}: image file name is not path-safe; rename it to match {SAFE_NAME.pattern}"
-            )
+        if problem := name_problem(img.name):
+            raise ConceptError(f"{img}: the image file's {problem}; rename the file")
         if img.name not in captions:
             raise ConceptError(
                 f"{img}: image has no caption; add '{img.name}: \"... {token} ...\"' under "
@@ -227,9 +269,10 @@ def load_concept(path: str | Path) -> Concept:
     )
 
 
-def validate_concept(path: str | Path) -> Concept:
-    """``load_concept`` plus: every image opens with PIL and converts to RGB."""
-    from PIL import Image
+def validate_concept(path: str | Path, resolution: int | None = None) -> Concept:
+    """``load_concept`` plus: every image decodes (``dcobench.data.images.read_rgb``) and, when
+    a training `resolution` is given, is large enough to train on."""
+    from dcobench.data.images import ImageError, check_size, read_rgb
 
     concept = load_concept(path)
     if concept.missing_images:
@@ -241,12 +284,9 @@ def validate_concept(path: str | Path) -> Concept:
         )
     for img_path in concept.images:
         try:
-            with Image.open(img_path) as im:
-                im.load()
-                im.convert("RGB")
-        except Exception as e:  # PIL raises many types for corrupt files
-            raise ConceptError(
-                f"{img_path}: cannot be read as an image ({type(e).__name__}: {e}); "
-                "replace it with a valid png/jpg/webp file"
-            ) from e
+            img = read_rgb(img_path)
+            if resolution is not None:
+                check_size(img_path, img.size, resolution)
+        except ImageError as e:
+            raise ConceptError(str(e)) from e
     return concept

@@ -197,16 +197,10 @@ class Embedder:
         return torch.stack([self._memory[(space, k)] for k in keys])
 
     def _embed_images(self, paths: list[Path]) -> torch.Tensor:
-        from PIL import Image, ImageOps
+        from dcobench.data.images import read_rgb
 
         model, proc, _ = self._load()
-        pil = []
-        for p in paths:
-            try:
-                with Image.open(p) as im:
-                    pil.append(ImageOps.exif_transpose(im).convert("RGB"))  # as training sees them
-            except OSError as exc:
-                raise ValueError(f"{p}: cannot decode image ({exc})") from exc
+        pil = [read_rgb(p) for p in paths]  # as training sees them; ImageError names the file
         if self.kind == "clip":
             pixels = torch.stack([proc(im) for im in pil]).to(self.device)
             return model.encode_image(pixels)

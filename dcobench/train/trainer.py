@@ -106,7 +106,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # LoRA init depends on the seed only
             torch.manual_seed(derive_seed(opts.seed, "lora-init"))
             self.lora_config = adapters.add_lora(pipe.unet, opts.rank, opts.alpha, targets=opts.targets)
-        self.concept = validate_concept(opts.concept_dir)
+        self.concept = validate_concept(opts.concept_dir, opts.resolution)
         self.tokens = (text.add_learned_token(pipe, self.concept.token, self.concept.class_noun)
                        if opts.learns_token else None)
         self.data = reference_batch(pipe, self.concept, opts)  # latents + fixed text embeddings

@@ -136,5 +136,5 @@ def test_a_failure_after_the_first_folder_leaves_no_table(model_cache, demo_root
     png.write_bytes(png.read_bytes()[:60])  # header intact, pixel data cut
     out = tmp_path / "scores"
     assert _score(tmp_path, [good, bad], out, demo_root, "dino") == 1
-    assert f"{png}: cannot decode image" in caplog.text
+    assert f"{png}: cannot be read as an image" in caplog.text
     assert not list(out.glob("*.csv")) and not (out / "manifest.json").exists()

@@ -51,6 +51,7 @@ rule prepare:
     params:
         concepts=" ".join(concept_dir(n) for n in CONCEPTS),
         models=opts(config["models"]),
+        resolution=config["train"]["resolution"],
     shell:
-        "exec {PY} -m dcobench prepare validate --concepts {params.concepts} "
-        "--models {params.models} --out {output} > {log} 2>&1"
+        "{PY} -m dcobench prepare validate --concepts {params.concepts} "
+        "--resolution {params.resolution} --models {params.models} --out {output} 2>&1 | tee {log}"

@@ -1,0 +1,112 @@
+"""Checks of the raw config that come before the JSON schema, with messages a person can act on.
+
+The schema (workflow/schemas/config.schema.yaml) checks shapes and types, but its messages are
+raw ("'1e-4' is not of type 'number'", a regex for a name) and it accepts NaN and infinity as
+numbers. `precheck` runs first, at DAG-build time, and reports every such mistake by its key:
+non-finite numbers anywhere; text where the schema wants a number (PyYAML reads `1e-4`, without
+a dot, as text); concept and experiment names that are not path-safe, in words, with a
+suggestion. Cheap to import: yaml and the standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import yaml
+
+from dcobench.data.names import name_problem
+
+
+class PrecheckError(ValueError):
+    """Mistakes found in the raw config; the message lists each with its key."""
+
+
+def _resolve(node: dict, root: dict) -> dict:
+    while isinstance(node, dict) and "$ref" in node:
+        section, name = node["$ref"].split("/")[-2:]
+        node = root[section][name]
+    return node if isinstance(node, dict) else {}
+
+
+def _branches(node: dict, root: dict) -> list[dict]:
+    """The alternatives a value may match at `node` (oneOf / anyOf flattened, $ref resolved)."""
+    node = _resolve(node, root)
+    subs = node.get("oneOf") or node.get("anyOf")
+    return [b for s in subs for b in _branches(s, root)] if subs else [node]
+
+
+def _types(branches: list[dict]) -> set[str]:
+    out: set[str] = set()
+    for b in branches:
+        t = b.get("type")
+        out |= {t} if isinstance(t, str) else set(t or [])
+        if "enum" in b:
+            out |= {type(v).__name__ for v in b["enum"]}
+    return out
+
+
+def _child(branches: list[dict], key: str | None, root: dict) -> list[dict]:
+    """Schema alternatives for a mapping value (key) or a list item (key None)."""
+    out = []
+    for b in branches:
+        if key is None:
+            sub = b.get("items")
+        else:
+            sub = (b.get("properties") or {}).get(key)
+            if sub is None and isinstance(b.get("additionalProperties"), dict):
+                sub = b["additionalProperties"]
+        if isinstance(sub, dict):
+            out += _branches(sub, root)
+    return out
+
+
+def _walk(value, branches: list[dict], root: dict, path: str, errors: list[str]) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        errors.append(f"{path}: {value} is not a finite number; set a real value")
+    elif isinstance(value, str) and {"number", "integer"} & _types(branches) \
+            and not {"string", "str"} & _types(branches):
+        try:
+            number = float(value)
+        except ValueError:
+            return
+        hint = ""
+        if "e" in value.lower() and "." not in value:
+            mantissa, _, exponent = value.lower().partition("e")
+            hint = f" (YAML reads {value} as text; write {mantissa}.0e{exponent})"
+        kind = "a finite number" if not math.isfinite(number) else "a number"
+        errors.append(f"{path}: {value!r} is text, but {kind} belongs here{hint}")
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            _walk(sub, _child(branches, str(key), root), root, f"{path}.{key}" if path else str(key),
+                  errors)
+    elif isinstance(value, list):
+        items = _child(branches, None, root)
+        for i, sub in enumerate(value):
+            _walk(sub, items, root, f"{path}[{i}]", errors)
+
+
+def _names(config: dict, errors: list[str]) -> None:
+    experiment = config.get("experiment")
+    if isinstance(experiment, str) and (problem := name_problem(experiment)):
+        errors.append(f"experiment: the {problem}")
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    for kind in ("subjects", "styles"):
+        for entry in data.get(kind) or []:
+            if not isinstance(entry, str):
+                continue
+            for part in entry.split("/"):
+                if problem := name_problem(part):
+                    errors.append(f"data.{kind}: {entry!r}: the {problem}")
+                    break
+
+
+def precheck(config: dict, schema_path: str | Path) -> None:
+    """Raise PrecheckError listing every non-finite number, number written as text and unsafe
+    name in `config` (the dict Snakemake loaded), by key."""
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    errors: list[str] = []
+    _walk(config, _branches(schema, schema), schema, "", errors)
+    _names(config, errors)
+    if errors:
+        raise PrecheckError("invalid config:\n  - " + "\n  - ".join(errors))

@@ -1,0 +1,112 @@
+"""The raw-config checks that run before the schema: every mistake by key, in words; and the
+concept.yaml mistakes PyYAML or a file system would otherwise hide."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from dcobench.data import ConceptError, load_concept
+from dcobench.data.names import MAX_NAME_BYTES, name_problem, suggest_name
+from dcobench.precheck import PrecheckError, precheck
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = yaml.safe_load((REPO / "config.yaml").read_text())
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _with(path: str, value):
+    cfg = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node = cfg
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    return cfg
+
+
+def test_the_shipped_configs_pass():
+    for path in (REPO / "config.yaml", REPO / "config" / "paper.yaml",
+                 REPO / "config" / "smoke-real.yaml"):
+        precheck(yaml.safe_load(path.read_text()), SCHEMA)
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("train.lr", float("nan"), r"train.lr: nan is not a finite number"),
+    ("train.lr", float("inf"), r"train.lr: inf is not a finite number"),
+    ("train.beta", float("-inf"), r"train.beta: -inf is not a finite number"),
+    ("sample.w_text", float("nan"), r"sample.w_text: nan"),
+    ("train.prior.weight", float("nan"), r"train.prior.weight: nan"),
+    ("train.lr", "1e-4", r"train.lr: '1e-4' is text.*write 1.0e-4"),
+    ("train.ti_lr", "5E-3", r"train.ti_lr: '5E-3' is text.*write 5.0e-3"),
+    ("sample.w_text", "7.5", r"sample.w_text: '7.5' is text, but a number belongs here"),
+    ("train.resolution", "64", r"train.resolution: '64' is text"),
+    ("seed", "0", r"seed: '0' is text"),
+    ("train.lr", "nan", r"train.lr: 'nan' is text, but a finite number belongs here"),
+    ("experiment", "my run", r"experiment: the name 'my run' is not path-safe.*'my_run'"),
+    ("data.subjects", ["ok", "my dog"], r"data.subjects: 'my dog'.*letters, digits.*'my_dog'"),
+    ("data.styles", ["x" * 250], r"data.styles: .*is 250 bytes long"),
+    ("data.subjects", ["dreambooth/bad name"], r"'dreambooth/bad name'.*'bad_name'"),
+])
+def test_mistakes_are_named_by_key(key, value, expected):
+    with pytest.raises(PrecheckError, match=expected):
+        precheck(_with(key, value), SCHEMA)
+
+
+def test_every_mistake_is_listed_at_once():
+    cfg = _with("train.lr", "1e-4")
+    cfg["sample"]["w_text"] = float("nan")
+    with pytest.raises(PrecheckError) as info:
+        precheck(cfg, SCHEMA)
+    assert "train.lr" in str(info.value) and "sample.w_text" in str(info.value)
+
+
+def test_text_fields_are_left_alone():
+    precheck(_with("train.prior.prompt", "1e-4"), SCHEMA)  # a prompt may be any text
+
+
+def test_name_rule_and_suggestion():
+    assert name_problem("my_dog-2.v1") is None
+    assert suggest_name("  my dog!! ") == "my_dog"
+    assert suggest_name("ü") == "concept"
+    assert "bytes long" in name_problem("a" * (MAX_NAME_BYTES + 1))
+    assert name_problem("a" * MAX_NAME_BYTES) is None
+
+
+def _folder(tmp_path, yaml_text: str | bytes, images=("00.png",), name="cat"):
+    root = tmp_path / name
+    root.mkdir()
+    for img in images:
+        Image.new("RGB", (16, 16)).save(root / img)
+    data = yaml_text.encode() if isinstance(yaml_text, str) else yaml_text
+    (root / "concept.yaml").write_bytes(data)
+    return root
+
+
+HEAD = 'kind: subject\nclass: cat\ntoken: "<c>"\ncaptions:\n'
+
+
+def test_duplicate_caption_key_is_refused(tmp_path):
+    root = _folder(tmp_path, HEAD + '  00.png: "a <c> on a sofa"\n  00.png: "a <c> on grass"\n')
+    with pytest.raises(ConceptError, match=r"key '00.png' appears twice"):
+        load_concept(root)
+
+
+def test_caption_key_differing_only_by_case(tmp_path):
+    root = _folder(tmp_path, HEAD + '  00.PNG: "a <c> on a sofa"\n')
+    with pytest.raises(ConceptError, match=r"'00.PNG' differs from the file 00.png only by case"):
+        load_concept(root)
+
+
+def test_latin1_concept_yaml_is_told_to_save_as_utf8(tmp_path):
+    root = _folder(tmp_path, (HEAD + '  00.png: "a <c> in a caf\xe9"\n').encode("latin-1"))
+    with pytest.raises(ConceptError, match=r"not UTF-8 text \(byte 0xe9.*save it as UTF-8"):
+        load_concept(root)
+
+
+def test_unsafe_folder_name_in_words(tmp_path):
+    root = _folder(tmp_path, HEAD + '  00.png: "a <c>"\n', name="my cat")
+    with pytest.raises(ConceptError, match=r"name 'my cat' is not path-safe.*'my_cat'"):
+        load_concept(root)
