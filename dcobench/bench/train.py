@@ -23,7 +23,8 @@ def _sync() -> None:
 
 def bench_train(args) -> dict:
     from dcobench.io import device, versions
-    from dcobench.train.trainer import Trainer, TrainOptions
+    from dcobench.train.options import TrainOptions
+    from dcobench.train.trainer import Trainer
 
     opts = TrainOptions(concept_dir=Path(args.concept), out_dir=Path("/nonexistent"), objective="dco",
                         base_model=args.base_model, steps=args.steps, rank=args.rank,

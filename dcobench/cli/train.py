@@ -15,7 +15,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    from dcobench.train.trainer import TrainOptions, train
+    from dcobench.train.options import TrainOptions
+    from dcobench.train.trainer import train
 
     opts = build_options(TrainOptions, args.options, concept_dir=args.concept, out_dir=args.out,
                          objective=args.objective, base_model=args.base_model, prior_dir=args.prior)

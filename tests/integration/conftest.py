@@ -29,7 +29,8 @@ def demo_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_dco(model_cache, demo_root, tmp_path_factory):
     """A DCO run of 6 steps on the toy robot (LoRA + learned token), kept as a Trainer."""
-    from dcobench.train.trainer import Trainer, TrainOptions
+    from dcobench.train.options import TrainOptions
+    from dcobench.train.trainer import Trainer
 
     out = tmp_path_factory.mktemp("dco")
     opts = TrainOptions(concept_dir=demo_root / "toy_robot", out_dir=out, objective="dco",

@@ -85,7 +85,8 @@ def test_learned_embeds_load_with_stock_textual_inversion(trained_dco, model_cac
 
 
 def test_train_log_and_manifest(trained_dco, tmp_path, demo_root, model_cache):
-    from dcobench.train.trainer import TrainOptions, train
+    from dcobench.train.options import TrainOptions
+    from dcobench.train.trainer import train
 
     out = train(TrainOptions(concept_dir=demo_root / "mosaic_style", out_dir=tmp_path / "m",
                              objective="db", steps=3, rank=2, resolution=64, offset_noise=0.1))

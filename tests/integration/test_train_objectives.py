@@ -7,7 +7,8 @@ import torch
 
 from dcobench.models import text
 from dcobench.train import losses
-from dcobench.train.trainer import Trainer, TrainOptions
+from dcobench.train.options import TrainOptions
+from dcobench.train.trainer import Trainer
 
 
 def _opts(demo_root, tmp_path, **kw):

@@ -15,7 +15,8 @@ from dcobench.models.adapters import LORA_WEIGHT_NAME
 from dcobench.models.text import EMBEDS_NAME
 from dcobench.signals import EXIT_INTERRUPTED
 from dcobench.train import resume
-from dcobench.train.trainer import Trainer, TrainOptions, train
+from dcobench.train.options import TrainOptions
+from dcobench.train.trainer import Trainer, train
 
 OPTIONS = dict(objective="dco", rank=4, lr=1e-2, ti_lr=1e-2, resolution=64, mixed_precision="fp32")
 

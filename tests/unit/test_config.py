@@ -112,7 +112,7 @@ def test_variant_options_override_and_per_kind():
 def test_override_keys_are_train_options_fields():
     import dataclasses
 
-    from dcobench.train.trainer import TrainOptions
+    from dcobench.train.options import TrainOptions
     from dcobench.train.variants import OVERRIDE_KEYS
 
     assert set(OVERRIDE_KEYS) <= {f.name for f in dataclasses.fields(TrainOptions)}

@@ -8,7 +8,7 @@ from dcobench.data import prompts
 from dcobench.merge.lora import Lora, arithmetic
 from dcobench.registry import Registry, UnknownNameError
 from dcobench.train.objectives import OBJECTIVES, Terms, log_columns
-from dcobench.train.trainer import TrainOptions
+from dcobench.train.options import TrainOptions
 
 
 def test_unknown_name_suggests():
