@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from dcobench import prompts
 from dcobench.config import load_setup, train_options
+from dcobench.data import prompts
 
 PAPER = yaml.safe_load((Path(__file__).resolve().parent / "paper.yaml").read_text())
 STEP_DB = 0.40  # s per DB / DB+CC training step, batch 1

@@ -11,11 +11,11 @@ import sys
 STAGES = {
     "prepare": ("dcobench.cli.prepare", "draw demo concepts, validate concept folders, build model presets"),
     "priors": ("dcobench.cli.priors", "generate class-prior images for DreamBooth + prior preservation"),
-    "train": ("dcobench.cli.train", "train a LoRA (+ learned token) with dco | db | dbpp"),
+    "train": ("dcobench.cli.train", "train a LoRA (+ learned token) with an objective: dco | db (+ class priors)"),
     "sample": ("dcobench.cli.sample", "sample a model over the guidance grid (CFG, reward guidance)"),
     "score": ("dcobench.cli.score", "score sample folders (DINOv2, SigLIP, CLIP) into long tables"),
     "merge": ("dcobench.cli.merge", "merge a subject LoRA and a style LoRA"),
-    "analyze": ("dcobench.cli.analyze", "analyses: noise distance per timestep"),
+    "analyze": ("dcobench.cli.analyze", "analyses: noise distance per timestep (Fig 8c), LoRA column cosine (Fig 10)"),
     "aggregate": ("dcobench.cli.aggregate", "aggregate long score tables: means, bootstrap CIs, paired diffs"),
     "report": ("dcobench.cli.report", "render tables, figures and the HTML report"),
     "bench": ("dcobench.cli.bench", "benchmarks written to results/bench/*.json"),
@@ -28,9 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
     for name, (module, help_text) in STAGES.items():
-        stage = sub.add_parser(name, help=help_text, description=help_text)
+        mod = importlib.import_module(module)
+        stage = sub.add_parser(name, help=help_text, description=mod.__doc__ or help_text,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
         stage.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(stage)
+        mod.add_arguments(stage)
     return parser
 
 

@@ -7,17 +7,24 @@ file, before any job runs. Importing it must stay cheap (no diffusers / transfor
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from dcobench.data.concept import ConceptError, load_concept
 from dcobench.data.demo import demo_names
 from dcobench.experiments import Plan, build_plan, concept_name
-from dcobench.guidance import parse_guide
 from dcobench.registry import Registry, unknown_name_message
-from dcobench.variants import Variant, check_checkpoint, parse_variants, variant_options
+from dcobench.sample.guides import Guide
+from dcobench.train.variants import Variant, check_checkpoint, parse_variants, variant_options
 
 KINDS = ("subject", "style")
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -44,6 +51,20 @@ class Setup:
     plan: Plan
 
 
+@functools.cache
+def schema_defaults(name: str) -> dict:
+    """The `default:` of every key of config section `name`, from the JSON schema: the one place
+    defaults are written (Snakemake's `validate` fills them into the workflow's config)."""
+    props = yaml.safe_load(SCHEMA.read_text())["properties"][name]["properties"]
+    return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
+
+
+def section(config: dict, name: str) -> dict:
+    """config[name] with the schema's defaults for the keys it leaves out (library callers that
+    pass a config Snakemake has not validated get the same values)."""
+    return {**schema_defaults(name), **config[name]}
+
+
 def _check_names(key: str, names: list[str], registry: Registry, errors: list[str]) -> None:
     for name in names:
         if name not in registry:
@@ -53,7 +74,7 @@ def _check_names(key: str, names: list[str], registry: Registry, errors: list[st
 def _check_variant_names(key: str, names: list[str], variants: dict, errors: list[str]) -> None:
     for name in names:
         if name not in variants:
-            errors.append(f"{key}: {unknown_name_message('method', name, list(variants))}")
+            errors.append(f"{key}: {unknown_name_message('variant', name, list(variants))}")
 
 
 def check_config(config: dict) -> dict[str, ConceptRef]:
@@ -63,32 +84,32 @@ def check_config(config: dict) -> dict[str, ConceptRef]:
 
 def load_setup(config: dict) -> Setup:
     """Validate registries, variants, experiments and concept folders. Raises ConfigError."""
-    from dcobench.merge import MERGERS
-    from dcobench.scoring import SCORERS
+    from dcobench.merge.registry import MERGERS
+    from dcobench.score.metrics import SCORERS
 
     errors: list[str] = []
     variants = parse_variants(config, errors)
     for kind in KINDS:
-        _check_variant_names(f"train.methods.{kind}", config["train"]["methods"][kind], variants,
+        _check_variant_names(f"train.variants.{kind}", config["train"]["variants"][kind], variants,
                              errors)
         _check_names(f"score.metrics.{kind}", config["score"]["metrics"][kind], SCORERS, errors)
     _check_names("score.metrics.merge", config["score"]["metrics"]["merge"], SCORERS, errors)
-    _check_variant_names("merge.methods", config["merge"]["methods"], variants, errors)
+    _check_variant_names("merge.variants", config["merge"]["variants"], variants, errors)
     _check_names("merge.mergers", config["merge"]["mergers"], MERGERS, errors)
-    _check_variant_names("analysis.noise_distance.methods",
-                         config["analysis"]["noise_distance"]["methods"], variants, errors)
+    _check_variant_names("analysis.noise_distance.variants",
+                         config["analysis"]["noise_distance"]["variants"], variants, errors)
     for key in ("sample", "merge"):
         for guide in config[key]["guides"]:
             try:
-                parse_guide(guide)
+                Guide.parse(guide)
             except ValueError as exc:
                 errors.append(f"{key}.guides: {exc}")
     if not config.get("experiments"):
-        for name in config["merge"]["methods"]:
+        for name in config["merge"]["variants"]:
             for kind in KINDS:
-                if name in variants and name not in config["train"]["methods"][kind]:
-                    errors.append(f"merge.methods: {name!r} is not trained for {kind}s "
-                                  f"(add it to train.methods.{kind})")
+                if name in variants and name not in config["train"]["variants"][kind]:
+                    errors.append(f"merge.variants: {name!r} is not trained for {kind}s "
+                                  f"(add it to train.variants.{kind})")
     _check_prompt_sets(config, errors)
     concepts = _check_concepts(config["data"], errors)
     plan = build_plan(config, variants, errors)
@@ -103,7 +124,7 @@ def load_setup(config: dict) -> Setup:
 
 
 def _check_prompt_sets(config: dict, errors: list[str]) -> None:
-    from dcobench.prompts import GROUP_SETS, resolve_set
+    from dcobench.data.prompts import GROUP_SETS, resolve_set
 
     for group, names in (config["sample"].get("prompt_sets") or {}).items():
         for name in names:
@@ -159,13 +180,20 @@ def demo_recipe(name: str):
 
 
 def train_options(config: dict, kind: str, variant: str | None = None) -> dict:
-    """The TrainOptions fields a rule passes for `variant` (default: the plain method) on `kind`."""
+    """The TrainOptions fields a rule passes for `variant` (default: dco) on `kind`."""
     errors: list[str] = []
     variants = parse_variants(config, errors)
     name = variant or "dco"
     if name not in variants:
         raise ConfigError(f"unknown variant {name!r}; known: {', '.join(variants)}")
     return variant_options(config, kind, variants[name])
+
+
+def prior_key(class_noun: str, settings: dict) -> str:
+    """Folder name: class slug + a short hash of the settings that determine the images."""
+    slug = re.sub(r"[^a-z0-9]+", "_", class_noun.lower()).strip("_")
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{slug}-{digest}"
 
 
 def prior_options(config: dict) -> dict:
@@ -177,12 +205,12 @@ def prior_options(config: dict) -> dict:
 
 def sample_options(config: dict, guides: list[str]) -> dict:
     """SampleOptions fields; `prompt_sets` (per group) only when the config sets it."""
-    s = config["sample"]
+    s = section(config, "sample")
     opts = {"guides": list(guides), "num_prompts": s["num_prompts"], "seeds": s["seeds"],
             "steps": s["steps"], "w_text": s["w_text"], "scheduler": s["scheduler"],
             "resolution": s["resolution"], "batch_size": s["batch_size"],
             "captions": config["train"]["captions"], "seed": config["seed"],
-            "mixed_precision": s.get("mixed_precision", "auto")}
+            "mixed_precision": s["mixed_precision"]}
     if s.get("prompt_sets"):
         opts["prompt_sets"] = s["prompt_sets"]
     return opts

@@ -3,7 +3,7 @@
 ``experiments: [fig1, table1]`` selects entries of ``experiment_defs``; the plan is their union,
 so a model shared by several experiments (e.g. subject/dog/dco in fig1, fig8a and fig8b) is one
 job. Without ``experiments`` the config is one implicit experiment: every listed concept × its
-kind's ``train.methods``, all subject × style pairs × ``merge.methods`` × ``merge.mergers``, and
+kind's ``train.variants``, all subject × style pairs × ``merge.variants`` × ``merge.mergers``, and
 the noise distance over every subject (the demo). Importing this module must stay cheap.
 
 An experiment definition::
@@ -12,22 +12,24 @@ An experiment definition::
       subjects: [dog, cat]      # names, a group (the parent folder in data.subjects, e.g.
       styles: []                #   "dreambooth"), or "all"
       variants: [dco_b05, dco, dco_b2]   # trained (and, with evaluate, sampled + scored)
-      merges: [dco-arithmetic]  # "<variant>-<merger>" for every subject × style pair
-      analyses: [noise_distance]  # noise_distance (subjects × analysis.noise_distance.methods),
+      merges: [dco-arithmetic]  # "<variant>-<merger>" for every subject × style pair and every
+                                #   λ pair of merge.weights (dcobench.merge.ids)
+      analyses: [noise_distance]  # noise_distance (subjects × analysis.noise_distance.variants),
                                   # lora_cosine (pairs × variants)
       evaluate: true            # sample + score the models (false: train only, for analyses)
       pretrained: false         # also sample (CFG only) + score the pretrained model on every
-                                #   subject and style's prompts: method "pretrained" (Fig 1 point)
+                                #   subject and style's prompts: variant "pretrained" (Fig 1 point)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dcobench.merge.ids import merge_id, parse_merge_id, weight_grid, with_weights
 from dcobench.registry import unknown_name_message
 
 ANALYSES = ("noise_distance", "lora_cosine")
-PRETRAINED = "pretrained"  # method name of the base model's samples; reserved (not a variant)
+PRETRAINED = "pretrained"  # the base model's samples in score tables; reserved (not a trained variant)
 PARTS = ("models", "evaluated", "pretrained", "merges", "noise_distance", "lora_cosine")
 
 
@@ -47,6 +49,16 @@ class Plan:
         items = getattr(self, attr)
         if item not in items:
             items.append(item)
+
+    def membership(self) -> dict[str, dict[str, list]]:
+        """Which scored cells belong to which experiment, JSON-able for `dcobench aggregate`:
+        name -> {evaluated, pretrained, merges}; experiments that score nothing are left out."""
+        out = {}
+        for name, part in self.experiments.items():
+            lists = {k: [list(t) for t in part.get(k, [])] for k in ("evaluated", "pretrained", "merges")}
+            if any(lists.values()):
+                out[name] = lists
+        return out
 
 
 def concept_name(entry: str) -> str:
@@ -73,9 +85,9 @@ def _select(spec, entries: list[str], key: str, errors: list[str]) -> list[str]:
 
 
 def _default(config: dict, subjects: list[str], styles: list[str]) -> dict:
-    merges = [f"{m}-{g}" for m in config["merge"]["methods"] for g in config["merge"]["mergers"]]
+    merges = [merge_id(v, g) for v in config["merge"]["variants"] for g in config["merge"]["mergers"]]  # × λ grid below
     return {"subjects": subjects, "styles": styles, "merges": merges,
-            "analyses": ["noise_distance", "lora_cosine"], "per_kind": config["train"]["methods"], "evaluate": True,
+            "analyses": ["noise_distance", "lora_cosine"], "per_kind": config["train"]["variants"], "evaluate": True,
             "pretrained": True}
 
 
@@ -88,7 +100,7 @@ def build_plan(config: dict, variants: dict, errors: list[str]) -> Plan:
     defs = config.get("experiment_defs") or {}
     plan = Plan()
     if PRETRAINED in variants:
-        errors.append(f"train.variants: {PRETRAINED!r} is reserved for the pretrained model's "
+        errors.append(f"train.variant_defs: {PRETRAINED!r} is reserved for the pretrained model's "
                       "samples (experiment key `pretrained: true`); rename the variant")
     if not selected:
         _add_experiment(plan, config["experiment"], _default(config, subjects, styles),
@@ -110,10 +122,10 @@ def build_plan(config: dict, variants: dict, errors: list[str]) -> Plan:
 
 def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: dict,
                     errors: list[str]) -> None:
-    from dcobench.merge import MERGERS
+    from dcobench.merge.registry import MERGERS
 
     own = Plan()
-    key = f"experiment_defs.{name}" if config.get("experiments") else "train.methods"
+    key = f"experiment_defs.{name}" if config.get("experiments") else "train.variants"
     for kind, names in (("subject", spec["subjects"]), ("style", spec["styles"])):
         for v in spec["per_kind"][kind]:
             if v not in variants:
@@ -127,8 +139,12 @@ def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: d
         for kind, names in (("subject", spec["subjects"]), ("style", spec["styles"])):
             for c in names:
                 own.add("pretrained", (kind, c))
+    grid = weight_grid(config["merge"]["weights"])
     for merge in spec["merges"]:
-        variant, _, merger = merge.partition("-")
+        try:
+            variant, merger, _ = parse_merge_id(merge)
+        except ValueError:
+            variant = merger = ""
         if variant not in variants or merger not in MERGERS:
             errors.append(f"{key}.merges: {merge!r} must be <variant>-<merger> "
                           f"(variants: {', '.join(variants)}; mergers: {', '.join(MERGERS.names())})")
@@ -137,12 +153,13 @@ def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: d
             for t in spec["styles"]:
                 own.add("models", ("subject", s, variant))
                 own.add("models", ("style", t, variant))
-                own.add("merges", (s, t, merge))
+                for weighted in with_weights(merge, grid):  # merge.weights: one merge per λ pair
+                    own.add("merges", (s, t, weighted))
     for analysis in spec["analyses"]:
         if analysis not in ANALYSES:
             errors.append(f"{key}.analyses: {unknown_name_message('analysis', analysis, list(ANALYSES))}")
         elif analysis == "noise_distance":
-            for v in config["analysis"]["noise_distance"]["methods"]:
+            for v in config["analysis"]["noise_distance"]["variants"]:
                 for s in spec["subjects"]:
                     own.add("models", ("subject", s, v))
                     own.add("noise_distance", (s, v))

@@ -121,10 +121,3 @@ def write_manifest(out_dir: Path, stage: str, options: dict, **extra) -> Path:
     path = Path(out_dir) / "manifest.json"
     write_text_atomic(path, json.dumps(manifest, indent=2, default=str) + "\n")
     return path
-
-
-def read_manifest(folder: Path) -> dict:
-    path = Path(folder) / "manifest.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: {folder} is not a finished dcobench output")
-    return json.loads(path.read_text())

@@ -25,13 +25,14 @@ from pathlib import Path
 
 import yaml
 
+from dcobench.signals import EXIT_INTERRUPTED
+
 log = logging.getLogger("dcobench")
 
 # stage -> Snakemake rule whose profile resources it uses
 STAGE_RULES = {"prepare": "prepare", "priors": "priors", "train": "train", "sample": "sample",
                "score": "score", "merge": "merge", "analyze": "noise_distance",
                "aggregate": "aggregate", "report": "report", "bench": "train"}
-EXIT_INTERRUPTED = 143
 
 
 @dataclass

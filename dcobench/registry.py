@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -60,8 +60,3 @@ def unknown_name_message(axis: str, name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
     return f"unknown {axis} {name!r}{hint}; known: {', '.join(sorted(known))}"
-
-
-def call_registered(registry: Registry[Callable[..., T]], name: str, *args, **kwargs) -> T:
-    """Look up `name` and call it."""
-    return registry[name](*args, **kwargs)

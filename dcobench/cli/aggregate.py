@@ -10,7 +10,7 @@ from pathlib import Path
 def add_arguments(parser) -> None:
     parser.add_argument("--scores", nargs="+", required=True, help="long score tables (csv)")
     parser.add_argument("--out-dir", required=True, help="writes summary/per_concept/paired.csv")
-    parser.add_argument("--reference", default="dco", help="method the paired differences use")
+    parser.add_argument("--reference", default="dco", help="variant the paired differences use")
     parser.add_argument("--experiments", default=None, metavar="JSON|FILE",
                         help="experiment membership {name: {evaluated: [[kind, concept, variant]], "
                         "pretrained: [[kind, concept]], merges: [[subject, style, merge]]}} (the "

@@ -11,9 +11,9 @@ from dcobench.cli import add_options_argument, build_options
 
 def add_arguments(parser) -> None:
     parser.add_argument("analysis", choices=["noise-distance", "lora-cosine"], help="which analysis")
-    parser.add_argument("--run", nargs="+", metavar="CONCEPT_DIR:METHOD:MODEL_DIR",
+    parser.add_argument("--run", nargs="+", metavar="CONCEPT_DIR:VARIANT:MODEL_DIR",
                         help="noise-distance: one entry per trained model")
-    parser.add_argument("--pair", nargs="+", metavar="METHOD:SUBJECT_MODEL:STYLE_MODEL",
+    parser.add_argument("--pair", nargs="+", metavar="VARIANT:SUBJECT_MODEL:STYLE_MODEL",
                         help="lora-cosine: one entry per (subject, style) LoRA pair")
     parser.add_argument("--out", required=True, help="output csv")
     parser.add_argument("--base-model", default="tiny-sdxl")
@@ -25,11 +25,11 @@ def run(args) -> None:
 
     if args.analysis == "noise-distance":
         if not args.run:
-            raise SystemExit("analyze noise-distance: give --run CONCEPT_DIR:METHOD:MODEL_DIR ...")
+            raise SystemExit("analyze noise-distance: give --run CONCEPT_DIR:VARIANT:MODEL_DIR ...")
         rows, options = _noise_distance(args), json.loads(args.options)
     else:
         if not args.pair:
-            raise SystemExit("analyze lora-cosine: give --pair METHOD:SUBJECT_MODEL:STYLE_MODEL ...")
+            raise SystemExit("analyze lora-cosine: give --pair VARIANT:SUBJECT_MODEL:STYLE_MODEL ...")
         rows, options = _lora_cosine(args.pair), {}
     import pandas as pd
 
@@ -41,32 +41,29 @@ def run(args) -> None:
 def _noise_distance(args) -> list[dict]:
     import torch
 
-    from dcobench.analysis import NoiseDistanceOptions, noise_distance
-    from dcobench.grid import SampleOptions, load_model
+    from dcobench.analysis.noise_distance import NoiseDistanceOptions, noise_distance
+    from dcobench.models.finetuned import load_finetuned
 
     opts = build_options(NoiseDistanceOptions, args.options)
     rows = []
     for entry in args.run:
-        concept_dir, method, model_dir = entry.split(":", 2)
+        concept_dir, variant, model_dir = entry.split(":", 2)
         torch.manual_seed(0)
-        pipe = load_model(SampleOptions(out_dir=Path("."), model_dir=Path(model_dir),
-                                        subject_dir=Path(concept_dir), base_model=args.base_model,
-                                        guides=("cfg",)))
-        pipe.set_adapters(["theta"])
+        pipe = load_finetuned(args.base_model, Path(model_dir), precision="auto")
         for row in noise_distance(pipe, Path(concept_dir), opts, Path(model_dir)):
-            rows.append({"concept": Path(concept_dir).name, "method": method, **row})
+            rows.append({"concept": Path(concept_dir).name, "variant": variant, **row})
     return rows
 
 
 def _lora_cosine(pairs: list[str]) -> list[dict]:
-    from dcobench.analysis import lora_cosine
-    from dcobench.merge import read_lora
+    from dcobench.analysis.lora_cosine import lora_cosine
+    from dcobench.merge.lora import read_lora
 
     rows = []
     for entry in pairs:
-        method, subject_model, style_model = entry.split(":", 2)
+        variant, subject_model, style_model = entry.split(":", 2)
         subject, style = Path(subject_model), Path(style_model)
         for row in lora_cosine(read_lora(subject), read_lora(style)):
             rows.append({"subject": subject.parent.name, "style": style.parent.name,
-                         "method": method, **row})
+                         "variant": variant, **row})
     return rows

@@ -11,10 +11,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--concept", help="concept folder to train on (train)")
     parser.add_argument("--base-model", default="tiny-sdxl")
     parser.add_argument("--steps", type=int, default=20,
-                        help="timed steps per method (sample: denoising steps per timed loop)")
+                        help="timed steps per objective (sample: denoising steps per timed loop)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per method")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per objective (sample: per guided loop)")
     parser.add_argument("--out", help="default: results/bench/<what>.json")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 5e-2],
                         help="merge: ZipLoRA learning rates to sweep (--steps steps each)")
@@ -32,18 +32,18 @@ def run(args) -> None:
     if args.what == "merge":
         return _merge(args)
     if args.what == "sample":
-        from dcobench.bench_sample import bench_sample
+        from dcobench.bench.sample import bench_sample
 
         return _write(args, bench_sample(args))
     if not args.concept:
         raise SystemExit("bench train: --concept is required")
-    from dcobench.bench_train import bench_train
+    from dcobench.bench.train import bench_train
 
     _write(args, bench_train(args))
 
 
 def _merge(args) -> None:
-    from dcobench.bench_merge import bench_merge
+    from dcobench.bench.merge import bench_merge
 
     _write(args, bench_merge(args))
 

@@ -1,7 +1,7 @@
 """`python -m dcobench launch`: submit one stage (or a sweep of it) outside the DAG.
 
     python -m dcobench launch [--cluster slurm|local] [--profile slurm] [--time 60] ... \\
-        -- train --concept data/dreambooth/dog --method dco --out results/adhoc/dog \\
+        -- train --concept data/dreambooth/dog --objective dco --out results/adhoc/dog \\
            --options '{"steps": 500}'
 
 Resources default to what `snakemake --profile slurm` gives the stage's rule; flags override.

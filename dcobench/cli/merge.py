@@ -24,9 +24,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from dcobench.io import staging_dir, write_manifest
-    from dcobench.merge import MERGERS, MergeOptions, read_lora, write_lora
-    from dcobench.text import EMBEDS_NAME
-    from dcobench.ziplora import write_extras
+    from dcobench.merge.lora import MergeOptions, read_lora, write_lora
+    from dcobench.merge.registry import MERGERS
+    from dcobench.merge.ziplora import write_extras
+    from dcobench.models.text import EMBEDS_NAME
 
     merger = MERGERS[args.merger]
     weights = tuple(float(w) for w in args.weights.split(",")) if args.weights else None

@@ -13,7 +13,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    from dcobench.priors import PriorOptions, generate_priors
+    from dcobench.train.priors import PriorOptions, generate_priors
 
     opts = build_options(PriorOptions, args.options, class_noun=args.class_noun,
                          out_dir=args.out, base_model=args.base_model)

@@ -1,6 +1,6 @@
 """`python -m dcobench report`: tables, figures and one self-contained report.html, rendered
-only from aggregated tables (plus sample folders for the grids and train logs for the loss
-plots); dcobench/report/build.py says what goes in."""
+from the aggregated tables plus the files named on the command line (sample folders for the
+grids, train logs for the loss plots, the analyses); dcobench/report/build.py says what goes in."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ DEFAULT_PAPER_VALUES = Path(__file__).resolve().parents[2] / "data" / "paper_val
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--exp-dir", required=True, help="results/<experiment>")
+    parser.add_argument("--exp-dir", required=True,
+                        help="results/<experiment>: reads tables/*.csv, writes figures/ and tables/")
+    parser.add_argument("--samples", nargs="*", default=[], metavar="INDEX_CSV",
+                        help="index.csv of the sample folders shown in grids")
+    parser.add_argument("--train-logs", nargs="*", default=[], metavar="CSV",
+                        help="train_log.csv of the runs shown in loss plots")
+    parser.add_argument("--noise-distance", help="analysis csv (Fig 8c); omit when not run")
+    parser.add_argument("--lora-cosine", help="analysis csv (Fig 10); omit when not run")
     parser.add_argument("--title", default="dcobench report")
     parser.add_argument("--out", required=True, help="report.html path")
     parser.add_argument("--paper-values", default=str(DEFAULT_PAPER_VALUES),
@@ -31,6 +38,10 @@ def run(args) -> None:
     exp = Path(args.exp_dir)
     opts = ReportOptions(
         exp_dir=exp, out=Path(args.out), title=args.title,
+        sample_indexes=tuple(Path(p) for p in args.samples),
+        train_logs=tuple(Path(p) for p in args.train_logs),
+        noise_distance=Path(args.noise_distance) if args.noise_distance else None,
+        lora_cosine=Path(args.lora_cosine) if args.lora_cosine else None,
         paper_values=Path(args.paper_values) if args.paper_values else None,
         bench_dir=Path(args.bench_dir) if args.bench_dir else exp.parent / "bench",
         grids_per_experiment=args.grids_per_experiment, grid_prompts=args.grid_prompts,

@@ -15,7 +15,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    from dcobench.grid import SampleOptions, sample_grid
+    from dcobench.sample.grid import SampleOptions, sample_grid
 
     opts = build_options(SampleOptions, args.options, out_dir=args.out, model_dir=args.model,
                          subject_dir=args.subject, style_dir=args.style, base_model=args.base_model)

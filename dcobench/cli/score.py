@@ -1,6 +1,6 @@
 """`python -m dcobench score`: one long table (row per image and metric) per sample folder.
 
-Columns: exp, group, concept, method, guide, omega, file, prompt_index, seed, prompt_set,
+Columns: exp, group, concept, variant, guide, guidance, w_rg, w_text, file, prompt_index, seed, prompt_set,
 metric, value. All tables of a job are computed first and then moved into --out-dir together
 (with manifest.json), so a failed job leaves no csv that looks complete.
 """
@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-COLUMNS = ["exp", "group", "concept", "method", "guide", "omega", "file", "prompt_index", "seed",
+GUIDE_COLUMNS = ["guide", "guidance", "w_rg", "w_text"]  # index.csv's, copied as they are
+COLUMNS = ["exp", "group", "concept", "variant", *GUIDE_COLUMNS, "file", "prompt_index", "seed",
            "prompt_set", "metric", "value"]
-INDEX_NEEDS = ("file", "prompt_index", "seed", "scoring_prompt", "guide", "omega")
+INDEX_NEEDS = ("file", "prompt_index", "seed", "scoring_prompt", *GUIDE_COLUMNS)
 
 
 def add_arguments(parser) -> None:
@@ -24,7 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--subject", help="subject concept folder (references for dino / clip_i)")
     parser.add_argument("--style", help="style concept folder (references for siglip_image)")
     parser.add_argument("--meta", default="{}", metavar="JSON",
-                        help="columns copied into every row: exp, group, concept, method")
+                        help="columns copied into every row: exp, group, concept, variant")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--cache-dir", help="persistent embedding cache (default: none)")
 
@@ -57,7 +58,7 @@ def score_folder(folder: Path, metrics: list[str], embedders: dict, subject_refs
     """The long table of one sample folder: one row per (image, metric)."""
     import pandas as pd
 
-    from dcobench.scoring import SCORERS, score_images
+    from dcobench.score.scorers import SCORERS, score_images
 
     index = read_index(folder)
     files = [folder / f for f in index["file"]]
@@ -65,20 +66,20 @@ def score_folder(folder: Path, metrics: list[str], embedders: dict, subject_refs
     for name in metrics:
         values = score_images(name, embedders[SCORERS[name].model], files,
                               list(index["scoring_prompt"]), subject_refs, style_refs)
-        frame = index[["file", "prompt_index", "seed", "prompt_set", "guide", "omega"]].copy()
+        frame = index[["file", "prompt_index", "seed", "prompt_set", *GUIDE_COLUMNS]].copy()
         frame["metric"], frame["value"] = name, values.numpy()
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
-    for key in ("exp", "group", "concept", "method"):
+    for key in ("exp", "group", "concept", "variant"):
         table[key] = meta.get(key, "")
     return table[COLUMNS]
 
 
 def run(args) -> None:
     from dcobench.data.concept import load_concept
-    from dcobench.embedders import Embedder
     from dcobench.io import device, staging_dir, write_manifest
-    from dcobench.scoring import SCORERS
+    from dcobench.score.embedders import Embedder
+    from dcobench.score.scorers import SCORERS
 
     metrics = [m for m in args.metrics.split(",") if m]
     scorers = {m: SCORERS[m] for m in metrics}  # unknown names fail here, with suggestions

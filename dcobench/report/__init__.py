@@ -1,13 +1,11 @@
 """Aggregation of score tables and rendering of figures, tables and the HTML report."""
 
 from .aggregate import (
-    METRICS,
-    MetricInfo,
     aggregate,
     bootstrap_ci,
     metric_info,
     read_scores,
-    reference_method,
+    reference_variant,
     select_cell,
     write_aggregates,
 )
@@ -19,11 +17,10 @@ from .membership import (
     assign_experiments,
     expand_prompt_sets,
     load_membership,
-    membership_from_plan,
     prompt_family,
 )
 from .paper import paper_vs_ours, read_paper_values
-from .tables import merge_table, method_table, to_latex, to_markdown, write_table
+from .tables import merge_table, to_latex, to_markdown, variant_table, write_table
 from .training_figures import (
     lora_cosine_figure,
     loss_figure,
@@ -33,11 +30,11 @@ from .training_figures import (
 )
 
 __all__ = [
-    "ALL_PROMPTS", "METRICS", "PRETRAINED", "MetricInfo", "Section", "aggregate",
+    "ALL_PROMPTS", "PRETRAINED", "Section", "aggregate",
     "assign_experiments", "bootstrap_ci", "build_html", "expand_prompt_sets", "load_membership",
-    "lora_cosine_figure", "loss_figure", "loss_overview_figure", "membership_from_plan",
-    "merge_table", "method_table", "metric_info", "noise_distance_figure", "paper_vs_ours",
-    "pareto_figure", "prompt_family", "read_paper_values", "read_scores", "reference_method",
+    "lora_cosine_figure", "loss_figure", "loss_overview_figure",
+    "merge_table", "variant_table", "metric_info", "noise_distance_figure", "paper_vs_ours",
+    "pareto_figure", "prompt_family", "read_paper_values", "read_scores", "reference_variant",
     "render_html", "run_loss_figure", "sample_grid", "select_cell", "to_latex", "to_markdown",
     "write_aggregates", "write_table",
 ]

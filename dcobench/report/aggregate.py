@@ -1,65 +1,40 @@
 """Aggregate long score tables into per-concept means, summaries with bootstrap CIs and paired
-differences against the DCO reference method, per experiment and prompt set.
+differences against the DCO reference variant, per experiment and prompt set.
 
 Input: one long csv per sample folder (docs/INTERFACES.md, "Results files") with columns
-exp, group, concept, method, guide, omega, file, prompt_index, seed, metric, value and
+exp, group, concept, variant, guide, guidance, w_rg, w_text, file, prompt_index, seed, metric,
+value and
 optionally prompt_set (absent in older files: "all"). Experiment membership (which
-(group, concept, method) cells belong to which experiment) comes from the DAG's plan
-(``membership_from_plan``); without it every row belongs to its ``exp`` column.
+(group, concept, variant) cells belong to which experiment) comes from the DAG's plan
+(``dcobench.experiments.Plan.membership``); without it every row belongs to its ``exp`` column.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from dcobench.score.metrics import SCORERS, Scorer
+
 from .membership import ALL_PROMPTS, assign_experiments, expand_prompt_sets
 
 SCORE_COLUMNS = [
-    "exp", "group", "concept", "method", "guide", "omega",
+    "exp", "group", "concept", "variant", "guide", "guidance", "w_rg", "w_text",
     "file", "prompt_index", "seed", "metric", "value",
 ]
 N_BOOTSTRAP = 1000
 BOOTSTRAP_SEED = 0
 CI_LEVEL = 0.95
-REFERENCE_METHOD = "dco"
+REFERENCE_VARIANT = "dco"
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    """How to label and read a metric: axis label, direction, and what it compares."""
-
-    label: str
-    higher_is_better: bool
-    image_or_text: str  # "image" (image-image similarity) or "text" (image-text)
-
-
-METRICS: dict[str, MetricInfo] = {
-    "dino": MetricInfo("Subject fidelity (DINOv2)", True, "image"),
-    "siglip_text": MetricInfo("Prompt fidelity (SigLIP)", True, "text"),
-    "siglip_image": MetricInfo("Style fidelity (SigLIP image)", True, "image"),
-    "clip_i": MetricInfo("CLIP-I", True, "image"),
-    "clip_t": MetricInfo("CLIP-T", True, "text"),
-}
-
-
-def metric_info(name: str) -> MetricInfo:
-    """Registry entry for `name`; unknown metrics get their name as label, higher is better."""
-    return METRICS.get(name, MetricInfo(name, True, "image"))
-
-
-def guide_omega(guide: str, omega: float) -> float:
-    """ω of a row: the omega column, or parsed from the guide name ("rg3" → 3.0)."""
-    if omega is not None and not pd.isna(omega):
-        return float(omega)
-    match = re.search(r"(\d+(?:\.\d+)?)$", str(guide))
-    return float(match.group(1)) if match else float("nan")
+def metric_info(name: str) -> Scorer:
+    """The registered scorer of a metric (label, higher_is_better); unknown names fail."""
+    return SCORERS[name]
 
 
 def select_cell(summary: pd.DataFrame, group: str, experiment: str | None = None,
@@ -78,8 +53,8 @@ def read_scores(score_files: Iterable[Path]) -> pd.DataFrame:
     without a prompt_set column gets prompt_set "all"."""
     frames = []
     for path in score_files:
-        df = pd.read_csv(path, dtype={"group": str, "concept": str, "method": str,
-                                      "guide": str, "metric": str, "file": str,
+        df = pd.read_csv(path, dtype={"group": str, "concept": str, "variant": str,
+                                      "guide": str, "guidance": str, "metric": str, "file": str,
                                       "prompt_set": str, "exp": str})
         missing = [c for c in SCORE_COLUMNS if c not in df.columns]
         if missing:
@@ -91,7 +66,8 @@ def read_scores(score_files: Iterable[Path]) -> pd.DataFrame:
         raise ValueError("aggregate: no score files given")
     scores = pd.concat(frames, ignore_index=True)
     scores["prompt_set"] = scores["prompt_set"].fillna(ALL_PROMPTS)
-    scores["omega"] = pd.to_numeric(scores["omega"], errors="coerce").astype(float)
+    for col in ("w_rg", "w_text"):
+        scores[col] = pd.to_numeric(scores[col], errors="coerce").astype(float)
     scores["value"] = pd.to_numeric(scores["value"], errors="coerce").astype(float)
     scores["prompt_index"] = scores["prompt_index"].astype(int)
     scores["seed"] = scores["seed"].astype(int)
@@ -118,12 +94,13 @@ def bootstrap_ci(values: np.ndarray, n_resamples: int = N_BOOTSTRAP,
 
 
 CELL = ["experiment", "group", "prompt_set"]  # every aggregate is computed within one cell
+GUIDE = ["guide", "guidance", "w_rg", "w_text"]  # a guidance setting, as sample index.csv has it
 
 
 def per_concept_means(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean and count of `value` per (experiment, group, prompt_set, concept, method, guide,
-    omega, metric)."""
-    keys = CELL + ["concept", "method", "guide", "omega", "metric"]
+    """Mean and count of `value` per (experiment, group, prompt_set, concept, variant, guidance
+    setting, metric)."""
+    keys = CELL + ["concept", "variant", *GUIDE, "metric"]
     out = (scores.groupby(keys, dropna=False, sort=True)["value"]
            .agg(mean="mean", n="count").reset_index())
     return out[keys + ["mean", "n"]]
@@ -141,42 +118,43 @@ def _summarise(df: pd.DataFrame, keys: list[str], col: str, out_col: str) -> pd.
 
 
 def summarise(per_concept: pd.DataFrame) -> pd.DataFrame:
-    """Per (experiment, group, prompt_set, method, guide, omega, metric): mean of per-concept
+    """Per (experiment, group, prompt_set, variant, guide, guidance, w_rg, w_text, metric): mean of per-concept
     means, 95% bootstrap CI over concepts."""
-    keys = CELL + ["method", "guide", "omega", "metric"]
+    keys = CELL + ["variant", *GUIDE, "metric"]
     return _summarise(per_concept, keys, "mean", "mean")
 
 
-def reference_method(group: str, methods: Iterable[str], reference: str = REFERENCE_METHOD) -> str | None:
-    """The method every other is compared to: `reference` itself, or for the merge group the
-    merge method whose name contains it (shortest name, then alphabetical); None if absent."""
-    methods = sorted(set(methods))
-    if reference in methods:
+def reference_variant(group: str, variants: Iterable[str], reference: str = REFERENCE_VARIANT) -> str | None:
+    """The variant every other is compared to: `reference` itself, or for the merge group the
+    merge variant whose name contains it (shortest name, then alphabetical); None if absent."""
+    variants = sorted(set(variants))
+    if reference in variants:
         return reference
     if group != "merge":
         return None
-    candidates = sorted((m for m in methods if reference in m.lower()), key=lambda m: (len(m), m))
+    candidates = sorted((m for m in variants if reference in m.lower()), key=lambda m: (len(m), m))
     return candidates[0] if candidates else None
 
 
-def paired_differences(scores: pd.DataFrame, reference: str = REFERENCE_METHOD) -> pd.DataFrame:
-    """Method minus reference on identical (experiment, group, prompt_set, concept, guide,
+def paired_differences(scores: pd.DataFrame, reference: str = REFERENCE_VARIANT) -> pd.DataFrame:
+    """Variant minus reference on identical (experiment, group, prompt_set, concept, guide,
     metric, prompt_index, seed) slots; mean over slots per concept, then mean and bootstrap CI
     over concepts."""
     slot = CELL + ["concept", "guide", "metric", "prompt_index", "seed"]
-    cell = (scores.groupby(slot + ["method"], sort=True)
-            .agg(value=("value", "mean"), omega=("omega", "first")).reset_index())
+    cell = (scores.groupby(slot + ["variant"], sort=True)
+            .agg(value=("value", "mean"), guidance=("guidance", "first"), w_rg=("w_rg", "first"),
+                 w_text=("w_text", "first")).reset_index())
     diffs = []
     for (_exp, group, _ps), gdf in cell.groupby(CELL, sort=True):
-        ref = reference_method(group, gdf["method"], reference)
+        ref = reference_variant(group, gdf["variant"], reference)
         if ref is None:
             continue
-        ref_rows = gdf[gdf["method"] == ref][slot + ["value"]].rename(columns={"value": "ref_value"})
-        merged = gdf[gdf["method"] != ref].merge(ref_rows, on=slot, how="inner")
+        ref_rows = gdf[gdf["variant"] == ref][slot + ["value"]].rename(columns={"value": "ref_value"})
+        merged = gdf[gdf["variant"] != ref].merge(ref_rows, on=slot, how="inner")
         merged["diff"] = merged["value"] - merged["ref_value"]
         merged["reference"] = ref
         diffs.append(merged)
-    keys = CELL + ["method", "reference", "guide", "omega", "metric"]
+    keys = CELL + ["variant", "reference", *GUIDE, "metric"]
     cols = keys + ["mean_diff", "ci_low", "ci_high", "n_concepts", "n_pairs"]
     if not diffs:
         return pd.DataFrame(columns=cols)
@@ -189,18 +167,20 @@ def paired_differences(scores: pd.DataFrame, reference: str = REFERENCE_METHOD) 
     return out[cols]
 
 
-def aggregate(score_files: list[Path], reference: str = REFERENCE_METHOD,
+def aggregate(score_files: list[Path], reference: str = REFERENCE_VARIANT,
               membership: Mapping[str, Mapping] | None = None) -> dict[str, pd.DataFrame]:
     """Read score tables and return {"per_concept", "summary", "paired"} DataFrames.
 
-    per_concept: experiment, group, prompt_set, concept, method, guide, omega, metric, mean, n
-    summary:     experiment, group, prompt_set, method, guide, omega, metric, mean, ci_low,
-                 ci_high, n_concepts
-    paired:      experiment, group, prompt_set, method, reference, guide, omega, metric,
-                 mean_diff, ci_low, ci_high, n_concepts, n_pairs (method − reference on the
-                 same prompt/seed slots)
+    per_concept: experiment, group, prompt_set, concept, variant, guide, guidance, w_rg,
+                 w_text, metric, mean, n, higher_is_better
+    summary:     experiment, group, prompt_set, variant, guide, guidance, w_rg, w_text, metric,
+                 mean, ci_low, ci_high, n_concepts, higher_is_better
+    paired:      experiment, group, prompt_set, variant, reference, guide, guidance, w_rg,
+                 w_text, metric, mean_diff, ci_low, ci_high, n_concepts, n_pairs,
+                 higher_is_better (variant − reference on the same prompt/seed slots)
     `membership` (experiment → {evaluated, pretrained, merges}; membership.py) assigns rows to
-    experiments; None: the `exp` column. Rows in no experiment are left out.
+    experiments; None: the `exp` column. Rows in no experiment are left out. A metric's
+    direction comes from its scorer's registration (dcobench.score.metrics).
     """
     scores, dropped = assign_experiments(read_scores(score_files), membership)
     if dropped:
@@ -210,14 +190,13 @@ def aggregate(score_files: list[Path], reference: str = REFERENCE_METHOD,
         raise ValueError("aggregate: no score row belongs to any experiment of the membership")
     scores = expand_prompt_sets(scores)
     per_concept = per_concept_means(scores)
-    return {
-        "per_concept": per_concept,
-        "summary": summarise(per_concept),
-        "paired": paired_differences(scores, reference),
-    }
+    tables = {"per_concept": per_concept, "summary": summarise(per_concept),
+              "paired": paired_differences(scores, reference)}
+    return {name: df.assign(higher_is_better=[SCORERS[m].higher_is_better for m in df["metric"]])
+            for name, df in tables.items()}
 
 
-def write_aggregates(score_files: list[Path], out_dir: Path, reference: str = REFERENCE_METHOD,
+def write_aggregates(score_files: list[Path], out_dir: Path, reference: str = REFERENCE_VARIANT,
                      membership: Mapping[str, Mapping] | None = None) -> dict[str, Path]:
     """Aggregate and write summary.csv, per_concept.csv, paired.csv into `out_dir`
     (each written atomically)."""

@@ -1,5 +1,5 @@
 """The report of one results folder: paper vs ours first, then per experiment its Pareto
-figures, per-method tables (Table 1 for merges), paired differences against DCO and sample
+figures, per-variant tables (Table 1 for merges), paired differences against DCO and sample
 grids, then training losses (one plot per run) and the analyses. Rendered only from the
 aggregated tables (tables/summary.csv, paired.csv, per_concept.csv), plus sample folders for
 the grids and train logs for the loss plots."""
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from dcobench.sample.guides import Guide
 
 from .figures import pareto_figure, sample_grid
 from .html import Section, build_html
@@ -25,7 +27,7 @@ from .specs import (
     prompt_set_order,
     table_stem,
 )
-from .tables import merge_table, method_table, write_table
+from .tables import merge_table, variant_table, write_table
 from .training_figures import (
     lora_cosine_figure,
     loss_overview_figure,
@@ -38,11 +40,18 @@ CI_NOTE = "error bars / ± : 95% percentile bootstrap CI over concepts (1000 res
 
 @dataclass(frozen=True)
 class ReportOptions:
-    """Inputs of one report. exp_dir: results/<exp>; paper_values: csv (None or missing: no
-    paper section); bench_dir: results/bench (timing rows); limits on what is embedded."""
+    """Inputs of one report, all declared by the DAG: exp_dir: results/<exp> (its tables/ are
+    read, figures/ and tables/<experiment>/ written); sample_indexes: index.csv of the sample
+    folders of the grids; train_logs: train_log.csv per run; the analyses' csv files (None: not
+    run); paper_values: csv (None or missing: no paper section); bench_dir: results/bench
+    (timing rows); limits on what is embedded. Nothing else in exp_dir is read."""
 
     exp_dir: Path
     out: Path
+    sample_indexes: tuple[Path, ...] = ()
+    train_logs: tuple[Path, ...] = ()
+    noise_distance: Path | None = None
+    lora_cosine: Path | None = None
     title: str = "dcobench report"
     paper_values: Path | None = None
     bench_dir: Path | None = None
@@ -58,30 +67,34 @@ class ReportOptions:
 
 def _grid_guide(guides) -> str:
     """The middle reward-guidance ω of the folder set, or cfg when there is none."""
-    rg = sorted((g for g in guides if g.startswith("rg")), key=lambda g: float(g[2:]))
-    return rg[len(rg) // 2] if rg else "cfg"
+    rg = sorted((Guide.parse(g) for g in guides if Guide.parse(g).kind == "rg"),
+                key=lambda g: g.w_rg)
+    return rg[len(rg) // 2].name if rg else "cfg"
 
 
-def sample_sets(exp: Path) -> dict[tuple[str, str], dict[str, dict[str, Path]]]:
-    """(group, concept) -> method -> guide -> sample folder."""
+def sample_sets(indexes) -> dict[tuple[str, str], dict[str, dict[str, Path]]]:
+    """(group, concept) -> variant -> guide -> sample folder, from index.csv paths laid out as
+    samples/{kind}/{concept}/{variant}/{guide}/ or merges/{pair}/{merge}/samples/{guide}/."""
     found: dict = {}
-    for index in sorted(exp.glob("samples/*/*/*/*/index.csv")):
-        guide, method, concept, kind = index.parent.parts[-1:-5:-1]
-        found.setdefault((kind, concept), {}).setdefault(method, {})[guide] = index.parent
-    for index in sorted(exp.glob("merges/*/*/samples/*/index.csv")):
-        guide, merge, pair = index.parent.name, index.parents[2].name, index.parents[3].name
-        found.setdefault(("merge", pair), {}).setdefault(merge, {})[guide] = index.parent
+    for index in sorted(Path(p) for p in indexes):
+        folder = index.parent
+        if folder.parent.name == "samples" and folder.parents[3].name == "merges":
+            guide, merge, pair = folder.name, folder.parents[1].name, folder.parents[2].name
+            found.setdefault(("merge", pair), {}).setdefault(merge, {})[guide] = folder
+        else:
+            guide, variant, concept, kind = folder.parts[-1:-5:-1]
+            found.setdefault((kind, concept), {}).setdefault(variant, {})[guide] = folder
     return found
 
 
-def _grid_rows(by_method: dict[str, dict[str, Path]], methods: list[str]) -> dict[str, Path]:
-    """Row label "method (guide)" -> folder: pretrained first, every method at the middle ω_rg
-    (cfg when a method has no reward-guidance folder)."""
-    guide = _grid_guide({g for m in methods if m in by_method for g in by_method[m]})
-    order = sorted(methods, key=lambda m: (m != PRETRAINED, m))
+def _grid_rows(by_variant: dict[str, dict[str, Path]], variants: list[str]) -> dict[str, Path]:
+    """Row label "variant (guide)" -> folder: pretrained first, every variant at the middle ω_rg
+    (cfg when a variant has no reward-guidance folder)."""
+    guide = _grid_guide({g for m in variants if m in by_variant for g in by_variant[m]})
+    order = sorted(variants, key=lambda m: (m != PRETRAINED, m))
     rows = {}
     for m in order:
-        folders = by_method.get(m, {})
+        folders = by_variant.get(m, {})
         g = guide if guide in folders else "cfg"
         if g in folders:
             rows[f"{m} ({g})"] = folders[g]
@@ -92,15 +105,15 @@ def _grids(opts: ReportOptions, experiment: str, group: str, per_concept: pd.Dat
            samples: dict) -> list[tuple[Path, str]]:
     """Sample grids for the first `grids_per_experiment` concepts of the cell."""
     cell = per_concept[(per_concept["experiment"] == experiment) & (per_concept["group"] == group)]
-    methods = sorted(set(cell["method"]))
+    variants = sorted(set(cell["variant"]))
     items = []
     for concept in sorted(set(cell["concept"]))[:opts.grids_per_experiment]:
-        rows = _grid_rows(samples.get((group, concept), {}), methods)
+        rows = _grid_rows(samples.get((group, concept), {}), variants)
         if len(rows) < 1:
             continue
         stem = opts.exp_dir / "figures" / experiment / f"grid_{group}_{concept}"
         png = sample_grid(rows, stem, max_prompts=opts.grid_prompts)[0]
-        items.append((png, f"{experiment} / {concept}: rows = methods (guidance in brackets), "
+        items.append((png, f"{experiment} / {concept}: rows = variants (guidance in brackets), "
                       "columns = prompts; every row shows the same prompt and seed, i.e. the "
                       "same initial noise (paper Fig 3/4/6/13 layout)."))
     return items
@@ -108,7 +121,7 @@ def _grids(opts: ReportOptions, experiment: str, group: str, per_concept: pd.Dat
 
 def _cell_items(opts: ReportOptions, summary: pd.DataFrame, paired: pd.DataFrame,
                 experiment: str, group: str, prompt_set: str) -> list:
-    """Pareto figure, method table and paired table of one (experiment, group, prompt set)."""
+    """Pareto figure, variant table and paired table of one (experiment, group, prompt set)."""
     items = []
     figs, tabs = opts.exp_dir / "figures" / experiment, opts.exp_dir / "tables" / experiment
     cell = summary[(summary["experiment"] == experiment) & (summary["group"] == group)
@@ -117,11 +130,11 @@ def _cell_items(opts: ReportOptions, summary: pd.DataFrame, paired: pd.DataFrame
     if {x, y} <= set(cell["metric"]):
         stem, title = figure_stem(experiment, group, prompt_set)
         png = pareto_figure(cell, group, x, y, figs / stem, title=title)[0]
-        items.append((png, f"{title}. x: {x}, y: {y}; one curve per method through its "
+        items.append((png, f"{title}. x: {x}, y: {y}; one curve per variant through its "
                       "reward-guidance points ω_rg, CFG of the fine-tuned model as a diamond, "
                       f"the pretrained model as a star; {CI_NOTE}."))
     stem, title = table_stem(experiment, group, prompt_set)
-    table = merge_table(cell) if group == "merge" else method_table(cell, group)
+    table = merge_table(cell) if group == "merge" else variant_table(cell, group)
     write_table(table, tabs / stem, f"{title} (mean ± 95% CI half-width over concepts)")
     items.append((table, f"{title}: mean ± 95% CI half-width over concepts "
                   f"(n = {int(cell['n_concepts'].max())} concepts)."))
@@ -131,8 +144,8 @@ def _cell_items(opts: ReportOptions, summary: pd.DataFrame, paired: pd.DataFrame
         shown = diffs.drop(columns=["experiment", "group", "prompt_set"])
         write_table(shown, tabs / paired_stem(group, prompt_set),
                     f"{experiment}: paired differences vs the reference ({group}, {prompt_set})")
-        items.append((shown.round(4), f"{experiment}, {group}, prompt set {prompt_set}: method "
-                      "minus the reference method on the same (concept, prompt, seed) slots; "
+        items.append((shown.round(4), f"{experiment}, {group}, prompt set {prompt_set}: variant "
+                      "minus the reference variant on the same (concept, prompt, seed) slots; "
                       f"mean over concepts, {CI_NOTE}."))
     return items
 
@@ -149,7 +162,7 @@ def experiment_section(opts: ReportOptions, experiment: str, data: dict, samples
         items += _grids(opts, experiment, group, data["per_concept"], samples)
     groups = ", ".join(GROUP_TITLES[g] for g in GROUP_ORDER if g in set(exp_rows["group"]))
     return Section(f"Experiment {experiment}", items,
-                   intro=f"{groups}; methods: {', '.join(sorted(set(exp_rows['method'])))}.")
+                   intro=f"{groups}; variants: {', '.join(sorted(set(exp_rows['variant'])))}.")
 
 
 def paper_section(opts: ReportOptions, summary: pd.DataFrame) -> Section | None:
@@ -167,13 +180,13 @@ def paper_section(opts: ReportOptions, summary: pd.DataFrame) -> Section | None:
 
 
 def training_section(opts: ReportOptions) -> Section | None:
-    """Loss overview (mean per kind/method) and one loss plot per run; the analyses."""
-    exp, figs = opts.exp_dir, opts.exp_dir / "figures"
-    logs = {tuple(p.parts[-4:-1]): p for p in sorted(exp.glob("models/*/*/*/train_log.csv"))}
+    """Loss overview (mean per kind/variant) and one loss plot per run; the analyses."""
+    figs = opts.exp_dir / "figures"
+    logs = {tuple(p.parts[-4:-1]): p for p in sorted(Path(p) for p in opts.train_logs)}
     items = []
     if logs:
         png = loss_overview_figure(logs, figs / "train_loss")[0]
-        items.append((png, "Training loss per (kind, method), mean over concepts, smoothed."))
+        items.append((png, "Training loss per (kind, variant), mean over concepts, smoothed."))
         runs = [(key, run_loss_figure(p, figs / "loss" / "_".join(key), "/".join(key))[0])
                 for key, p in logs.items()]
         for key, png in runs[:opts.loss_plots_inline]:
@@ -183,12 +196,12 @@ def training_section(opts: ReportOptions) -> Section | None:
             items.append((f"{len(runs) - opts.loss_plots_inline} more per-run loss plots are in "
                           "figures/loss/ (report.loss_plots_inline limits how many are embedded).",
                           ""))
-    nd, cos = exp / "analysis" / "noise_distance.csv", exp / "analysis" / "lora_cosine.csv"
-    if nd.exists():
+    nd, cos = opts.noise_distance, opts.lora_cosine
+    if nd is not None:
         png = noise_distance_figure(nd, figs / "noise_distance")[0]
         items.append((png, "Noise distance ‖ε_θ − ε_φ‖² per timestep on the reference images "
                       "(paper Fig 8c), mean over concepts; band: 95% normal CI over concepts."))
-    if cos.exists():
+    if cos is not None:
         png = lora_cosine_figure(cos, figs / "lora_cosine")[0]
         items.append((png, "Mean cosine between the columns of the subject and style LoRAs per "
                       "layer (paper Fig 10), averaged over (subject, style) pairs."))
@@ -204,7 +217,7 @@ def build_report(opts: ReportOptions) -> Path:
         if "experiment" not in df.columns or "prompt_set" not in df.columns:
             raise ValueError(f"{tables / (name + '.csv')}: no experiment / prompt_set column; "
                              "re-run `dcobench aggregate`")
-    samples = sample_sets(opts.exp_dir)
+    samples = sample_sets(opts.sample_indexes)
     sections = [paper_section(opts, data["summary"])]
     sections += [experiment_section(opts, e, data, samples)
                  for e in experiment_order(data["summary"]["experiment"])]

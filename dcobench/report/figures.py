@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .aggregate import guide_omega, metric_info, select_cell  # noqa: E402
+from .aggregate import GUIDE, metric_info, select_cell  # noqa: E402
 from .membership import PRETRAINED  # noqa: E402
 
 DPI = 150
@@ -41,16 +41,17 @@ def save_figure(fig: plt.Figure, out_stem: Path | str) -> list[Path]:
     return paths
 
 
-def method_colors(methods: list[str]) -> dict[str, tuple]:
-    """Stable colour per method (tab10 over the sorted method names)."""
+def variant_colors(variants: list[str]) -> dict[str, tuple]:
+    """Stable colour per variant (tab10 over the sorted variant names)."""
     cmap = plt.get_cmap("tab10")
-    return {m: cmap(i % 10) for i, m in enumerate(sorted(set(methods)))}
+    return {m: cmap(i % 10) for i, m in enumerate(sorted(set(variants)))}
 
 
 def _pareto_points(sub: pd.DataFrame, x_metric: str, y_metric: str) -> pd.DataFrame:
-    """One row per (method, guide, omega) with x/y mean and CI bounds."""
+    """One row per (variant, guidance setting) with x/y mean and CI bounds; `w` is the ω that
+    labels the point (ω_rg for reward guidance, ω_text for cfg)."""
     sub = sub[sub["metric"].isin([x_metric, y_metric])]
-    keys = ["method", "guide", "omega"]
+    keys = ["variant", *GUIDE]
     wide = sub.pivot_table(index=keys, columns="metric", values=["mean", "ci_low", "ci_high"],
                            aggfunc="first", dropna=False)
     pts = pd.DataFrame({
@@ -58,7 +59,7 @@ def _pareto_points(sub: pd.DataFrame, x_metric: str, y_metric: str) -> pd.DataFr
         for axis, metric in (("x", x_metric), ("y", y_metric))
         for stat in ("mean", "ci_low", "ci_high")
     }).reset_index().dropna(subset=["mean_x", "mean_y"])
-    pts["w"] = [guide_omega(g, o) for g, o in zip(pts["guide"], pts["omega"], strict=True)]
+    pts["w"] = pts["w_rg"].where(pts["guidance"] == "rg", pts["w_text"])
     return pts
 
 
@@ -70,21 +71,21 @@ def _errorbar(ax, pts: pd.DataFrame, color, **kw) -> None:
                 color=color, ecolor=color, elinewidth=0.8, capsize=2, **kw)
 
 
-def _plot_method(ax, mpts: pd.DataFrame, method: str, color) -> None:
-    """One method: the ω_rg curve (annotated), the CFG diamond; `pretrained` as a star."""
-    if method == PRETRAINED:
+def _plot_variant(ax, mpts: pd.DataFrame, variant: str, color) -> None:
+    """One variant: the ω_rg curve (annotated), the CFG diamond; `pretrained` as a star."""
+    if variant == PRETRAINED:
         _errorbar(ax, mpts, "black", fmt="*", markersize=11, label="pretrained (no fine-tuning)")
         return
-    rg = mpts[mpts["guide"].str.startswith("rg")].sort_values("w")
+    rg = mpts[mpts["guidance"] == "rg"].sort_values("w")
     if not rg.empty:
-        _errorbar(ax, rg, color, fmt="-o", markersize=4, linewidth=1.4, label=method)
+        _errorbar(ax, rg, color, fmt="-o", markersize=4, linewidth=1.4, label=variant)
         for _, row in rg.iterrows():
             ax.annotate(f"ω={row['w']:g}", (row["mean_x"], row["mean_y"]), fontsize=7,
                         color=color, xytext=(4, 3), textcoords="offset points")
-    cfg = mpts[mpts["guide"] == "cfg"]
+    cfg = mpts[mpts["guidance"] == "cfg"]
     if not cfg.empty:
         _errorbar(ax, cfg, color, fmt="D", markersize=7, markeredgecolor="black",
-                  markeredgewidth=0.6, label=None if not rg.empty else method)
+                  markeredgewidth=0.6, label=None if not rg.empty else variant)
 
 
 def pareto_figure(summary: pd.DataFrame, group: str, x_metric: str, y_metric: str,
@@ -93,8 +94,8 @@ def pareto_figure(summary: pd.DataFrame, group: str, x_metric: str, y_metric: st
     """Pareto plot of `y_metric` against `x_metric` for one (experiment, group, prompt_set)
     cell of the summary table (filters left None keep every row).
 
-    Each method is a curve through its reward-guidance points (guide "rg*", ordered by ω and
-    annotated with ω); its CFG point is a diamond of the same colour; the `pretrained` method
+    Each variant is a curve through its reward-guidance points (guide "rg*", ordered by ω and
+    annotated with ω); its CFG point is a diamond of the same colour; the `pretrained` variant
     is a single black star; error bars are the 95% bootstrap CIs in both directions.
     Returns [png, pdf].
     """
@@ -103,10 +104,10 @@ def pareto_figure(summary: pd.DataFrame, group: str, x_metric: str, y_metric: st
     if pts.empty:
         raise ValueError(f"pareto_figure: no rows for group {group!r}, experiment {experiment!r}, "
                          f"prompt set {prompt_set!r} with both {x_metric} and {y_metric}")
-    colors = method_colors([m for m in pts["method"] if m != PRETRAINED])
+    colors = variant_colors([m for m in pts["variant"] if m != PRETRAINED])
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    for method, mpts in pts.groupby("method", sort=True):
-        _plot_method(ax, mpts, method, colors.get(method))
+    for variant, mpts in pts.groupby("variant", sort=True):
+        _plot_variant(ax, mpts, variant, colors.get(variant))
     handles, labels = ax.get_legend_handles_labels()
     handles += [Line2D([], [], color="gray", marker="D", linestyle="", markeredgecolor="black"),
                 Line2D([], [], color="gray", marker="o", linestyle="-")]
@@ -157,10 +158,10 @@ def _thumbnail(path: Path) -> np.ndarray:
 
 def sample_grid(sample_dirs: dict[str, Path], out_stem: Path | str, max_prompts: int = 4,
                 seed: int | None = None) -> list[Path]:
-    """Grid of generated samples: rows = methods (dict order), columns = prompts.
+    """Grid of generated samples: rows = variants (dict order), columns = prompts.
 
     Each value of `sample_dirs` is one guide folder with index.csv (file, prompt_index, seed,
-    prompt, scoring_prompt, guide, omega). Every row shows the same (prompt_index, seed);
+    prompt, scoring_prompt, guide, guidance, w_rg, w_text). Every row shows the same (prompt_index, seed);
     `seed` picks the sample seed shown (None: the smallest shared one). Column titles are the
     wrapped scoring prompts with the prompt index and seed. Returns [png, pdf].
     """
@@ -169,20 +170,20 @@ def sample_grid(sample_dirs: dict[str, Path], out_stem: Path | str, max_prompts:
     indexes = {m: pd.read_csv(Path(d) / "index.csv") for m, d in sample_dirs.items()}
     slots = _grid_slots(indexes, max_prompts, seed)
     cells = {}
-    for method, idx in indexes.items():
+    for variant, idx in indexes.items():
         lookup = idx.set_index([idx["prompt_index"].astype(int), idx["seed"].astype(int)])
         for slot in slots:
             row = lookup.loc[slot]
             row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
-            cells[method, slot] = (row, _thumbnail(Path(sample_dirs[method]) / row["file"]))
+            cells[variant, slot] = (row, _thumbnail(Path(sample_dirs[variant]) / row["file"]))
     first = next(iter(cells.values()))[1]
     cell_h = 2.0 * first.shape[0] / first.shape[1]
     nrow, ncol = len(indexes), len(slots)
     fig, axes = plt.subplots(nrow, ncol, figsize=(2.0 * ncol + 0.6, cell_h * nrow + 0.7),
                              squeeze=False)
-    for r, method in enumerate(indexes):
+    for r, variant in enumerate(indexes):
         for c, slot in enumerate(slots):
-            row, thumb = cells[method, slot]
+            row, thumb = cells[variant, slot]
             ax = axes[r, c]
             ax.imshow(thumb)
             ax.set_xticks([])
@@ -192,6 +193,6 @@ def sample_grid(sample_dirs: dict[str, Path], out_stem: Path | str, max_prompts:
                 title += f"\n(prompt {slot[0]}, seed {slot[1]})"
                 ax.set_title(title, fontsize=7)
             if c == 0:
-                ax.set_ylabel(method, fontsize=9)
+                ax.set_ylabel(variant, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, out_stem)

@@ -2,7 +2,7 @@
 
 Membership comes from the DAG's plan (``dcobench.experiments.Plan.experiments``): an experiment
 owns the (kind, concept, variant) cells it evaluates, the (kind, concept) cells whose pretrained
-model it samples (method ``pretrained``, CFG only) and the (subject, style, merge) cells it
+model it samples (variant ``pretrained``, CFG only) and the (subject, style, merge) cells it
 merges. A cell shared by several experiments (subject/dog/dco in fig1, fig8a and fig8b) counts
 in each.
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from dcobench.experiments import PRETRAINED
+
 ALL_PROMPTS = "all"  # pooled prompt set; also the prompt_set of files written before the column
-PRETRAINED = "pretrained"
-_WEIGHT_SUFFIX = re.compile(r"_w(m?[0-9p]+)_(m?[0-9p]+)$")  # dcobench.merge.merge_id λ suffix
 _FAMILY_OF = {"object": "dreambooth", "live": "dreambooth"}
 
 
@@ -36,17 +36,6 @@ def prompt_family(name) -> str:
     if name in _FAMILY_OF:
         return _FAMILY_OF[name]
     return re.sub(r"^(object|live)_", "", name)
-
-
-def membership_from_plan(experiments: Mapping[str, Mapping]) -> dict[str, dict[str, list]]:
-    """The JSON-able part of Plan.experiments the aggregation needs: name → {evaluated,
-    pretrained, merges} (experiments that score nothing, e.g. fig8c, are left out)."""
-    out = {}
-    for name, part in experiments.items():
-        lists = {k: [list(t) for t in part.get(k, [])] for k in ("evaluated", "pretrained", "merges")}
-        if any(lists.values()):
-            out[name] = lists
-    return out
 
 
 def load_membership(spec: str | Path | None) -> dict | None:
@@ -69,7 +58,7 @@ def load_membership(spec: str | Path | None) -> dict | None:
 
 
 def membership_table(membership: Mapping[str, Mapping]) -> pd.DataFrame:
-    """One row per (experiment, group, concept, method) cell of the membership."""
+    """One row per (experiment, group, concept, variant) cell of the membership."""
     rows = []
     for name, part in membership.items():
         for item in part.get("evaluated", []):
@@ -87,13 +76,8 @@ def membership_table(membership: Mapping[str, Mapping]) -> pd.DataFrame:
                 raise ValueError(f"experiment {name!r}: merge entry {item!r} is not "
                                  "[subject, style, merge]")
             rows.append((name, "merge", f"{item[0]}__{item[1]}", item[2]))
-    cols = ["experiment", "group", "concept", "method"]
+    cols = ["experiment", "group", "concept", "variant"]
     return pd.DataFrame(rows, columns=cols).drop_duplicates(ignore_index=True)
-
-
-def _membership_key(group: str, method: str) -> str:
-    """Method name as listed in the plan: merge ids lose their λ suffix."""
-    return _WEIGHT_SUFFIX.sub("", method) if group == "merge" else method
 
 
 def assign_experiments(scores: pd.DataFrame,
@@ -104,12 +88,9 @@ def assign_experiments(scores: pd.DataFrame,
     if membership is None:
         return scores.assign(experiment=scores["exp"].astype(str)), 0
     cells = membership_table(membership)
-    keyed = scores.assign(_key=[_membership_key(g, m) for g, m
-                                in zip(scores["group"], scores["method"], strict=True)])
-    out = keyed.merge(cells.rename(columns={"method": "_key"}),
-                      on=["group", "concept", "_key"], how="inner").drop(columns="_key")
-    assigned = keyed.merge(out[["group", "concept", "method"]].drop_duplicates(),
-                           on=["group", "concept", "method"], how="left", indicator=True)
+    out = scores.merge(cells, on=["group", "concept", "variant"], how="inner")
+    assigned = scores.merge(out[["group", "concept", "variant"]].drop_duplicates(),
+                            on=["group", "concept", "variant"], how="left", indicator=True)
     return out, int((assigned["_merge"] == "left_only").sum())
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .membership import ALL_PROMPTS
 
-PAPER_COLUMNS = ["experiment", "source", "method_label", "method", "metric", "value", "unit",
+PAPER_COLUMNS = ["experiment", "source", "method_label", "variant", "metric", "value", "unit",
                  "note"]  # + optional "guide" (cfg | rg3 ...; empty or absent: every guide we ran)
 # paper_values metric -> (benchmark file under results/bench, JSON key)
 TIMING_KEYS = {
@@ -19,7 +19,7 @@ TIMING_KEYS = {
     "sample_time_ratio": ("sample.json", "rg_over_cfg"),
     "max_memory_allocated": ("train.json", "peak_memory_gib"),
 }
-OUT_COLUMNS = ["experiment", "source", "method_label", "method", "metric", "guide", "paper",
+OUT_COLUMNS = ["experiment", "source", "method_label", "variant", "metric", "guide", "paper",
                "ours", "delta", "ci_low", "ci_high", "n_concepts", "unit", "ours_from", "note"]
 NOT_RUN = "not in this run"
 
@@ -41,11 +41,11 @@ def read_paper_values(path: Path | str) -> pd.DataFrame:
 
 
 def _summary_matches(summary: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
-    """Summary rows for the paper row's method / metric / guide on prompt set "all": from the
+    """Summary rows for the paper row's variant / metric / guide on prompt set "all": from the
     paper row's experiment when we ran it, else from the first experiment that has them."""
     if summary.empty:
         return summary
-    sub = summary[(summary["method"] == row["method"]) & (summary["metric"] == row["metric"])]
+    sub = summary[(summary["variant"] == row["variant"]) & (summary["metric"] == row["metric"])]
     if "prompt_set" in sub.columns:
         sub = sub[sub["prompt_set"] == ALL_PROMPTS]
     if row["guide"]:
@@ -59,7 +59,7 @@ def _summary_matches(summary: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
 
 def _score_rows(row: pd.Series, summary: pd.DataFrame) -> list[dict]:
     """One output row per matching summary row (one per guide), or one "not run" row."""
-    base = {c: row[c] for c in ("experiment", "source", "method_label", "method", "metric",
+    base = {c: row[c] for c in ("experiment", "source", "method_label", "variant", "metric",
                                 "unit", "note")}
     base["paper"] = row["value"]
     matches = _summary_matches(summary, row)
@@ -78,7 +78,7 @@ def _score_rows(row: pd.Series, summary: pd.DataFrame) -> list[dict]:
 def _timing_row(row: pd.Series, bench_dir: Path | None) -> dict:
     """Our value of a timing key from its benchmark JSON (no CI: one measurement)."""
     fname, key = TIMING_KEYS[row["metric"]]
-    base = {c: row[c] for c in ("experiment", "source", "method_label", "method", "metric",
+    base = {c: row[c] for c in ("experiment", "source", "method_label", "variant", "metric",
                                 "guide", "unit", "note")}
     base["paper"] = row["value"]
     path = Path(bench_dir) / fname if bench_dir is not None else None

@@ -73,9 +73,9 @@ def figure_stem(experiment: str, group: str, prompt_set: str) -> tuple[str, str]
 
 
 def table_stem(experiment: str, group: str, prompt_set: str) -> tuple[str, str]:
-    """(file stem, title) of a per-method table: Table 1 for the table1 merges, else
-    methods_{group}[_{prompt set}]."""
-    return _stem("methods", PAPER_TABLES, experiment, group, prompt_set)
+    """(file stem, title) of a per-variant table: Table 1 for the table1 merges, else
+    variants_{group}[_{prompt set}]."""
+    return _stem("variants", PAPER_TABLES, experiment, group, prompt_set)
 
 
 def paired_stem(group: str, prompt_set: str) -> str:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import METRICS, guide_omega, metric_info, select_cell
+from dcobench.score.metrics import SCORERS
+
+from .aggregate import metric_info, select_cell
 
 DIGITS = 3
 _LATEX_ESCAPES = {
@@ -73,11 +75,9 @@ def write_table(df: pd.DataFrame, out_stem: Path | str, caption: str) -> list[Pa
     return paths
 
 
-def guide_label(guide: str, omega: float) -> str:
-    """Human label of a guidance setting: "cfg (ω=7.5)", "rg (ω=3)"."""
-    w = guide_omega(guide, omega)
-    kind = "rg" if str(guide).startswith("rg") else str(guide)
-    return kind if math.isnan(w) else f"{kind} (ω={w:g})"
+def guide_label(guidance: str, w: float) -> str:
+    """Human label of a guidance setting: "cfg (ω=7.5)" (ω_text), "rg (ω=3)" (ω_rg)."""
+    return guidance if math.isnan(w) else f"{guidance} (ω={w:g})"
 
 
 def format_mean_ci(mean: float, low: float, high: float, digits: int = DIGITS) -> str:
@@ -88,26 +88,26 @@ def format_mean_ci(mean: float, low: float, high: float, digits: int = DIGITS) -
     return f"{mean:.{digits}f}" if pd.isna(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
-def method_table(summary: pd.DataFrame, group: str, metrics: list[str] | None = None,
+def variant_table(summary: pd.DataFrame, group: str, metrics: list[str] | None = None,
                  experiment: str | None = None, prompt_set: str | None = None,
                  headers: dict[str, str] | None = None) -> pd.DataFrame:
-    """Wide table for one (experiment, group, prompt_set) cell: one row per method × guide (ω),
+    """Wide table for one (experiment, group, prompt_set) cell: one row per variant × guide (ω),
     one column per metric with "mean ± CI half-width" and ↑/↓ in the header (`headers` renames
-    a metric's column). Rows: methods alphabetically, cfg first, then ω ascending; metric
-    columns in METRICS order unless `metrics` is given."""
+    a metric's column). Rows: variants alphabetically, cfg first, then ω ascending; metric
+    columns in registry (SCORERS) order unless `metrics` is given."""
     sub = select_cell(summary, group, experiment, prompt_set).copy()
     if sub.empty:
-        raise ValueError(f"method_table: no summary rows for group {group!r}, experiment "
+        raise ValueError(f"variant_table: no summary rows for group {group!r}, experiment "
                          f"{experiment!r}, prompt set {prompt_set!r}")
     present = list(dict.fromkeys(sub["metric"]))
     if metrics is None:
-        metrics = [m for m in METRICS if m in present] + sorted(set(present) - set(METRICS))
-    sub["w"] = [guide_omega(g, o) for g, o in zip(sub["guide"], sub["omega"], strict=True)]
-    sub["is_rg"] = sub["guide"].astype(str).str.startswith("rg")
+        metrics = [m for m in SCORERS if m in present] + sorted(set(present) - set(SCORERS.names()))
+    sub["is_rg"] = sub["guidance"] == "rg"
+    sub["w"] = sub["w_rg"].where(sub["is_rg"], sub["w_text"])
     rows = []
-    for (method, _is_rg, w, guide), cell in sub.groupby(["method", "is_rg", "w", "guide"],
-                                                       sort=True, dropna=False):
-        row = {"method": method, "guide": guide_label(guide, w)}
+    for (variant, _is_rg, w, guidance), cell in sub.groupby(["variant", "is_rg", "w", "guidance"],
+                                                          sort=True, dropna=False):
+        row = {"variant": variant, "guide": guide_label(guidance, w)}
         by_metric = cell.set_index("metric")
         for m in metrics:
             info = metric_info(m)
@@ -128,7 +128,7 @@ TABLE1_HEADERS = {"dino": "Subject fidelity (DINOv2)", "siglip_image": "Style fi
 
 def merge_table(summary: pd.DataFrame, experiment: str | None = None,
                 prompt_set: str | None = None) -> pd.DataFrame:
-    """Paper Table 1: rows = merge methods (× guide), columns subject / style / text fidelity
+    """Paper Table 1: rows = merge variants (× guide), columns subject / style / text fidelity
     as "mean ± 95% CI half-width" over (subject, style) pairs."""
-    return method_table(summary, "merge", metrics=list(TABLE1_HEADERS), experiment=experiment,
+    return variant_table(summary, "merge", metrics=list(TABLE1_HEADERS), experiment=experiment,
                         prompt_set=prompt_set, headers=TABLE1_HEADERS)

@@ -1,4 +1,4 @@
-"""Training-loss plots (one per run and an overview per method) and the analysis figures:
+"""Training-loss plots (one per run and an overview per variant) and the analysis figures:
 noise distance per timestep (Fig 8c) and LoRA column cosine per layer (Fig 10). Each writes
 png + pdf through figures.save_figure."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .figures import method_colors, plt, save_figure
+from .figures import plt, save_figure, variant_colors
 
 LOSS_COMPONENTS = {  # train_log.csv column -> legend label (plotted where not all NaN)
     "loss_theta": "ℓ(θ) fine-tuned",
@@ -28,7 +28,7 @@ def loss_figure(train_logs: dict[str, Path], out_stem: Path | str) -> list[Path]
     """Training loss vs step per run (raw, faint, and smoothed over ~2% of the steps)."""
     if not train_logs:
         raise ValueError("loss_figure: no train logs given")
-    colors = method_colors(list(train_logs))
+    colors = variant_colors(list(train_logs))
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     positive = True
     for label, path in train_logs.items():
@@ -83,12 +83,12 @@ def run_loss_figure(train_log: Path, out_stem: Path | str, title: str = "") -> l
 
 
 def mean_loss_curves(train_logs: dict[tuple[str, str, str], Path]) -> dict[str, pd.DataFrame]:
-    """"kind/method" → DataFrame(step, loss, n_runs): the loss averaged over the concepts
-    trained with that kind and method, on the steps they share."""
+    """"kind/variant" → DataFrame(step, loss, n_runs): the loss averaged over the concepts
+    trained with that kind and variant, on the steps they share."""
     by_label: dict[str, list[pd.DataFrame]] = {}
-    for (kind, _concept, method), path in sorted(train_logs.items()):
+    for (kind, _concept, variant), path in sorted(train_logs.items()):
         log = _read_log(Path(path))[["step", "loss"]]
-        by_label.setdefault(f"{kind}/{method}", []).append(log)
+        by_label.setdefault(f"{kind}/{variant}", []).append(log)
     out = {}
     for label, logs in by_label.items():
         both = pd.concat(logs, ignore_index=True)
@@ -99,12 +99,12 @@ def mean_loss_curves(train_logs: dict[tuple[str, str, str], Path]) -> dict[str, 
 
 def loss_overview_figure(train_logs: dict[tuple[str, str, str], Path],
                          out_stem: Path | str) -> list[Path]:
-    """Training loss vs step per (kind, method), averaged over concepts and smoothed; the
+    """Training loss vs step per (kind, variant), averaged over concepts and smoothed; the
     per-run curves are run_loss_figure's."""
     if not train_logs:
         raise ValueError("loss_overview_figure: no train logs given")
     curves = mean_loss_curves(train_logs)
-    colors = method_colors(list(curves))
+    colors = variant_colors(list(curves))
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     positive = True
     for label, df in curves.items():
@@ -128,19 +128,19 @@ def _finish_loss(fig, ax, log_scale: bool, ylabel: str, fontsize: int, out_stem)
 
 
 def noise_distance_figure(csv: Path, out_stem: Path | str) -> list[Path]:
-    """‖ε_θ − ε_φ‖² vs timestep per method (Fig 8c): mean over concepts, band = 95% normal CI
+    """‖ε_θ − ε_φ‖² vs timestep per variant (Fig 8c): mean over concepts, band = 95% normal CI
     over concepts when there are several."""
     df = pd.read_csv(csv)
-    colors = method_colors(list(df["method"]))
+    colors = variant_colors(list(df["variant"]))
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for method, mdf in df.groupby("method", sort=True):
+    for variant, mdf in df.groupby("variant", sort=True):
         stats = mdf.groupby("timestep", sort=True)["distance"].agg(["mean", "std", "count"])
         t = stats.index.to_numpy()
-        ax.plot(t, stats["mean"], color=colors[method], linewidth=1.4, label=method)
+        ax.plot(t, stats["mean"], color=colors[variant], linewidth=1.4, label=variant)
         if (stats["count"] > 1).any():
             half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])
             ax.fill_between(t, stats["mean"] - half, stats["mean"] + half,
-                            color=colors[method], alpha=0.2, linewidth=0)
+                            color=colors[variant], alpha=0.2, linewidth=0)
     ax.set_xlabel("timestep t")
     ax.set_ylabel(r"noise distance $\|\epsilon_\theta - \epsilon_\phi\|^2$")
     ax.legend(fontsize=8, frameon=False)
@@ -150,15 +150,15 @@ def noise_distance_figure(csv: Path, out_stem: Path | str) -> list[Path]:
 
 def lora_cosine_figure(csv: Path, out_stem: Path | str) -> list[Path]:
     """Per-layer mean cosine between subject and style LoRA columns (Fig 10): one bar per
-    layer and method, averaged over (subject, style) pairs; layers in UNet order."""
+    layer and variant, averaged over (subject, style) pairs; layers in UNet order."""
     df = pd.read_csv(csv)
-    methods = sorted(df["method"].unique())
-    colors = method_colors(methods)
-    stats = df.groupby(["layer", "method"], sort=False)["mean_cos"].mean().unstack("method")
-    fig, ax = plt.subplots(figsize=(max(5.5, 0.08 * len(stats) * len(methods)), 3.6))
-    x, width = np.arange(len(stats)), 0.8 / len(methods)
-    for i, method in enumerate(methods):
-        ax.bar(x + i * width, stats[method].to_numpy(), width, color=colors[method], label=method)
+    variants = sorted(df["variant"].unique())
+    colors = variant_colors(variants)
+    stats = df.groupby(["layer", "variant"], sort=False)["mean_cos"].mean().unstack("variant")
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.08 * len(stats) * len(variants)), 3.6))
+    x, width = np.arange(len(stats)), 0.8 / len(variants)
+    for i, variant in enumerate(variants):
+        ax.bar(x + i * width, stats[variant].to_numpy(), width, color=colors[variant], label=variant)
     ax.set_xlabel("LoRA layer (down → mid → up)")
     ax.set_ylabel("mean column cosine (subject, style)")
     ax.axhline(0, color="black", linewidth=0.5)

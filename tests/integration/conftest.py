@@ -29,10 +29,11 @@ def demo_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_dco(model_cache, demo_root, tmp_path_factory):
     """A DCO run of 6 steps on the toy robot (LoRA + learned token), kept as a Trainer."""
-    from dcobench.train import Trainer, TrainOptions
+    from dcobench.train.options import TrainOptions
+    from dcobench.train.trainer import Trainer
 
     out = tmp_path_factory.mktemp("dco")
-    opts = TrainOptions(concept_dir=demo_root / "toy_robot", out_dir=out, method="dco",
+    opts = TrainOptions(concept_dir=demo_root / "toy_robot", out_dir=out, objective="dco",
                         steps=6, rank=4, lr=1e-2, ti_lr=1e-2, resolution=64)
     trainer = Trainer(opts)
     before = {k: v.detach().clone() for k, v in trainer.pipe.unet.state_dict().items()}

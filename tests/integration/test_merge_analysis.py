@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcobench import adapters
-from dcobench.analysis import NoiseDistanceOptions, noise_distance
-from dcobench.merge import Lora, read_lora, write_lora
-from dcobench.ziplora import ZipLora, ZipLoraOptions, train_mergers
+from dcobench.analysis.noise_distance import NoiseDistanceOptions, noise_distance
+from dcobench.merge.lora import Lora, read_lora, write_lora
+from dcobench.merge.ziplora import ZipLora, ZipLoraOptions, train_mergers
+from dcobench.models import adapters
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def _random_lora(unet, rank, seed, scale=0.5):
 
 
 def _fixed_batch(pipe, seed=0):
-    from dcobench import text
+    from dcobench.models import text
 
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcobench import adapters
-from dcobench.grid import SampleOptions, noise_seed, sample_grid
+from dcobench.models import adapters
+from dcobench.sample.grid import SampleOptions, noise_seed, sample_grid
 
 pytestmark = pytest.mark.slow
 
@@ -67,11 +67,11 @@ def test_master_seed_changes_every_image(grids):
 def test_index_encodes_slot_prompt_and_guide(grids, demo_root):
     rows = list(csv.DictReader(open(grids / "dco" / "rg3" / "index.csv")))
     assert [(r["prompt_index"], r["seed"]) for r in rows] == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
-    assert {r["guide"] for r in rows} == {"rg3"} and {float(r["omega"]) for r in rows} == {3.0}
+    assert {r["guide"] for r in rows} == {"rg3"} and {(r["guidance"], float(r["w_rg"]), float(r["w_text"])) for r in rows} == {("rg", 3.0, 7.5)}
     token = "<toy_robot>"
     assert all(token in r["prompt"] and token not in r["scoring_prompt"] for r in rows)
     cfg_rows = list(csv.DictReader(open(grids / "dco" / "cfg" / "index.csv")))
-    assert {float(r["omega"]) for r in cfg_rows} == {7.5}  # cfg: ω is ω_text
+    assert {(r["guidance"], r["w_rg"], float(r["w_text"])) for r in cfg_rows} == {("cfg", "", 7.5)}
 
 
 def test_bad_options_are_refused(demo_root, tmp_path):

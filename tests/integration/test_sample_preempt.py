@@ -21,8 +21,7 @@ TOTAL = 2 * 2 * 2  # guides × prompts × seeds: 4 batches; the signal comes aft
 @pytest.fixture(scope="module")
 def lora_dir(model_cache, tmp_path_factory):
     """A real diffusers-format LoRA with random (non-zero) B, so rg3 differs from the base."""
-    from dcobench import adapters
-    from dcobench.models import load_sdxl
+    from dcobench.models import adapters, load_sdxl
 
     pipe = load_sdxl("tiny-sdxl")
     config = adapters.add_lora(pipe.unet, rank=4, alpha=4, name="default")

@@ -4,8 +4,9 @@ arrangement, zero-LoRA identity, the stock diffusers pipeline, determinism of th
 import pytest
 import torch
 
-from dcobench import adapters, guidance, sampling, text
-from dcobench.models import load_sdxl
+from dcobench.models import adapters, load_sdxl, text
+from dcobench.sample import denoise as sampling
+from dcobench.sample import guidance
 
 
 def _pipe_with_lora(scale_b: float, dtype=torch.float32):

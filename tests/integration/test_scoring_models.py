@@ -11,7 +11,8 @@ from PIL import Image
 
 from dcobench.__main__ import main
 from dcobench.cli.score import COLUMNS
-from dcobench.embedders import Embedder, model_id
+from dcobench.sample.guides import Guide
+from dcobench.score.embedders import Embedder, model_id
 
 
 def _sample_folder(folder: Path, n: int = 5, seed: int = 0, guide: str = "cfg") -> Path:
@@ -25,7 +26,7 @@ def _sample_folder(folder: Path, n: int = 5, seed: int = 0, guide: str = "cfg") 
         Image.fromarray(pixels).resize((64, 64), Image.Resampling.NEAREST).save(folder / name)
         rows.append({"file": name, "prompt_index": i, "seed": 0,
                      "prompt": f"a <toy_robot> in scene {i}", "scoring_prompt": f"a robot in scene {i}",
-                     "guide": guide, "omega": 7.5, "prompt_set": "customization" if i < 3 else "stylization"})
+                     **Guide.parse(guide).columns(7.5), "prompt_set": "customization" if i < 3 else "stylization"})
     pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
     return folder
 
@@ -71,7 +72,7 @@ def test_model_id_names_the_checkpoint(model_cache, tmp_path):
 def test_siglip_text_equals_the_model_own_pair_probability(model_cache, tmp_path):
     """σ(logits_per_image) of SiglipModel's forward is the independent reference."""
     from dcobench.models import load_siglip
-    from dcobench.scoring import score_images
+    from dcobench.score.scorers import score_images
 
     folder = _sample_folder(tmp_path / "cfg", n=3)
     files = sorted(folder.glob("*.png"))
@@ -88,7 +89,7 @@ def test_siglip_text_equals_the_model_own_pair_probability(model_cache, tmp_path
 
 def _score(tmp_path, samples, out, demo_root, metrics="dino,siglip_text,clip_i,clip_t"):
     models = json.dumps({"dino": "tiny-dinov2", "siglip": "tiny-siglip", "clip": "tiny-clip"})
-    meta = json.dumps({"exp": "t", "group": "subject", "concept": "toy_robot", "method": "dco"})
+    meta = json.dumps({"exp": "t", "group": "subject", "concept": "toy_robot", "variant": "dco"})
     return main(["score", "--samples", *map(str, samples), "--out-dir", str(out), "--metrics", metrics,
                  "--models", models, "--subject", str(demo_root / "toy_robot"), "--meta", meta,
                  "--batch-size", "4", "--cache-dir", str(tmp_path / "cache")])
@@ -101,7 +102,7 @@ def test_cli_writes_long_tables_and_rescoring_is_identical_from_cache(model_cach
     cfg = pd.read_csv(out / "cfg.csv")
     assert list(cfg.columns) == COLUMNS and len(cfg) == 5 * 4
     assert set(cfg["metric"]) == {"dino", "siglip_text", "clip_i", "clip_t"}
-    assert (cfg[["exp", "concept", "method", "group"]].iloc[0] == ["t", "toy_robot", "dco", "subject"]).all()
+    assert (cfg[["exp", "concept", "variant", "group"]].iloc[0] == ["t", "toy_robot", "dco", "subject"]).all()
     assert cfg.groupby("prompt_set").size().to_dict() == {"customization": 12, "stylization": 8}
     assert cfg["value"].between(-1, 1).all() and cfg["value"].notna().all()
     assert len(pd.read_csv(out / "rg3.csv")) == 4 * 4

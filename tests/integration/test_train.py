@@ -5,8 +5,7 @@ import copy
 import pytest
 import torch
 
-from dcobench import adapters, text
-from dcobench.models import load_sdxl
+from dcobench.models import adapters, load_sdxl, text
 
 
 def test_lora_rows_change_and_base_weights_do_not(trained_dco):
@@ -86,10 +85,11 @@ def test_learned_embeds_load_with_stock_textual_inversion(trained_dco, model_cac
 
 
 def test_train_log_and_manifest(trained_dco, tmp_path, demo_root, model_cache):
-    from dcobench.train import TrainOptions, train
+    from dcobench.train.options import TrainOptions
+    from dcobench.train.trainer import train
 
     out = train(TrainOptions(concept_dir=demo_root / "mosaic_style", out_dir=tmp_path / "m",
-                             method="db", steps=3, rank=2, resolution=64, offset_noise=0.1))
+                             objective="db", steps=3, rank=2, resolution=64, offset_noise=0.1))
     import pandas as pd
 
     log = pd.read_csv(out / "train_log.csv")

@@ -5,12 +5,14 @@ import math
 import pytest
 import torch
 
-from dcobench import losses, text
-from dcobench.train import Trainer, TrainOptions
+from dcobench.models import text
+from dcobench.train import losses
+from dcobench.train.options import TrainOptions
+from dcobench.train.trainer import Trainer
 
 
 def _opts(demo_root, tmp_path, **kw):
-    base = dict(concept_dir=demo_root / "toy_robot", out_dir=tmp_path / "run", method="dco",
+    base = dict(concept_dir=demo_root / "toy_robot", out_dir=tmp_path / "run", objective="dco",
                 steps=4, rank=4, lr=1e-2, ti_lr=1e-2, resolution=64, mixed_precision="fp32")
     return TrainOptions(**{**base, **kw})
 
@@ -82,7 +84,7 @@ def test_bf16_autocast_trains_fp32_lora_and_token_rows_only(model_cache, demo_ro
 
 
 def test_fp16_needs_a_gpu():
-    from dcobench.train import autocast_dtype
+    from dcobench.train.trainer import autocast_dtype
 
     with pytest.raises(ValueError, match="fp16 needs a CUDA GPU"):
         autocast_dtype("fp16", torch.device("cpu"))
@@ -119,7 +121,7 @@ def test_reference_uses_base_captions_when_a_token_is_learned(model_cache, demo_
 
 
 def test_flip_augmentation_caches_both_views_once(model_cache, demo_root, tmp_path):
-    from dcobench.train_data import encode_latents
+    from dcobench.train.batches import encode_latents
 
     trainer = Trainer(_opts(demo_root, tmp_path, random_flip=True))
     n = len(trainer.concept.images)
@@ -130,9 +132,9 @@ def test_flip_augmentation_caches_both_views_once(model_cache, demo_root, tmp_pa
 
 
 def test_non_finite_loss_stops_and_writes_no_lora(model_cache, demo_root, tmp_path):
-    from dcobench.train import train
+    from dcobench.train.trainer import train
 
-    opts = _opts(demo_root, tmp_path, method="db", lr=1e30, textual_inversion=False, steps=5)
+    opts = _opts(demo_root, tmp_path, objective="db", lr=1e30, textual_inversion=False, steps=5)
     with pytest.raises(FloatingPointError, match="non-finite loss"):
         train(opts)
     assert not (tmp_path / "run" / "pytorch_lora_weights.safetensors").exists()
@@ -148,7 +150,7 @@ def test_lora_targets_are_configurable(model_cache, demo_root, tmp_path):
 
 
 def test_priors_are_generated_once_and_dbpp_logs_the_prior_term(model_cache, demo_root, tmp_path):
-    from dcobench.priors import PriorOptions, generate_priors
+    from dcobench.train.priors import PriorOptions, generate_priors
 
     opts = PriorOptions(class_noun="robot", out_dir=tmp_path / "priors", count=2, steps=2,
                         resolution=64, batch_size=2)
@@ -159,7 +161,7 @@ def test_priors_are_generated_once_and_dbpp_logs_the_prior_term(model_cache, dem
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")} == first
 
     torch.manual_seed(0)
-    trainer = Trainer(_opts(demo_root, tmp_path, method="dbpp", prior_dir=out, prior_weight=0.5))
+    trainer = Trainer(_opts(demo_root, tmp_path, objective="db", prior_dir=out, prior_weight=0.5))
     row = trainer.step()
     assert row["loss"] == pytest.approx(row["loss_theta"] + 0.5 * row["loss_prior"], rel=1e-5)
     assert "loss_phi" not in row

@@ -11,13 +11,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dcobench import resume
-from dcobench.adapters import LORA_WEIGHT_NAME
+from dcobench.models.adapters import LORA_WEIGHT_NAME
+from dcobench.models.text import EMBEDS_NAME
 from dcobench.signals import EXIT_INTERRUPTED
-from dcobench.text import EMBEDS_NAME
-from dcobench.train import Trainer, TrainOptions, train
+from dcobench.train import resume
+from dcobench.train.options import TrainOptions
+from dcobench.train.trainer import Trainer, train
 
-OPTIONS = dict(method="dco", rank=4, lr=1e-2, ti_lr=1e-2, resolution=64, mixed_precision="fp32")
+OPTIONS = dict(objective="dco", rank=4, lr=1e-2, ti_lr=1e-2, resolution=64, mixed_precision="fp32")
 
 
 def _trainable(trainer):
@@ -82,9 +83,9 @@ def test_sigkill_then_sigterm_then_rerun_equals_uninterrupted(model_cache, demo_
     reference = train(TrainOptions(concept_dir=demo_root / "toy_robot", out_dir=tmp_path / "ref", **common))
 
     out = tmp_path / "run"
-    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in common.items() if k != "method"}
+    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in common.items() if k != "objective"}
     cmd = [sys.executable, "-m", "dcobench", "train", "--concept", str(demo_root / "toy_robot"),
-           "--method", "dco", "--out", str(out), "--options", json.dumps(options)]
+           "--objective", "dco", "--out", str(out), "--options", json.dumps(options)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     work = resume.resume_dir(out)
 

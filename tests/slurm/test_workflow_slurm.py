@@ -26,12 +26,12 @@ def reduced_config() -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["experiment"] = "slurm"
     config["data"].update(root="results/slurm/data", subjects=["toy_robot"], styles=["mosaic_style"])
-    config["train"].update(methods={"subject": ["dco", "dbpp"], "style": ["dco"]},
+    config["train"].update(variants={"subject": ["dco", "dbpp"], "style": ["dco"]},
                            steps={"subject": 8, "style": 6})
     config["train"]["prior"]["count"] = 2
     config["sample"].update(guides=["cfg", "rg3"], num_prompts=2, seeds=[0], steps=4)
-    config["merge"].update(methods=["dco"], guides=["rg3"])
-    config["analysis"]["noise_distance"] = {"methods": ["dco"], "timesteps": 3, "noises": 1}
+    config["merge"].update(variants=["dco"], guides=["rg3"])
+    config["analysis"]["noise_distance"] = {"variants": ["dco"], "timesteps": 3, "noises": 1}
     return config
 
 

@@ -9,17 +9,16 @@ import pandas as pd
 import pytest
 
 from dcobench.report import (
-    METRICS,
     aggregate,
     bootstrap_ci,
     load_membership,
-    membership_from_plan,
     prompt_family,
-    reference_method,
+    reference_variant,
     write_aggregates,
 )
+from dcobench.sample.guides import Guide
 
-# (concept, method) -> values for prompt_index 0 and 1 (seed 0)
+# (concept, variant) -> values for prompt_index 0 and 1 (seed 0)
 VALUES = {
     ("A", "dco"): (0.5, 0.75),
     ("B", "dco"): (0.25, 0.5),
@@ -28,12 +27,11 @@ VALUES = {
 }
 
 
-def _scores(values=VALUES, group="subject", guide="cfg", omega=7.5, metric="dino"):
+def _scores(values=VALUES, group="subject", guide="cfg", metric="dino"):
     rows = []
-    for (concept, method), vals in values.items():
+    for (concept, variant), vals in values.items():
         for p, v in enumerate(vals):
-            rows.append(dict(exp="e", group=group, concept=concept, method=method, guide=guide,
-                             omega=omega, file=f"{p:04d}.png", prompt_index=p, seed=0,
+            rows.append(dict(exp="e", group=group, concept=concept, variant=variant, **Guide.parse(guide).columns(7.5), file=f"{p:04d}.png", prompt_index=p, seed=0,
                              metric=metric, value=v))
     return pd.DataFrame(rows)
 
@@ -46,17 +44,18 @@ def _write(tmp_path, df, name="scores.csv"):
 
 def test_per_concept_and_summary_means(tmp_path):
     res = aggregate([_write(tmp_path, _scores())])
-    pc = res["per_concept"].set_index(["concept", "method"])
+    pc = res["per_concept"].set_index(["concept", "variant"])
     assert pc.loc[("A", "dco"), "mean"] == pytest.approx(0.625)
     assert pc.loc[("B", "dco"), "mean"] == pytest.approx(0.375)
     assert pc.loc[("A", "db"), "mean"] == pytest.approx(0.625)
     assert pc.loc[("B", "db"), "mean"] == pytest.approx(0.25)
     assert (pc["n"] == 2).all()
     assert list(res["per_concept"].columns) == [
-        "experiment", "group", "prompt_set", "concept", "method", "guide", "omega", "metric",
-        "mean", "n"]
+        "experiment", "group", "prompt_set", "concept", "variant", "guide", "guidance", "w_rg",
+        "w_text", "metric", "mean", "n", "higher_is_better"]
+    assert res["summary"]["higher_is_better"].all()  # dino's registration
     assert set(res["summary"]["experiment"]) == {"e"} and set(res["summary"]["prompt_set"]) == {"all"}
-    s = res["summary"].set_index("method")
+    s = res["summary"].set_index("variant")
     assert s.loc["dco", "mean"] == pytest.approx(0.5)
     assert s.loc["db", "mean"] == pytest.approx(0.4375)
     assert (s["n_concepts"] == 2).all()
@@ -85,7 +84,7 @@ def test_paired_difference_against_dco(tmp_path):
     paired = aggregate([_write(tmp_path, _scores())])["paired"]
     assert len(paired) == 1
     row = paired.iloc[0]
-    assert row["method"] == "db" and row["reference"] == "dco"
+    assert row["variant"] == "db" and row["reference"] == "dco"
     # A: (0.25-0.5, 1.0-0.75) -> 0.0 ; B: (0.125-0.25, 0.375-0.5) -> -0.125
     assert row["mean_diff"] == pytest.approx(-0.0625)
     assert row["n_concepts"] == 2 and row["n_pairs"] == 4
@@ -102,7 +101,7 @@ def test_paired_identical_concept_diffs_give_point_ci(tmp_path):
 
 def test_paired_only_matches_same_slots(tmp_path):
     df = _scores()
-    extra = df[(df["method"] == "db") & (df["prompt_index"] == 0)].assign(seed=1, value=9.0)
+    extra = df[(df["variant"] == "db") & (df["prompt_index"] == 0)].assign(seed=1, value=9.0)
     paired = aggregate([_write(tmp_path, pd.concat([df, extra]))])["paired"]
     assert paired.iloc[0]["n_pairs"] == 4  # the seed-1 rows have no dco partner
     assert paired.iloc[0]["mean_diff"] == pytest.approx(-0.0625)
@@ -113,21 +112,21 @@ def test_merge_group_reference_contains_dco(tmp_path):
               ("s__t", "dco_merge"): (0.75, 0.75)}
     paired = aggregate([_write(tmp_path, _scores(values, group="merge"))])["paired"]
     assert set(paired["reference"]) == {"dco_merge"}
-    diffs = paired.set_index("method")["mean_diff"]
+    diffs = paired.set_index("variant")["mean_diff"]
     assert diffs["db_merge"] == pytest.approx(-0.375)
     assert diffs["db_ziplora"] == pytest.approx(-0.25)
-    assert reference_method("subject", ["db", "dco_x"]) is None
-    assert reference_method("merge", ["db_merge", "dco_ziplora", "dco_merge"]) == "dco_merge"
+    assert reference_variant("subject", ["db", "dco_x"]) is None
+    assert reference_variant("merge", ["db_merge", "dco_ziplora", "dco_merge"]) == "dco_merge"
 
 
 def test_multiple_files_guides_and_write(tmp_path):
-    files = [_write(tmp_path, _scores(guide="cfg", omega=7.5), "a.csv"),
-             _write(tmp_path, _scores(guide="rg3", omega=3.0), "b.csv"),
+    files = [_write(tmp_path, _scores(guide="cfg"), "a.csv"),
+             _write(tmp_path, _scores(guide="rg3"), "b.csv"),
              _write(tmp_path, _scores(metric="siglip_text"), "c.csv")]
     paths = write_aggregates(files, tmp_path / "agg")
     assert sorted(p.name for p in paths.values()) == ["paired.csv", "per_concept.csv", "summary.csv"]
     summary = pd.read_csv(paths["summary"])
-    assert len(summary) == 2 * 3  # methods x (cfg dino, rg3 dino, cfg siglip_text)
+    assert len(summary) == 2 * 3  # variants x (cfg dino, rg3 dino, cfg siglip_text)
     assert set(summary["guide"]) == {"cfg", "rg3"}
     assert len(pd.read_csv(paths["paired"])) == 3
 
@@ -138,17 +137,22 @@ def test_missing_columns_and_registry(tmp_path):
         aggregate([bad])
     with pytest.raises(ValueError):
         aggregate([])
-    assert set(METRICS) == {"dino", "siglip_text", "siglip_image", "clip_i", "clip_t"}
-    assert METRICS["siglip_text"].image_or_text == "text"
-    assert all(m.higher_is_better for m in METRICS.values())
+    from dcobench.report import metric_info
+    from dcobench.score.metrics import SCORERS
+
+    assert set(SCORERS) == {"dino", "siglip_text", "siglip_image", "clip_i", "clip_t"}
+    assert SCORERS["siglip_text"].image_or_text == "text"
+    assert all(SCORERS[m].higher_is_better for m in SCORERS)
+    assert metric_info("dino").label == "Subject fidelity (DINOv2)"
+    with pytest.raises(KeyError, match="did you mean 'dino'"):
+        metric_info("dinov")
 
 
 # ---- prompt sets and experiments -------------------------------------------------------------
 
-def _rows(cells, group="subject", guide="cfg", omega=7.5, metric="dino"):
-    """cells: (concept, method, prompt_index, prompt_set, value) -> long score rows (seed 0)."""
-    return pd.DataFrame([dict(exp="paper", group=group, concept=c, method=m, guide=guide,
-                              omega=omega, file=f"p{p:03d}_s0.png", prompt_index=p, seed=0,
+def _rows(cells, group="subject", guide="cfg", metric="dino"):
+    """cells: (concept, variant, prompt_index, prompt_set, value) -> long score rows (seed 0)."""
+    return pd.DataFrame([dict(exp="paper", group=group, concept=c, variant=m, **Guide.parse(guide).columns(7.5), file=f"p{p:03d}_s0.png", prompt_index=p, seed=0,
                               metric=metric, value=v, prompt_set=ps)
                          for c, m, p, ps, v in cells])
 
@@ -195,29 +199,30 @@ def test_experiment_membership_shares_models_and_drops_strays(tmp_path, capsys):
              ("A", "stray", 0, "", 9.0)]
     res = aggregate([_write(tmp_path, _rows(cells))], membership=_membership())
     assert "1 score rows belong to no experiment" in capsys.readouterr().err
-    s = res["summary"].set_index(["experiment", "method"])["mean"]
+    s = res["summary"].set_index(["experiment", "variant"])["mean"]
     assert sorted(s.index) == [("fig1", "db"), ("fig1", "dco"), ("fig1", "pretrained"),
                                ("fig8b", "dco"), ("fig8b", "dco_b2")]
     assert s[("fig1", "dco")] == s[("fig8b", "dco")] == pytest.approx(0.6)  # shared model
     assert s[("fig1", "pretrained")] == pytest.approx(0.125)
-    d = res["paired"].set_index(["experiment", "method"])["mean_diff"]
+    d = res["paired"].set_index(["experiment", "variant"])["mean_diff"]
     assert d[("fig1", "db")] == pytest.approx(-0.25)
     assert d[("fig1", "pretrained")] == pytest.approx(-0.475)
     assert d[("fig8b", "dco_b2")] == pytest.approx(0.25)
     assert len(d) == 3
-    assert list(res["paired"].columns[:4]) == ["experiment", "group", "prompt_set", "method"]
+    assert list(res["paired"].columns[:4]) == ["experiment", "group", "prompt_set", "variant"]
 
 
-def test_merge_membership_ignores_weight_suffix_and_json_inputs(tmp_path):
+def test_merge_membership_lists_weighted_ids_and_json_inputs(tmp_path):
     cells = [("s__t", "dco-arithmetic", 0, "merge", 0.5), ("s__t", "dco-arithmetic_w0p5_1", 0, "merge", 0.25),
              ("s__t", "db-ziplora", 0, "merge", 0.75)]
-    membership = {"table1": {"evaluated": [], "merges": [["s", "t", "dco-arithmetic"]]}}
+    membership = {"table1": {"evaluated": [], "merges": [["s", "t", "dco-arithmetic"],
+                                                         ["s", "t", "dco-arithmetic_w0p5_1"]]}}
     path = tmp_path / "m.json"
     path.write_text(json.dumps(membership))
     for spec in (json.dumps(membership), str(path)):
         summary = aggregate([_write(tmp_path, _rows(cells, group="merge"))],
                             membership=load_membership(spec))["summary"]
-        assert sorted(summary["method"]) == ["dco-arithmetic", "dco-arithmetic_w0p5_1"]
+        assert sorted(summary["variant"]) == ["dco-arithmetic", "dco-arithmetic_w0p5_1"]
         assert set(summary["experiment"]) == {"table1"}
     with pytest.raises(ValueError, match="not valid JSON"):
         load_membership("{nope")
@@ -230,11 +235,14 @@ def test_merge_membership_ignores_weight_suffix_and_json_inputs(tmp_path):
 
 
 def test_membership_from_plan_keeps_scored_experiments():
-    plan = {"fig1": {"models": [("subject", "A", "dco")], "evaluated": [("subject", "A", "dco")],
-                     "pretrained": [("subject", "A")], "merges": [], "noise_distance": []},
-            "fig8c": {"models": [("subject", "A", "dco")], "evaluated": [], "merges": [],
-                      "noise_distance": [("A", "dco")]}}
-    out = membership_from_plan(plan)
+    from dcobench.experiments import Plan
+
+    plan = Plan(experiments={
+        "fig1": {"models": [("subject", "A", "dco")], "evaluated": [("subject", "A", "dco")],
+                 "pretrained": [("subject", "A")], "merges": [], "noise_distance": []},
+        "fig8c": {"models": [("subject", "A", "dco")], "evaluated": [], "merges": [],
+                  "noise_distance": [("A", "dco")]}})
+    out = plan.membership()
     assert out == {"fig1": {"evaluated": [["subject", "A", "dco"]],
                             "pretrained": [["subject", "A"]], "merges": []}}
     assert json.loads(json.dumps(out)) == out

@@ -40,14 +40,14 @@ def test_user_concept_listed_under_wrong_kind(tmp_path):
     _user_concept(tmp_path, {"00.png": "a photo of a <my_cat> on a sofa"})
     cfg = copy.deepcopy(BASE)
     cfg["data"].update(root=str(tmp_path), demo=False, subjects=[], styles=["my_cat"])
-    cfg["merge"]["methods"] = []
+    cfg["merge"]["variants"] = []
     with pytest.raises(ConfigError, match="kind: subject"):
         check_config(cfg)
 
 
-def test_merge_method_must_be_trained():
+def test_merge_variant_must_be_trained():
     cfg = copy.deepcopy(BASE)
-    cfg["train"]["methods"]["style"] = ["dco"]
+    cfg["train"]["variants"]["style"] = ["dco"]
     with pytest.raises(ConfigError, match="'db' is not trained for styles"):
         check_config(cfg)
 
@@ -78,7 +78,7 @@ def test_paper_config_plan_shares_models_and_counts():
     assert len(plan.experiments["fig1"]["evaluated"]) == 27 * 6
     assert len(plan.experiments["table1"]["merges"]) == 5 * 5 * 3
     assert ("dog", "dbpp") in plan.noise_distance and not plan.experiments["fig8c"]["evaluated"]
-    assert setup.variants["db_es"].checkpoint_of == "db" and setup.variants["db_es"].method == "db"
+    assert setup.variants["db_es"].checkpoint_of == "db" and setup.variants["db_es"].objective == "db"
 
 
 def test_experiment_selection_by_name():
@@ -112,17 +112,17 @@ def test_variant_options_override_and_per_kind():
 def test_override_keys_are_train_options_fields():
     import dataclasses
 
-    from dcobench.train import TrainOptions
-    from dcobench.variants import OVERRIDE_KEYS
+    from dcobench.train.options import TrainOptions
+    from dcobench.train.variants import OVERRIDE_KEYS
 
     assert set(OVERRIDE_KEYS) <= {f.name for f in dataclasses.fields(TrainOptions)}
 
 
 @pytest.mark.parametrize("change,message", [
-    (lambda c: c["train"]["variants"].update(bad={"method": "dcoo"}), "did you mean 'dco'"),
-    (lambda c: c["train"]["variants"].update(bad={"method": "dco", "betta": 2}), "unknown override"),
-    (lambda c: c["train"]["variants"]["db_es"].update(step=1500), "step 1500 is not a kept checkpoint"),
-    (lambda c: c["train"]["variants"].update(es2={"checkpoint_of": "db_es", "step": 1000}),
+    (lambda c: c["train"]["variant_defs"].update(bad={"objective": "dcoo"}), "did you mean 'dco'"),
+    (lambda c: c["train"]["variant_defs"].update(bad={"objective": "dco", "betta": 2}), "unknown override"),
+    (lambda c: c["train"]["variant_defs"]["db_es"].update(step=1500), "step 1500 is not a kept checkpoint"),
+    (lambda c: c["train"]["variant_defs"].update(es2={"checkpoint_of": "db_es", "step": 1000}),
      "is not a trained variant"),
     (lambda c: c["experiment_defs"]["fig1"].update(variants=["dco", "dcco"]), "unknown variant 'dcco'"),
     (lambda c: c["experiment_defs"]["fig5"].update(styles=["watercolor_bayy"]), "did you mean 'watercolor_bay'"),
@@ -155,16 +155,36 @@ def test_demo_config_plan_is_unchanged():
 def test_paper_values_file_names_known_experiments_and_metrics():
     import pandas as pd
 
-    from dcobench.scoring import SCORERS
+    from dcobench.score.scorers import SCORERS
 
     table = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "paper_values.csv")
-    assert list(table.columns) == ["experiment", "source", "method_label", "method", "metric",
+    assert list(table.columns) == ["experiment", "source", "method_label", "variant", "metric",
                                    "value", "unit", "note"]
     assert table["source"].str.len().min() > 3 and table["value"].notna().all()
     assert set(table["experiment"]) <= set(PAPER["experiment_defs"]) | {"timing"}
     scored = table[table["experiment"] != "timing"]
     assert set(scored["metric"]) <= set(SCORERS.names())
     merges = set(PAPER["experiment_defs"]["table1"]["merges"])
-    assert set(table.loc[table["experiment"] == "table1", "method"]) == merges
-    dco = table[(table["method"] == "dco-arithmetic") & (table["metric"] == "siglip_text")]
+    assert set(table.loc[table["experiment"] == "table1", "variant"]) == merges
+    dco = table[(table["variant"] == "dco-arithmetic") & (table["metric"] == "siglip_text")]
     assert dco["value"].item() == 0.773
+
+
+def test_dag_build_imports_no_torch():
+    """What the Snakefile imports and runs at DAG-build time (config checks, plan, merge ids,
+    prior keys) stays free of torch, so `snakemake -n` is quick."""
+    import subprocess
+    import sys
+
+    code = ("import sys, yaml\n"
+            "from dcobench import config\n"
+            "from dcobench.merge.ids import parse_merge_id\n"
+            "cfg = yaml.safe_load(open('config/paper.yaml'))\n"
+            "setup = config.load_setup(cfg)\n"
+            "config.prior_key('dog', config.prior_options(cfg))\n"
+            "[parse_merge_id(m) for _, _, m in setup.plan.merges]\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -12,25 +12,29 @@ REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "slurm"
 
 
-def _rules_with_gpu():
-    """rule name -> whether its resources block asks for a GPU, from workflow/rules/*.smk."""
+def _rules():
+    """rule name -> its text, from workflow/rules/*.smk (`rule x:` and `use rule ... as x`)."""
     rules = {}
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        for block in re.split(r"^\s*rule ", smk.read_text(), flags=re.M)[1:]:
-            name = block.split(":", 1)[0].strip()
-            rules[name] = bool(re.search(r"^\s+gpu=1,", block, re.M))
+        blocks = re.split(r"^\s*(?=rule \w+:|use rule )", smk.read_text(), flags=re.M)[1:]
+        for block in filter(None, blocks):
+            match = re.match(r"rule (\w+):|use rule \w+ as (\w+)", block)
+            rules[match.group(1) or match.group(2)] = block
     return rules
 
 
-def test_profile_covers_every_rule_and_agrees_on_gpus():
+def test_profile_is_the_one_place_for_resources():
+    """Every rule has its resources in the profile, and no rule declares any of its own."""
     data = yaml.safe_load((PROFILE / "config.yaml").read_text())
-    rules = _rules_with_gpu()
+    rules = _rules()
     assert set(rules) == set(data["set-resources"])
-    for rule, wants_gpu in rules.items():
+    for rule, text in rules.items():
+        assert not re.search(r"^\s+resources:", text, re.M), rule
         res = launch.profile_resources(PROFILE, rule)
-        assert bool(res.gpu) == wants_gpu, rule
         assert res.runtime > 0 and res.mem_mb > 0 and res.cpus_per_task >= 1
-    assert {r for r, g in rules.items() if not g} >= {"aggregate", "report", "prepare"}
+    gpu = {r for r in rules if launch.profile_resources(PROFILE, r).gpu}
+    assert {"train", "sample", "sample_merge", "score", "merge", "priors"} <= gpu
+    assert not gpu & {"aggregate", "report", "prepare", "lora_cosine", "export_checkpoint"}
 
 
 def test_profile_resources_merge_defaults_and_rule():

@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
-from dcobench import guidance, losses
+from dcobench.sample import guidance
+from dcobench.sample.guides import Guide
+from dcobench.train import losses
 
 
 def test_per_sample_mse_hand_computed():
@@ -49,7 +51,8 @@ def test_dco_reference_carries_no_gradient():
 
 
 def test_prior_preservation_loss():
-    got = losses.prior_preservation_loss(torch.tensor([1.0, 3.0]), torch.tensor([4.0]), 0.5)
+    db = losses.db_loss(torch.tensor([1.0, 3.0]))
+    got = losses.prior_preservation_loss(db, torch.tensor([4.0]), 0.5)
     assert got.item() == pytest.approx(2.0 + 0.5 * 4.0)
 
 
@@ -72,13 +75,16 @@ def test_reward_guidance_equals_cfg_when_theta_equals_phi():
     assert torch.allclose(rg, guidance.cfg(u, c, 7.5))
 
 
-@pytest.mark.parametrize("name,parsed", [("cfg", ("cfg", None)), ("rg3", ("rg", 3.0)),
-                                         ("rg2.5", ("rg", 2.5))])
-def test_parse_guide(name, parsed):
-    assert guidance.parse_guide(name) == parsed
-    assert guidance.guide_name(*parsed) == name
+@pytest.mark.parametrize("name,parsed", [("cfg", Guide("cfg")), ("rg3", Guide("rg", 3.0)),
+                                         ("rg2.5", Guide("rg", 2.5))])
+def test_guide_parse_and_name(name, parsed):
+    assert Guide.parse(name) == parsed and parsed.name == name
+    assert parsed.columns(7.5) == {"guide": name, "guidance": parsed.kind, "w_rg": parsed.w_rg,
+                                   "w_text": 7.5}
 
 
-def test_parse_guide_rejects_garbage():
+def test_guide_parse_rejects_garbage():
     with pytest.raises(ValueError, match="rg<ω>"):
-        guidance.parse_guide("rgx")
+        Guide.parse("rgx")
+    with pytest.raises(ValueError, match="needs w_rg"):
+        Guide("rg")

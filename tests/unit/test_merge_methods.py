@@ -3,17 +3,11 @@
 import pytest
 import torch
 
-from dcobench.analysis import column_cosine, lora_cosine
-from dcobench.merge import (
-    MERGERS,
-    Lora,
-    MergeOptions,
-    merge_id,
-    merge_ids,
-    parse_merge_id,
-    weight_grid,
-)
-from dcobench.merge_dense import dare, svd_factors, ties, trim
+from dcobench.analysis.lora_cosine import column_cosine, lora_cosine
+from dcobench.merge.dense import dare, svd_factors, ties, trim
+from dcobench.merge.ids import merge_id, parse_merge_id, weight_grid, with_weights
+from dcobench.merge.lora import Lora, MergeOptions
+from dcobench.merge.registry import MERGERS
 from dcobench.registry import UnknownNameError
 
 
@@ -114,9 +108,10 @@ def test_merge_ids_round_trip_and_grid():
     assert parse_merge_id("dco_b05-ties_svd_w0p5_1p25") == ("dco_b05", "ties_svd", (0.5, 1.25))
     assert parse_merge_id("db-arithmetic") == ("db", "arithmetic", (1.0, 1.0))
     assert weight_grid([1, 2]) == [(1.0, 2.0)]
-    config = {"merge": {"methods": ["db"], "mergers": ["arithmetic", "ziplora"],
-                        "weights": [[1, 1], [0.5, 1]]}}
-    assert merge_ids(config) == ["db-arithmetic", "db-arithmetic_w0p5_1", "db-ziplora"]
+    grid = weight_grid([[1, 1], [0.5, 1]])
+    assert with_weights("db-arithmetic", grid) == ["db-arithmetic", "db-arithmetic_w0p5_1"]
+    assert with_weights("db-ziplora", grid) == ["db-ziplora"]
+    assert with_weights("db-cat_w2_1", grid) == ["db-cat_w2_1"]
     with pytest.raises(ValueError, match="merge id"):
         parse_merge_id("arithmetic")
 

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _paper(tmp_path, rows, guide=None):
-    df = pd.DataFrame([dict(experiment=e, source=s, method_label=lab, method=m, metric=k,
+    df = pd.DataFrame([dict(experiment=e, source=s, method_label=lab, variant=m, metric=k,
                             value=v, unit="u", note="") for e, s, lab, m, k, v in rows])
     if guide is not None:
         df["guide"] = guide
@@ -25,8 +25,8 @@ def _paper(tmp_path, rows, guide=None):
 
 
 def _summary(rows):
-    return pd.DataFrame([dict(experiment=e, group="subject", prompt_set=ps, method=m, guide=g,
-                              omega=7.5, metric=k, mean=v, ci_low=v - 0.02, ci_high=v + 0.01,
+    return pd.DataFrame([dict(experiment=e, group="subject", prompt_set=ps, variant=m, guide=g,
+                              guidance="cfg", w_rg=None, w_text=7.5, metric=k, mean=v, ci_low=v - 0.02, ci_high=v + 0.01,
                               n_concepts=27) for e, ps, m, g, k, v in rows])
 
 
@@ -54,12 +54,12 @@ def test_empty_guide_lists_every_guide_and_falls_back_to_another_experiment(tmp_
     summary = _summary([("demo", "all", "dco-arithmetic", "cfg", "dino", 0.5),
                         ("demo", "all", "dco-arithmetic", "rg3", "dino", 0.4)])
     out = paper_vs_ours(paper, summary)
-    dco = out[out["method"] == "dco-arithmetic"].set_index("guide")
+    dco = out[out["variant"] == "dco-arithmetic"].set_index("guide")
     assert sorted(dco.index) == ["cfg", "rg3"]
     assert dco.loc["cfg", "delta"] == pytest.approx(0.038)
     assert dco.loc["rg3", "delta"] == pytest.approx(-0.062)
     assert "experiment demo" in dco.loc["cfg", "ours_from"]
-    zip_row = out[out["method"] == "db-ziplora"].iloc[0]
+    zip_row = out[out["variant"] == "db-ziplora"].iloc[0]
     assert pd.isna(zip_row["ours"]) and zip_row["ours_from"] == "not in this run"
 
 
@@ -84,7 +84,7 @@ def test_timing_rows_from_benchmark_json(tmp_path):
 
 def test_bad_paper_values_are_rejected(tmp_path):
     path = tmp_path / "p.csv"
-    pd.DataFrame([dict(experiment="fig1", source="", method_label="x", method="x",
+    pd.DataFrame([dict(experiment="fig1", source="", method_label="x", variant="x",
                        metric="dino", value=0.3, unit="u", note="")]).to_csv(path, index=False)
     with pytest.raises(ValueError, match="source"):
         read_paper_values(path)

@@ -36,6 +36,6 @@ def test_pretrained_flag_per_experiment_and_reserved_variant_name():
     cfg["experiments"] = ["fig5"]
     cfg["experiment_defs"]["fig5"]["pretrained"] = True
     assert len(load_setup(cfg).plan.pretrained) == 10  # the StyleDrop styles
-    cfg["train"]["variants"]["pretrained"] = {"method": "db"}
+    cfg["train"]["variant_defs"]["pretrained"] = {"objective": "db"}
     with pytest.raises(ConfigError, match="'pretrained' is reserved"):
         load_setup(cfg)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dcobench.priors import prior_key
+from dcobench.config import prior_key
 
 SETTINGS = {"model": "tiny-sdxl", "prompt": "a photo of a {class}", "count": 100, "seed": 0,
             "steps": 50, "cfg": 7.5, "resolution": 1024, "scheduler": "ddim", "batch_size": 4}

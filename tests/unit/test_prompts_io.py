@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcobench import prompts
+from dcobench.data import prompts
 from dcobench.io import load_image
 
 # A local mirror of the public datasets (one folder per dataset); CI sets it, users may not.

@@ -3,17 +3,31 @@
 import pytest
 import torch
 
-from dcobench import prompts
 from dcobench.cli import build_options
-from dcobench.merge import Lora, arithmetic
-from dcobench.methods import METHODS
+from dcobench.data import prompts
+from dcobench.merge.lora import Lora, arithmetic
 from dcobench.registry import Registry, UnknownNameError
-from dcobench.train import TrainOptions
+from dcobench.train.objectives import OBJECTIVES, Terms, log_columns
+from dcobench.train.options import TrainOptions
 
 
 def test_unknown_name_suggests():
     with pytest.raises(UnknownNameError, match=r"did you mean 'dco'"):
-        METHODS["dcoo"]
+        OBJECTIVES["dcoo"]
+
+
+def test_objectives_declare_reference_and_logs():
+    """The trainer runs the reference pass for objectives that declare it and logs their columns."""
+    assert OBJECTIVES["dco"].reference and not OBJECTIVES["db"].reference
+    err_theta, err_phi = torch.tensor([0.3, 0.5]), torch.tensor([0.3, 0.4])
+    loss, logged = OBJECTIVES["dco"].loss(Terms(err_theta, err_phi, None, 1.0, 1000))
+    # d = (0, 0.1): −log σ(0) = log 2 and −log σ(−100) ≈ 100
+    assert loss.item() == pytest.approx((0.6931472 + 100.0) / 2, rel=1e-5)
+    assert set(logged) == set(OBJECTIVES["dco"].logs) == {"loss_phi", "d", "sigma"}
+    loss, logged = OBJECTIVES["db"].loss(Terms(err_theta, None, torch.tensor([1.0, 2.0]), 1.0, 1000))
+    assert loss.item() == pytest.approx((0.3 + 1.0) / 2) and logged == {}
+    assert log_columns() == ("step", "loss", "loss_theta", "loss_phi", "d", "sigma", "loss_prior",
+                             "lr", "time")
 
 
 def test_registry_rejects_duplicates():
@@ -36,14 +50,14 @@ def test_dreambooth_prompt_lists_have_25_each():
 def test_build_options_rejects_unknown_keys(tmp_path):
     with pytest.raises(ValueError, match="unknown TrainOptions option"):
         build_options(TrainOptions, '{"stepz": 3}', concept_dir=tmp_path, out_dir=tmp_path,
-                      method="db")
+                      objective="db")
 
 
 def test_train_options_validate():
-    with pytest.raises(ValueError, match="prior_dir"):
-        TrainOptions(concept_dir="x", out_dir="y", method="dbpp")
-    with pytest.raises(UnknownNameError):
-        TrainOptions(concept_dir="x", out_dir="y", method="dreambooth")
+    with pytest.raises(ValueError, match="captions"):
+        TrainOptions(concept_dir="x", out_dir="y", objective="db", captions="short")
+    with pytest.raises(UnknownNameError, match="did you mean 'db'"):
+        TrainOptions(concept_dir="x", out_dir="y", objective="dbb")
 
 
 def _lora(rank, scale, seed):

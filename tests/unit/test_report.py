@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,27 +17,28 @@ from dcobench.report import (
     loss_figure,
     loss_overview_figure,
     merge_table,
-    method_table,
     noise_distance_figure,
     pareto_figure,
     run_loss_figure,
     sample_grid,
+    variant_table,
     write_aggregates,
     write_table,
 )
 from dcobench.report.build import ReportOptions, build_report
 from dcobench.report.training_figures import mean_loss_curves
+from dcobench.sample.guides import Guide
 
 
 @pytest.fixture
 def summary() -> pd.DataFrame:
     rows = []
-    for m_i, method in enumerate(["db", "dco"]):
+    for m_i, variant in enumerate(["db", "dco"]):
         for guide, omega in [("cfg", 7.5), ("rg2", 2.0), ("rg3", 3.0), ("rg5", 5.0)]:
             for metric, base in [("dino", 0.4 + 0.1 * m_i), ("siglip_text", 0.8 - 0.05 * m_i)]:
                 w = 0.0 if guide == "cfg" else omega
                 mean = base + (0.02 * w if metric == "dino" else -0.03 * w)
-                rows.append(dict(group="subject", method=method, guide=guide, omega=omega,
+                rows.append(dict(group="subject", variant=variant, **Guide.parse(guide).columns(7.5),
                                  metric=metric, mean=mean, ci_low=mean - 0.01,
                                  ci_high=mean + 0.02, n_concepts=3))
     return pd.DataFrame(rows)
@@ -60,13 +62,13 @@ def test_pareto_figure_renders_deterministically(tmp_path, summary):
         pareto_figure(summary, "style", "dino", "siglip_text", tmp_path / "none")
 
 
-def test_method_table_and_write_table(tmp_path, summary):
-    table = method_table(summary, "subject")
-    assert list(table.columns) == ["method", "guide", "Subject fidelity (DINOv2) ↑",
+def test_variant_table_and_write_table(tmp_path, summary):
+    table = variant_table(summary, "subject")
+    assert list(table.columns) == ["variant", "guide", "Subject fidelity (DINOv2) ↑",
                                    "Prompt fidelity (SigLIP) ↑"]
     assert list(table["guide"][:4]) == ["cfg (ω=7.5)", "rg (ω=2)", "rg (ω=3)", "rg (ω=5)"]
     first = table.iloc[0]
-    assert first["method"] == "db" and first["Subject fidelity (DINOv2) ↑"] == "0.400 ± 0.020"
+    assert first["variant"] == "db" and first["Subject fidelity (DINOv2) ↑"] == "0.400 ± 0.020"
     paths = write_table(table, tmp_path / "tab" / "subject", "Subject results (mean ± 95% CI)")
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
     md = paths[1].read_text(encoding="utf-8")
@@ -77,7 +79,7 @@ def test_method_table_and_write_table(tmp_path, summary):
     assert pd.read_csv(paths[0]).shape == table.shape
 
 
-def _sample_folder(root, method, slots, rng):
+def _sample_folder(root, variant, slots, rng):
     root.mkdir(parents=True)
     rows = []
     for p, s in slots:
@@ -86,7 +88,7 @@ def _sample_folder(root, method, slots, rng):
         Image.fromarray(pixels).save(root / name)
         rows.append(dict(file=name, prompt_index=p, seed=s, prompt=f"a <dog> {p}",
                          scoring_prompt=f"a dog number {p} sitting on a very long wall",
-                         guide="rg3", omega=3.0))
+                         guide="rg3", guidance="rg", w_rg=3.0, w_text=7.5))
     pd.DataFrame(rows).to_csv(root / "index.csv", index=False)
     return root
 
@@ -117,7 +119,7 @@ def test_loss_and_noise_distance_figures(tmp_path):
         logs[label] = path
     paths = loss_figure(logs, tmp_path / "loss")
     assert all(p.exists() for p in paths) and _not_constant(paths[0])
-    rows = [dict(concept=c, method=m, timestep=t, distance=(1 + i) * t / 1000 + 0.01 * j,
+    rows = [dict(concept=c, variant=m, timestep=t, distance=(1 + i) * t / 1000 + 0.01 * j,
                  std=0.01, n=100)
             for i, m in enumerate(["db", "dco"]) for j, c in enumerate("AB")
             for t in range(0, 1000, 100)]
@@ -131,7 +133,7 @@ def test_html_embeds_every_image(tmp_path, summary):
     figs = [pareto_figure(summary, "subject", "dino", "siglip_text", tmp_path / "a")[0],
             pareto_figure(summary, "subject", "siglip_text", "dino", tmp_path / "b")[1]]
     sections = [
-        Section("Subjects", [(figs[0], "Pareto <front>"), (method_table(summary, "subject"),
+        Section("Subjects", [(figs[0], "Pareto <front>"), (variant_table(summary, "subject"),
                                                            "Subject table")], intro="Intro."),
         {"heading": "More", "items": [(figs[1], "Second figure (pdf path → png)"),
                                       ("Plain paragraph & text.", "")]},
@@ -153,8 +155,8 @@ def _offline(text: str) -> bool:
 
 def test_pareto_filters_cell_and_draws_pretrained(tmp_path, summary):
     both = pd.concat([summary.assign(experiment="fig1", prompt_set=ps) for ps in ("all", "stylization")])
-    pre = [dict(experiment="fig1", prompt_set="all", group="subject", method="pretrained",
-                guide="cfg", omega=7.5, metric=m, mean=v, ci_low=v - 0.01, ci_high=v + 0.01,
+    pre = [dict(experiment="fig1", prompt_set="all", group="subject", variant="pretrained",
+                guide="cfg", guidance="cfg", w_rg=None, w_text=7.5, metric=m, mean=v, ci_low=v - 0.01, ci_high=v + 0.01,
                 n_concepts=3) for m, v in (("dino", 0.3), ("siglip_text", 0.9))]
     both = pd.concat([both, pd.DataFrame(pre)], ignore_index=True)
     a = pareto_figure(both, "subject", "dino", "siglip_text", tmp_path / "a", experiment="fig1",
@@ -169,16 +171,16 @@ def test_pareto_filters_cell_and_draws_pretrained(tmp_path, summary):
 
 def test_merge_table_is_table1(summary):
     rows = []
-    for method, vals in {"db-arithmetic": (0.386, 0.672, 0.430),
+    for variant, vals in {"db-arithmetic": (0.386, 0.672, 0.430),
                          "dco-arithmetic": (0.462, 0.651, 0.773)}.items():
         for metric, v in zip(("dino", "siglip_image", "siglip_text"), vals, strict=True):
-            rows.append(dict(experiment="table1", prompt_set="all", group="merge", method=method,
-                             guide="cfg", omega=7.5, metric=metric, mean=v, ci_low=v - 0.01,
+            rows.append(dict(experiment="table1", prompt_set="all", group="merge", variant=variant,
+                             guide="cfg", guidance="cfg", w_rg=None, w_text=7.5, metric=metric, mean=v, ci_low=v - 0.01,
                              ci_high=v + 0.03, n_concepts=25))
     table = merge_table(pd.DataFrame(rows), experiment="table1", prompt_set="all")
-    assert list(table.columns) == ["method", "guide", "Subject fidelity (DINOv2) ↑",
+    assert list(table.columns) == ["variant", "guide", "Subject fidelity (DINOv2) ↑",
                                    "Style fidelity (SigLIP) ↑", "Text fidelity (SigLIP) ↑"]
-    assert table.set_index("method").loc["dco-arithmetic", "Text fidelity (SigLIP) ↑"] == "0.773 ± 0.030"
+    assert table.set_index("variant").loc["dco-arithmetic", "Text fidelity (SigLIP) ↑"] == "0.773 ± 0.030"
     with pytest.raises(ValueError):
         merge_table(pd.DataFrame(rows), experiment="fig1")
 
@@ -218,25 +220,24 @@ def _demo_results(root: Path) -> Path:
     exp = root / "results" / "paper"
     rows, sets = [], {0: "object_customization", 1: "object_customization",
                       2: "object_stylization", 3: "object_stylization"}
-    methods = {"dco": ["cfg", "rg2", "rg3"], "db": ["cfg", "rg2", "rg3"], "pretrained": ["cfg"]}
+    variants = {"dco": ["cfg", "rg2", "rg3"], "db": ["cfg", "rg2", "rg3"], "pretrained": ["cfg"]}
     for concept in ("A", "B"):
-        for method, guides in methods.items():
+        for variant, guides in variants.items():
             for guide in guides:
-                folder = exp / "samples" / "subject" / concept / method / guide
+                folder = exp / "samples" / "subject" / concept / variant / guide
                 slots = [(p, s) for p in sets for s in (0, 1)]
-                _sample_folder(folder, method, slots, rng)
+                _sample_folder(folder, variant, slots, rng)
                 for p, s in slots:
                     for metric in ("dino", "siglip_text"):
                         rows.append(dict(exp="paper", group="subject", concept=concept,
-                                         method=method, guide=guide,
-                                         omega=7.5 if guide == "cfg" else float(guide[2:]),
+                                         variant=variant, **Guide.parse(guide).columns(7.5),
                                          file=f"p{p:03d}_s{s}.png", prompt_index=p, seed=s,
                                          metric=metric, value=rng.random(), prompt_set=sets[p]))
     for merge in ("db-arithmetic", "dco-arithmetic"):
         for metric in ("dino", "siglip_image", "siglip_text"):
             for p in range(2):
-                rows.append(dict(exp="paper", group="merge", concept="A__S", method=merge,
-                                 guide="cfg", omega=7.5, file=f"p{p:03d}_s0.png", prompt_index=p,
+                rows.append(dict(exp="paper", group="merge", concept="A__S", variant=merge,
+                                 **Guide("cfg").columns(7.5), file=f"p{p:03d}_s0.png", prompt_index=p,
                                  seed=0, metric=metric, value=rng.random(), prompt_set="merge"))
     scores = exp / "scores.csv"
     scores.parent.mkdir(parents=True, exist_ok=True)
@@ -254,11 +255,17 @@ def _demo_results(root: Path) -> Path:
 @pytest.mark.slow
 def test_report_builds_offline_per_experiment(tmp_path):
     exp = _demo_results(tmp_path)
+    declared_samples = tuple(exp.glob("samples/*/*/*/*/index.csv"))
+    declared_logs = tuple(exp.glob("models/*/*/*/train_log.csv"))
+    _train_log(exp / "models" / "subject" / "A" / "stale" / "train_log.csv", 1.0)  # an old run
+    stale = exp / "samples" / "subject" / "A" / "stale" / "cfg"
+    shutil.copytree(declared_samples[0].parent, stale)
     paper = tmp_path / "paper_values.csv"
     pd.DataFrame([dict(experiment="fig1", source="Fig. 1", method_label="Pretrained",
-                       method="pretrained", metric="dino", value=0.308, unit="cosine", note="")]
+                       variant="pretrained", metric="dino", value=0.308, unit="cosine", note="")]
                  ).to_csv(paper, index=False)
     out = build_report(ReportOptions(exp_dir=exp, out=exp / "report.html", title="t",
+                                     sample_indexes=declared_samples, train_logs=declared_logs,
                                      paper_values=paper, bench_dir=tmp_path / "bench",
                                      grids_per_experiment=1, grid_prompts=3, loss_plots_inline=1))
     figs = exp / "figures"
@@ -266,13 +273,13 @@ def test_report_builds_offline_per_experiment(tmp_path):
                  "fig1/grid_subject_A", "loss/subject_A_dco", "train_loss"):
         assert (figs / f"{name}.png").exists() and (figs / f"{name}.pdf").exists(), name
     assert not (figs / "fig1" / "grid_subject_B.png").exists()  # grids_per_experiment=1
-    for name in ("fig1/methods_subject", "fig1/methods_subject_customization",
+    for name in ("fig1/variants_subject", "fig1/variants_subject_customization",
                  "fig1/paired_subject_stylization", "table1/table1", "paper_vs_ours"):
         for ext in (".csv", ".md", ".tex"):
             assert (exp / "tables" / f"{name}{ext}").exists(), name + ext
     vs = pd.read_csv(exp / "tables" / "paper_vs_ours.csv")
     assert vs.loc[0, "ours"] == pytest.approx(pd.read_csv(exp / "tables" / "summary.csv").query(
-        "experiment == 'fig1' and prompt_set == 'all' and method == 'pretrained' and "
+        "experiment == 'fig1' and prompt_set == 'all' and variant == 'pretrained' and "
         "metric == 'dino'")["mean"].item())
     text = out.read_text(encoding="utf-8")
     assert _offline(text) and "<script" not in text and "<link" not in text
@@ -282,6 +289,7 @@ def test_report_builds_offline_per_experiment(tmp_path):
     assert text.index("Paper vs ours") < text.index("Experiment fig1") < text.index("Experiment table1")
     assert "Paper Fig 9a" in text and "Paper Table 1" in text
     assert "2 more per-run loss plots" in text
+    assert "A/stale" not in text and not (figs / "loss" / "subject_A_stale.png").exists()
 
 
 def test_offline_check_catches_remote_links():

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from dcobench.embedders import EmbeddingCache, model_slug
 from dcobench.registry import UnknownNameError
-from dcobench.scoring import SCORERS, metric_from_embeddings
+from dcobench.score.embedders import EmbeddingCache, model_slug
+from dcobench.score.scorers import SCORERS, metric_from_embeddings
 
 # Generated images g0 = (2, 0), g1 = (0, 3); references r0 = (5, 0), r1 = (1, 1).
 # cos(g0, r0) = 1, cos(g0, r1) = 1/√2 = 0.70710678 -> mean (1 + 0.70710678) / 2 = 0.85355339

@@ -67,7 +67,7 @@ def test_real_data_smoke_runs_end_to_end(tmp_path):
     per_concept = pd.read_csv(exp / "tables" / "per_concept.csv")
     subject = per_concept[per_concept["group"] == "subject"]
     assert set(subject["concept"]) == {"candle", "dog"}
-    assert set(subject["method"]) == {"dco", "db_compact", "db_es"}
+    assert set(subject["variant"]) == {"dco", "db_compact", "db_es"}
     assert set(per_concept["group"]) == {"subject", "style", "merge"}
     assert per_concept["mean"].notna().all()
     # db_es is the db run's step-3 checkpoint, not a retrained model

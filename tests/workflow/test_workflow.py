@@ -1,6 +1,7 @@
 """Snakemake on the real Snakefile: bad config fails `-n` early; a reduced demo runs end to end."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,11 +35,11 @@ def _snakemake(workdir: Path, config: dict, *args, cache: Path | None = None):
     )
 
 
-def test_unknown_method_fails_dry_run_with_suggestion(tmp_path):
-    cfg = _config(**{"train.methods": {"subject": ["dcoo", "db"], "style": ["dco"]}})
+def test_unknown_variant_fails_dry_run_with_suggestion(tmp_path):
+    cfg = _config(**{"train.variants": {"subject": ["dcoo", "db"], "style": ["dco"]}})
     out = _snakemake(tmp_path, cfg, "-n", "--cores", "1")
     assert out.returncode != 0
-    assert "train.methods.subject: unknown method 'dcoo' (did you mean 'dco'?)" in out.stderr + out.stdout
+    assert "train.variants.subject: unknown variant 'dcoo' (did you mean 'dco'?)" in out.stderr + out.stdout
 
 
 def test_missing_concept_folder_fails_dry_run_naming_it(tmp_path):
@@ -56,6 +57,20 @@ def test_unknown_scorer_and_merger_fail_dry_run(tmp_path):
     assert "unknown scorer 'dinov2'" in text and "unknown merger 'zip'" in text
 
 
+def test_merge_weight_grid_reaches_the_dag(tmp_path):
+    """merge.weights [[1, 1], [0.5, 2]]: every pair gets its own merge job, with its λ."""
+    cfg = _config(**{"data.subjects": ["toy_robot"], "merge.variants": ["dco"],
+                     "merge.mergers": ["arithmetic", "ziplora"],
+                     "merge.weights": [[1.0, 1.0], [0.5, 2.0]]})
+    out = _snakemake(tmp_path, cfg, "-n", "-p", "--cores", "1")
+    assert out.returncode == 0, out.stderr
+    merges = re.findall(r"dcobench merge .*?--merger (\w+) --weights (\S+) .*?--out \S+/(\S+)/lora",
+                        out.stdout)
+    assert sorted(merges) == [("arithmetic", "0.5,2.0", "dco-arithmetic_w0p5_2"),
+                              ("arithmetic", "1.0,1.0", "dco-arithmetic"),
+                              ("ziplora", "1.0,1.0", "dco-ziplora")]  # ziplora ignores λ
+
+
 def test_schema_rejects_unknown_key(tmp_path):
     cfg = _config(**{"sample.stepz": 3})
     out = _snakemake(tmp_path, cfg, "-n", "--cores", "1")
@@ -69,7 +84,7 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
         "train.steps": {"subject": 8, "style": 6}, "train.prior.count": 2,
         "sample.guides": ["cfg", "rg3"], "sample.num_prompts": 2, "sample.seeds": [0],
         "sample.steps": 4, "merge.guides": ["rg3"],
-        "analysis.noise_distance": {"methods": ["dco", "db"], "timesteps": 3, "noises": 1},
+        "analysis.noise_distance": {"variants": ["dco", "db"], "timesteps": 3, "noises": 1},
     })
     out = _snakemake(tmp_path, cfg, "--cores", "2")
     assert out.returncode == 0, out.stderr[-4000:]
@@ -77,10 +92,10 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
     assert (exp / "report.html").stat().st_size > 10_000
     summary = pd.read_csv(exp / "tables" / "summary.csv")
     subject = summary[summary["group"] == "subject"]
-    assert set(subject["method"]) == {"dco", "db", "dbpp", "pretrained"}
-    assert set(subject.loc[subject["method"] == "pretrained", "guide"]) == {"cfg"}
+    assert set(subject["variant"]) == {"dco", "db", "dbpp", "pretrained"}
+    assert set(subject.loc[subject["variant"] == "pretrained", "guide"]) == {"cfg"}
     assert set(summary["group"]) == {"subject", "style", "merge"}
-    assert set(summary[summary["group"] == "merge"]["method"]) == {"dco-arithmetic", "db-arithmetic"}
+    assert set(summary[summary["group"] == "merge"]["variant"]) == {"dco-arithmetic", "db-arithmetic"}
     for metric, (lo, hi) in {"dino": (-1, 1), "siglip_text": (0, 1), "siglip_image": (-1, 1),
                              "clip_i": (-1, 1), "clip_t": (-1, 1)}.items():
         values = summary.loc[summary["metric"] == metric, "mean"]
@@ -89,7 +104,7 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
     assert len(pngs) == (3 + 2) * 2 * 2 + 2 * 2  # models × guides × prompts + pretrained (cfg)
     assert not list((exp / "models").glob("*/*/pretrained"))  # sampled, never trained
     scores = pd.read_csv(exp / "scores" / "subject" / "toy_robot" / "pretrained" / "cfg.csv")
-    assert set(scores["method"]) == {"pretrained"} and "prompt_set" in scores.columns
+    assert set(scores["variant"]) == {"pretrained"} and "prompt_set" in scores.columns
     index = pd.read_csv(exp / "samples" / "subject" / "toy_robot" / "pretrained" / "cfg" / "index.csv")
     assert (index["prompt"] == index["scoring_prompt"]).all()  # no LoRA: the base prompt
     assert list((exp / "cache").rglob("*.safetensors"))  # embedding cache
@@ -98,7 +113,7 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
     for folder in (exp / "models").glob("*/*/*"):
         assert (folder / "manifest.json").exists()
     assert (exp / "figures" / "wf" / "pareto_subject.png").exists()
-    assert (exp / "tables" / "wf" / "methods_subject.md").exists()
+    assert (exp / "tables" / "wf" / "variants_subject.md").exists()
     paper = pd.read_csv(exp / "tables" / "paper_vs_ours.csv")
     assert {"paper", "ours", "delta"} <= set(paper.columns)
     # a second run has nothing to do

@@ -1,12 +1,12 @@
 # Analyses over trained models: noise distance per timestep (Fig 8c), LoRA column cosine (Fig 10).
 
 ND = config["analysis"]["noise_distance"]
-# noise_distance_runs(): (subject, variant) pairs from the selected experiments (common.smk)
+# PLAN.noise_distance: (subject, variant) pairs; PLAN.lora_cosine: (subject, style, variant)
 
 
 rule noise_distance:
     input:
-        [f"{model_dir('subject', s, m)}/pytorch_lora_weights.safetensors" for s, m in noise_distance_runs()],
+        [f"{model_dir('subject', s, v)}/{LORA}" for s, v in PLAN.noise_distance],
     output:
         f"{R}/analysis/noise_distance.csv",
     log:
@@ -15,7 +15,7 @@ rule noise_distance:
         f"{R}/benchmarks/analysis/noise_distance.tsv"
     params:
         runs=" ".join(
-            f"{concept_dir(s)}:{m}:{model_dir('subject', s, m)}" for s, m in noise_distance_runs()
+            f"{concept_dir(s)}:{v}:{model_dir('subject', s, v)}" for s, v in PLAN.noise_distance
         ),
         options=opts(
             {
@@ -26,25 +26,17 @@ rule noise_distance:
             }
         ),
         base=config["models"]["base"],
-    resources:
-        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
-        mem_mb=8000,
-        runtime=60,
     shell:
         "exec {PY} -m dcobench analyze noise-distance --run {params.runs} --out {output} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
-
-
-def lora_cosine_files():
-    return [f"{R}/analysis/lora_cosine.csv"] if lora_cosine_runs() else []
 
 
 # Per-layer cosine between subject and style LoRA columns (paper Fig 10); weights only, CPU.
 rule lora_cosine:
     input:
         [
-            f"{model_dir(k, c, m)}/pytorch_lora_weights.safetensors"
-            for s, t, m in lora_cosine_runs()
+            f"{model_dir(k, c, v)}/{LORA}"
+            for s, t, v in PLAN.lora_cosine
             for k, c in (("subject", s), ("style", t))
         ],
     output:
@@ -55,11 +47,8 @@ rule lora_cosine:
         f"{R}/benchmarks/analysis/lora_cosine.tsv"
     params:
         pairs=" ".join(
-            f"{m}:{model_dir('subject', s, m)}:{model_dir('style', t, m)}"
-            for s, t, m in lora_cosine_runs()
+            f"{v}:{model_dir('subject', s, v)}:{model_dir('style', t, v)}"
+            for s, t, v in PLAN.lora_cosine
         ),
-    resources:
-        mem_mb=4000,
-        runtime=30,
     shell:
         "exec {PY} -m dcobench analyze lora-cosine --pair {params.pairs} --out {output} > {log} 2>&1"

@@ -1,38 +1,39 @@
-# Config validation, target lists and path helpers only; no ML logic here.
+# Config checks, target lists, path helpers and the rules' named input/param functions; no ML
+# logic here. Resources (GPUs, memory, runtime) are declared once, per rule, in the profile
+# (slurm/config.yaml set-resources); local `--cores` runs need none.
 import json
 import shlex
 import sys
 
 from dcobench import config as dcfg
-from dcobench.methods import METHODS as METHODS_REGISTRY
-from dcobench.priors import prior_key
 
 try:
     SETUP = dcfg.load_setup(config)
 except dcfg.ConfigError as exc:
     sys.exit(f"dcobench: {exc}")
 CONCEPTS = SETUP.concepts  # name -> ConceptRef
-VARIANTS = SETUP.variants  # name -> Variant (objective method + TrainOptions overrides)
+VARIANTS = SETUP.variants  # name -> Variant (objective, prior, TrainOptions overrides)
 PLAN = SETUP.plan  # what the selected experiments need (dcobench/experiments.py)
 
 PY = shlex.quote(sys.executable)  # the interpreter running snakemake (the project venv)
 EXP = config["experiment"]
 R = f"results/{EXP}"
 DATA = config["data"]["root"]
-METHODS = config["train"]["methods"]
 GUIDES = config["sample"]["guides"]
 MERGE_GUIDES = config["merge"]["guides"]
-SUBJECTS = list(dict.fromkeys(c for k, c, _ in PLAN.models if k == "subject"))
-STYLES = list(dict.fromkeys(c for k, c, _ in PLAN.models if k == "style"))
-PAIRS = list(dict.fromkeys(f"{s}__{t}" for s, t, _ in PLAN.merges))
 TRAINED = [v for v in VARIANTS if VARIANTS[v].trained]
 EXPORTED = [v for v in VARIANTS if not VARIANTS[v].trained]  # checkpoint variants
+# Every listed concept is fetched and validated (prepared.json, an input of every training job,
+# must not change when another experiment is selected).
+SOURCED = [n for n, ref in CONCEPTS.items() if ref.source]
+DEMO = [n for n, ref in CONCEPTS.items() if ref.demo]
+LORA = "pytorch_lora_weights.safetensors"
 
 
 wildcard_constraints:
     kind="subject|style",
     concept="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    method="[a-z0-9_]+",
+    variant="[a-z0-9_]+",
     subject="[A-Za-z0-9][A-Za-z0-9_.-]*",
     style="[A-Za-z0-9][A-Za-z0-9_.-]*",
     merge="[a-z0-9_]+-[a-z0-9_]+",
@@ -41,6 +42,14 @@ wildcard_constraints:
 def opts(options):
     """A stage's options as one shell-quoted JSON argument (params changes trigger reruns)."""
     return shlex.quote(json.dumps(options, sort_keys=True))
+
+
+def folder(path):
+    """The folder holding `path` (a rule's output file -> the folder its stage writes)."""
+    return path.rsplit("/", 1)[0]
+
+
+# --- paths --------------------------------------------------------------------------------
 
 
 def concept_dir(name):
@@ -53,16 +62,13 @@ def concept_yaml(name):
     return f"{concept_dir(name)}/concept.yaml"
 
 
-# Every listed concept is fetched and validated (prepared.json, an input of every training job,
-# must not change when another experiment is selected).
-SOURCED = [n for n, ref in CONCEPTS.items() if ref.source]
+def model_dir(kind, concept, variant):
+    """A trained (or exported) model folder; `variant` is a variant name (dco, db_es, ...)."""
+    return f"{R}/models/{kind}/{concept}/{variant}"
 
 
-def class_noun(name):
-    return CONCEPTS[name].class_noun
-
-
-DEMO = [n for n, ref in CONCEPTS.items() if ref.demo]
+def merge_dir(subject, style, merge):
+    return f"{R}/merges/{subject}__{style}/{merge}"
 
 
 def prior_settings():
@@ -70,61 +76,82 @@ def prior_settings():
 
 
 def prior_dir(name):
-    return f"{R}/priors/{prior_key(class_noun(name), prior_settings())}"
-
-
-def uses_prior(variant):
-    return METHODS_REGISTRY[VARIANTS[variant].method].prior
+    return f"{R}/priors/{dcfg.prior_key(CONCEPTS[name].class_noun, prior_settings())}"
 
 
 def prior_classes():
-    """Prior folder name -> class noun, for every subject trained with a prior method."""
+    """Prior folder name -> class noun, for every subject trained with class-prior rows."""
     return {
-        prior_dir(c).rsplit("/", 1)[1]: class_noun(c)
+        prior_dir(c).rsplit("/", 1)[1]: CONCEPTS[c].class_noun
         for k, c, v in PLAN.models
-        if k == "subject" and uses_prior(v)
+        if k == "subject" and VARIANTS[v].prior
     }
-
-
-def model_dir(kind, concept, method):
-    """A model folder; `method` is a variant name (dco, db_compact, db_es, ...)."""
-    return f"{R}/models/{kind}/{concept}/{method}"
-
-
-def trained_models():
-    """(kind, concept, variant) of every model the selected experiments need."""
-    return list(PLAN.models)
 
 
 def variant_regex(names):
     return "|".join(sorted(names, key=len, reverse=True)) or "^$"
 
 
+# --- named input / param functions (w = the job's wildcards) -------------------------------
+
+
+def concept_yaml_of(w):
+    return concept_yaml(w.concept)
+
+
+def concept_flag_of(w):
+    """--subject DIR or --style DIR: the concept filling the prompt slots."""
+    return f"--{w.kind} {concept_dir(w.concept)}"
+
+
+def pair_flags_of(w):
+    return f"--subject {concept_dir(w.subject)} --style {concept_dir(w.style)}"
+
+
+def pair_yamls_of(w):
+    return [concept_yaml(w.subject), concept_yaml(w.style)]
+
+
+def model_dir_of(w):
+    return model_dir(w.kind, w.concept, w.variant)
+
+
+def metrics_of(w):
+    return ",".join(config["score"]["metrics"][w.kind])
+
+
+# --- targets ------------------------------------------------------------------------------
+
+
 def score_files():
-    files = [f"{R}/scores/{k}/{c}/{m}/{g}.csv" for k, c, m in PLAN.evaluated for g in GUIDES]
+    """Every score table the selected experiments need (the aggregate rule's inputs)."""
+    files = [f"{R}/scores/{k}/{c}/{v}/{g}.csv" for k, c, v in PLAN.evaluated for g in GUIDES]
     files += [f"{R}/scores/{k}/{c}/pretrained/cfg.csv" for k, c in PLAN.pretrained]  # base model, CFG
-    files += [
-        f"{R}/merges/{s}__{t}/{mg}/scores/{g}.csv"
-        for s, t, mg in PLAN.merges
-        for g in MERGE_GUIDES
-    ]
+    files += [f"{merge_dir(s, t, mg)}/scores/{g}.csv" for s, t, mg in PLAN.merges for g in MERGE_GUIDES]
     return files
 
 
-def noise_distance_runs():
-    """(subject, variant) pairs of the noise-distance analysis (Fig 8c)."""
-    return list(PLAN.noise_distance)
+def train_logs():
+    """train_log.csv of every model the selected experiments need (the report's loss plots)."""
+    return [f"{model_dir(k, c, v)}/train_log.csv" for k, c, v in PLAN.models]
 
 
-def lora_cosine_runs():
-    """(subject, style, variant) triples of the LoRA column-cosine analysis (Fig 10)."""
-    return list(PLAN.lora_cosine)
+def sample_indexes():
+    """index.csv of every sample folder the selected experiments score (the report's grids)."""
+    files = [f"{R}/samples/{k}/{c}/{v}/{g}/index.csv" for k, c, v in PLAN.evaluated for g in GUIDES]
+    files += [f"{R}/samples/{k}/{c}/pretrained/cfg/index.csv" for k, c in PLAN.pretrained]
+    files += [f"{merge_dir(s, t, mg)}/samples/{g}/index.csv" for s, t, mg in PLAN.merges for g in MERGE_GUIDES]
+    return files
 
 
 def noise_distance_files():
     return [f"{R}/analysis/noise_distance.csv"] if PLAN.noise_distance else []
 
 
+def lora_cosine_files():
+    return [f"{R}/analysis/lora_cosine.csv"] if PLAN.lora_cosine else []
+
+
 def all_targets():
     """The report (which pulls every score table and analysis) + the LoRA-cosine analysis."""
-    return [f"{R}/report.html"] + lora_cosine_files()  # lora_cosine_files: analysis.smk
+    return [f"{R}/report.html"] + lora_cosine_files()

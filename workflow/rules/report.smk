@@ -7,17 +7,6 @@ localrules:
     report,
 
 
-def experiment_membership():
-    """Which scored cells belong to which selected experiment (dcobench.report.membership):
-    name -> {evaluated, pretrained, merges}, from the plan; passed to aggregate as JSON."""
-    parts = ("evaluated", "pretrained", "merges")
-    return {
-        name: {k: [list(t) for t in part.get(k, [])] for k in parts}
-        for name, part in PLAN.experiments.items()
-        if any(part.get(k) for k in parts)
-    }
-
-
 PAPER_VALUES = f"{workflow.basedir}/data/paper_values.csv"  # published numbers (paper vs ours)
 
 
@@ -34,10 +23,7 @@ rule aggregate:
         f"{R}/benchmarks/aggregate.tsv"
     params:
         out=f"{R}/tables",
-        experiments=opts(experiment_membership()),
-    resources:
-        mem_mb=2000,
-        runtime=30,
+        experiments=opts(PLAN.membership()),
     shell:
         "exec {PY} -m dcobench aggregate --scores {input} --out-dir {params.out} "
         "--experiments {params.experiments} > {log} 2>&1"
@@ -51,7 +37,8 @@ rule report:
         paper=PAPER_VALUES,
         noise=noise_distance_files(),  # [] when no selected experiment runs the analysis
         cosine=lora_cosine_files(),  # analysis.smk; [] when no experiment asks for lora_cosine
-        logs=[f"{model_dir(k, c, m)}/train_log.csv" for k, c, m in trained_models()],
+        logs=train_logs(),
+        samples=sample_indexes(),
     output:
         html=report(
             f"{R}/report.html",
@@ -59,6 +46,7 @@ rule report:
             category="Report",
         ),
         paper=f"{R}/tables/paper_vs_ours.csv",
+        figures=directory(f"{R}/figures"),
     log:
         f"{R}/logs/report.log",
     benchmark:
@@ -66,14 +54,17 @@ rule report:
     params:
         title=shlex.quote(config["report"]["title"]),
         bench="results/bench",  # benchmark JSONs (dcobench bench); read when present
-        grids=config["report"].get("grids_per_experiment", 4),
-        prompts=config["report"].get("grid_prompts", 4),
-        losses=config["report"].get("loss_plots_inline", 12),
-    resources:
-        mem_mb=2000,
-        runtime=30,
+        grids=config["report"]["grids_per_experiment"],  # defaults: the schema
+        prompts=config["report"]["grid_prompts"],
+        losses=config["report"]["loss_plots_inline"],
+        analyses=lambda w, input: " ".join(
+            f"--{flag} {input[name][0]}"
+            for name, flag in (("noise", "noise-distance"), ("cosine", "lora-cosine"))
+            if input[name]
+        ),
     shell:
         "exec {PY} -m dcobench report --exp-dir {R} --title {params.title} --out {output.html} "
         "--paper-values {input.paper} --bench-dir {params.bench} "
         "--grids-per-experiment {params.grids} --grid-prompts {params.prompts} "
-        "--loss-plots-inline {params.losses} > {log} 2>&1"
+        "--loss-plots-inline {params.losses} --train-logs {input.logs} --samples {input.samples} "
+        "{params.analyses} > {log} 2>&1"

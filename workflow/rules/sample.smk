@@ -1,42 +1,34 @@
-# Sampling: each trained model over the guidance grid (cfg, rg<ω>) × prompts × seeds.
+# Sampling: each trained model over the guidance grid (cfg, rg<ω>) × prompts × seeds; the
+# pretrained model (CFG only, Fig 1's point) and merged LoRAs reuse the rule.
 # `exec`: python replaces the job's bash, so SIGTERM (SLURM preemption / --signal) reaches it and
 # the job step lasts until it has flushed its images (see slurm/README.md).
 
 
-def concept_flag(kind, concept):
-    return f"--{kind} {concept_dir(concept)}"
-
-
 rule sample:
     input:
-        lora=f"{R}/models/{{kind}}/{{concept}}/{{method}}/pytorch_lora_weights.safetensors",
-        manifest=f"{R}/models/{{kind}}/{{concept}}/{{method}}/manifest.json",
-        concept=lambda w: concept_yaml(w.concept),
+        lora=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}",
+        manifest=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json",
+        concept=concept_yaml_of,
     output:
-        [f"{R}/samples/{{kind}}/{{concept}}/{{method}}/{g}/index.csv" for g in GUIDES],
+        [f"{R}/samples/{{kind}}/{{concept}}/{{variant}}/{g}/index.csv" for g in GUIDES],
     log:
-        f"{R}/logs/sample/{{kind}}/{{concept}}/{{method}}.log",
+        f"{R}/logs/sample/{{kind}}/{{concept}}/{{variant}}.log",
     benchmark:
-        f"{R}/benchmarks/sample/{{kind}}/{{concept}}/{{method}}.tsv"
+        f"{R}/benchmarks/sample/{{kind}}/{{concept}}/{{variant}}.tsv"
     params:
-        model=lambda w: model_dir(w.kind, w.concept, w.method),
-        concept=lambda w: concept_flag(w.kind, w.concept),
-        out=lambda w: f"{R}/samples/{w.kind}/{w.concept}/{w.method}",
+        model=lambda w, input: f"--model {folder(input.lora)}",
+        concepts=concept_flag_of,
+        out=lambda w, output: folder(folder(output[0])),
         options=opts(dcfg.sample_options(config, GUIDES)),
         base=config["models"]["base"],
-    resources:
-        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
-        mem_mb=8000,
-        runtime=120,
     shell:
-        "exec {PY} -m dcobench sample --model {params.model} {params.concept} --out {params.out} "
+        "exec {PY} -m dcobench sample {params.model} {params.concepts} --out {params.out} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
 
 
-rule sample_pretrained:
-    # the pretrained model (no LoRA) with CFG on a concept's prompts and seeds: Fig 1's point
+use rule sample as sample_pretrained with:
     input:
-        concept=lambda w: concept_yaml(w.concept),
+        concept=concept_yaml_of,
     output:
         f"{R}/samples/{{kind}}/{{concept}}/pretrained/cfg/index.csv",
     log:
@@ -44,27 +36,20 @@ rule sample_pretrained:
     benchmark:
         f"{R}/benchmarks/sample/{{kind}}/{{concept}}/pretrained.tsv"
     params:
-        concept=lambda w: concept_flag(w.kind, w.concept),
-        out=lambda w: f"{R}/samples/{w.kind}/{w.concept}/pretrained",
+        model="",  # no LoRA: the pretrained model
+        concepts=concept_flag_of,
+        out=lambda w, output: folder(folder(output[0])),
         options=opts(dcfg.sample_options(config, ["cfg"])),
         base=config["models"]["base"],
-    resources:
-        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
-        mem_mb=8000,
-        runtime=60,
-    shell:
-        "exec {PY} -m dcobench sample {params.concept} --out {params.out} "
-        "--base-model {params.base} --options {params.options} > {log} 2>&1"
 
 
 ruleorder: sample_pretrained > sample
 
 
-rule sample_merge:
+use rule sample as sample_merge with:
     input:
-        lora=f"{R}/merges/{{subject}}__{{style}}/{{merge}}/lora/pytorch_lora_weights.safetensors",
-        subject=lambda w: concept_yaml(w.subject),
-        style=lambda w: concept_yaml(w.style),
+        lora=f"{R}/merges/{{subject}}__{{style}}/{{merge}}/lora/{LORA}",
+        concepts=pair_yamls_of,
     output:
         [f"{R}/merges/{{subject}}__{{style}}/{{merge}}/samples/{g}/index.csv" for g in MERGE_GUIDES],
     log:
@@ -72,17 +57,8 @@ rule sample_merge:
     benchmark:
         f"{R}/benchmarks/sample_merge/{{subject}}__{{style}}/{{merge}}.tsv"
     params:
-        model=lambda w, input: input.lora.rsplit("/", 1)[0],
-        subject=lambda w: concept_dir(w.subject),
-        style=lambda w: concept_dir(w.style),
-        out=lambda w: f"{R}/merges/{w.subject}__{w.style}/{w.merge}/samples",
+        model=lambda w, input: f"--model {folder(input.lora)}",
+        concepts=pair_flags_of,
+        out=lambda w, output: folder(folder(output[0])),
         options=opts(dcfg.sample_options(config, MERGE_GUIDES)),
         base=config["models"]["base"],
-    resources:
-        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
-        mem_mb=8000,
-        runtime=120,
-    shell:
-        "exec {PY} -m dcobench sample --model {params.model} --subject {params.subject} "
-        "--style {params.style} --out {params.out} --base-model {params.base} "
-        "--options {params.options} > {log} 2>&1"

@@ -1,48 +1,48 @@
-# Scoring: one long table (row per image and metric) per sample folder. Embeddings are cached
-# by (image sha256, scorer model) in SCORE_CACHE, shared by all score jobs (race-safe writes).
+# Scoring: one long table (row per image and metric) per sample folder; the pretrained model's
+# and merged LoRAs' samples reuse the rule. Embeddings are cached by (image sha256, scorer
+# model) in SCORE_CACHE, shared by all score jobs (race-safe writes).
 
-SCORE_CACHE = shlex.quote(config["score"].get("cache_dir") or f"{R}/cache/embeddings")
+SCORE_CACHE = shlex.quote(config["score"]["cache_dir"] or f"{R}/cache/embeddings")
+MODELS = opts({k: v for k, v in config["models"].items() if k != "base"})
 
 
-def models_json():
-    return opts({k: v for k, v in config["models"].items() if k != "base"})
+def sample_folders(w, input):
+    return " ".join(folder(p) for p in input.samples)
+
+
+def score_meta(group, concept, variant):
+    """Columns copied into every score row: the run a sample folder belongs to."""
+    return opts({"exp": EXP, "group": group, "concept": concept, "variant": variant})
 
 
 rule score:
     input:
-        samples=[f"{R}/samples/{{kind}}/{{concept}}/{{method}}/{g}/index.csv" for g in GUIDES],
-        concept=lambda w: concept_yaml(w.concept),
+        samples=[f"{R}/samples/{{kind}}/{{concept}}/{{variant}}/{g}/index.csv" for g in GUIDES],
+        concept=concept_yaml_of,
     output:
-        [f"{R}/scores/{{kind}}/{{concept}}/{{method}}/{g}.csv" for g in GUIDES],
+        [f"{R}/scores/{{kind}}/{{concept}}/{{variant}}/{g}.csv" for g in GUIDES],
     log:
-        f"{R}/logs/score/{{kind}}/{{concept}}/{{method}}.log",
+        f"{R}/logs/score/{{kind}}/{{concept}}/{{variant}}.log",
     benchmark:
-        f"{R}/benchmarks/score/{{kind}}/{{concept}}/{{method}}.tsv"
+        f"{R}/benchmarks/score/{{kind}}/{{concept}}/{{variant}}.tsv"
     params:
-        samples=lambda w, input: " ".join(p.rsplit("/", 1)[0] for p in input.samples),
-        out=lambda w: f"{R}/scores/{w.kind}/{w.concept}/{w.method}",
-        metrics=lambda w: ",".join(config["score"]["metrics"][w.kind]),
-        concept=lambda w: concept_flag(w.kind, w.concept),
-        meta=lambda w: opts(
-            {"exp": EXP, "group": w.kind, "concept": w.concept, "method": w.method}
-        ),
-        models=models_json(),
-        batch=config["score"]["batch_size"],
-    resources:
-        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
-        mem_mb=4000,
-        runtime=60,
+        samples=sample_folders,
+        out=lambda w, output: folder(output[0]),
+        metrics=metrics_of,
+        concepts=concept_flag_of,
+        meta=lambda w: score_meta(w.kind, w.concept, w.variant),
     shell:
         "exec {PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
-        "--metrics {params.metrics} --models {params.models} {params.concept} "
-        "--meta {params.meta} --batch-size {params.batch} --cache-dir {SCORE_CACHE} > {log} 2>&1"
+        "--metrics {params.metrics} --models {MODELS} {params.concepts} "
+        "--meta {params.meta} --batch-size {config[score][batch_size]} "
+        "--cache-dir {SCORE_CACHE} > {log} 2>&1"
 
 
-rule score_pretrained:
-    # the pretrained model's CFG samples (method "pretrained"), scored like a fine-tuned model's
+use rule score as score_pretrained with:
+    # the pretrained model's CFG samples (variant "pretrained"), scored like a fine-tuned model's
     input:
-        samples=f"{R}/samples/{{kind}}/{{concept}}/pretrained/cfg/index.csv",
-        concept=lambda w: concept_yaml(w.concept),
+        samples=[f"{R}/samples/{{kind}}/{{concept}}/pretrained/cfg/index.csv"],
+        concept=concept_yaml_of,
     output:
         f"{R}/scores/{{kind}}/{{concept}}/pretrained/cfg.csv",
     log:
@@ -50,36 +50,20 @@ rule score_pretrained:
     benchmark:
         f"{R}/benchmarks/score/{{kind}}/{{concept}}/pretrained.tsv"
     params:
-        samples=lambda w, input: input.samples.rsplit("/", 1)[0],
-        out=lambda w: f"{R}/scores/{w.kind}/{w.concept}/pretrained",
-        metrics=lambda w: ",".join(config["score"]["metrics"][w.kind]),
-        concept=lambda w: concept_flag(w.kind, w.concept),
-        meta=lambda w: opts(
-            {"exp": EXP, "group": w.kind, "concept": w.concept, "method": "pretrained"}
-        ),
-        models=models_json(),
-        batch=config["score"]["batch_size"],
-    resources:
-        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
-        mem_mb=4000,
-        runtime=60,
-    shell:
-        "exec {PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
-        "--metrics {params.metrics} --models {params.models} {params.concept} "
-        "--meta {params.meta} --batch-size {params.batch} --cache-dir {SCORE_CACHE} > {log} 2>&1"
+        samples=sample_folders,
+        out=lambda w, output: folder(output[0]),
+        metrics=metrics_of,
+        concepts=concept_flag_of,
+        meta=lambda w: score_meta(w.kind, w.concept, "pretrained"),
 
 
 ruleorder: score_pretrained > score
 
 
-rule score_merge:
+use rule score as score_merge with:
     input:
-        samples=[
-            f"{R}/merges/{{subject}}__{{style}}/{{merge}}/samples/{g}/index.csv"
-            for g in MERGE_GUIDES
-        ],
-        subject=lambda w: concept_yaml(w.subject),
-        style=lambda w: concept_yaml(w.style),
+        samples=[f"{R}/merges/{{subject}}__{{style}}/{{merge}}/samples/{g}/index.csv" for g in MERGE_GUIDES],
+        concepts=pair_yamls_of,
     output:
         [f"{R}/merges/{{subject}}__{{style}}/{{merge}}/scores/{g}.csv" for g in MERGE_GUIDES],
     log:
@@ -87,27 +71,8 @@ rule score_merge:
     benchmark:
         f"{R}/benchmarks/score_merge/{{subject}}__{{style}}/{{merge}}.tsv"
     params:
-        samples=lambda w, input: " ".join(p.rsplit("/", 1)[0] for p in input.samples),
-        out=lambda w: f"{R}/merges/{w.subject}__{w.style}/{w.merge}/scores",
+        samples=sample_folders,
+        out=lambda w, output: folder(output[0]),
         metrics=",".join(config["score"]["metrics"]["merge"]),
-        subject=lambda w: concept_dir(w.subject),
-        style=lambda w: concept_dir(w.style),
-        meta=lambda w: opts(
-            {
-                "exp": EXP,
-                "group": "merge",
-                "concept": f"{w.subject}__{w.style}",
-                "method": w.merge,
-            }
-        ),
-        models=models_json(),
-        batch=config["score"]["batch_size"],
-    resources:
-        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
-        mem_mb=4000,
-        runtime=60,
-    shell:
-        "exec {PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
-        "--metrics {params.metrics} --models {params.models} --subject {params.subject} "
-        "--style {params.style} --meta {params.meta} --batch-size {params.batch} "
-        "--cache-dir {SCORE_CACHE} > {log} 2>&1"
+        concepts=pair_flags_of,
+        meta=lambda w: score_meta("merge", f"{w.subject}__{w.style}", w.merge),

@@ -13,13 +13,9 @@ rule priors:
         f"{R}/benchmarks/priors/{{prior}}.tsv"
     params:
         noun=lambda w: shlex.quote(prior_classes()[w.prior]),
-        options=lambda w: opts(dcfg.prior_options(config)),
+        options=lambda w: opts(dcfg.prior_options(config)),  # a function: the prompt holds {class}
         base=config["models"]["base"],
-        out=lambda w, output: output[0].rsplit("/", 1)[0],
-    resources:
-        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
-        mem_mb=4000,
-        runtime=60,
+        out=lambda w, output: folder(output[0]),
     shell:
         "exec {PY} -m dcobench priors --class-noun {params.noun} --out {params.out} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
@@ -27,37 +23,37 @@ rule priors:
 
 def train_inputs(w):
     inputs = {"concept": concept_yaml(w.concept), "prepared": f"{R}/data/prepared.json"}
-    if uses_prior(w.method):
+    if VARIANTS[w.variant].prior:
         inputs["prior"] = f"{prior_dir(w.concept)}/index.csv"
     return inputs
+
+
+def prior_flag_of(w):
+    return f"--prior {prior_dir(w.concept)}" if VARIANTS[w.variant].prior else ""
 
 
 rule train:
     input:
         unpack(train_inputs),
     output:
-        lora=f"{R}/models/{{kind}}/{{concept}}/{{method}}/pytorch_lora_weights.safetensors",
-        log_csv=f"{R}/models/{{kind}}/{{concept}}/{{method}}/train_log.csv",
-        manifest=f"{R}/models/{{kind}}/{{concept}}/{{method}}/manifest.json",
+        lora=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}",
+        log_csv=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv",
+        manifest=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json",
     log:
-        f"{R}/logs/train/{{kind}}/{{concept}}/{{method}}.log",
+        f"{R}/logs/train/{{kind}}/{{concept}}/{{variant}}.log",
     benchmark:
-        f"{R}/benchmarks/train/{{kind}}/{{concept}}/{{method}}.tsv"
+        f"{R}/benchmarks/train/{{kind}}/{{concept}}/{{variant}}.tsv"
     wildcard_constraints:
-        method=variant_regex(TRAINED),  # {method} is a variant name; its objective is params.method
+        variant=variant_regex(TRAINED),
     params:
         concept=lambda w: concept_dir(w.concept),
-        out=lambda w: model_dir(w.kind, w.concept, w.method),
-        method=lambda w: VARIANTS[w.method].method,
-        prior=lambda w: f"--prior {prior_dir(w.concept)}" if uses_prior(w.method) else "",
-        options=lambda w: opts(dcfg.train_options(config, w.kind, w.method)),
+        out=model_dir_of,
+        objective=lambda w: VARIANTS[w.variant].objective,
+        prior=prior_flag_of,
+        options=lambda w: opts(dcfg.train_options(config, w.kind, w.variant)),
         base=config["models"]["base"],
-    resources:
-        gpu=1,  # GPUs per job (SLURM: sbatch --gpus; ignored by local --cores runs)
-        mem_mb=8000,
-        runtime=240,
     shell:
-        "exec {PY} -m dcobench train --concept {params.concept} --method {params.method} "
+        "exec {PY} -m dcobench train --concept {params.concept} --objective {params.objective} "
         "--out {params.out} --base-model {params.base} {params.prior} "
         "--options {params.options} > {log} 2>&1"
 
@@ -66,19 +62,21 @@ if EXPORTED:
 
     rule export_checkpoint:
         input:
-            lambda w: f"{model_dir(w.kind, w.concept, VARIANTS[w.method].checkpoint_of)}/manifest.json",
+            lambda w: f"{model_dir(w.kind, w.concept, VARIANTS[w.variant].checkpoint_of)}/manifest.json",
         output:
-            lora=f"{R}/models/{{kind}}/{{concept}}/{{method}}/pytorch_lora_weights.safetensors",
-            log_csv=f"{R}/models/{{kind}}/{{concept}}/{{method}}/train_log.csv",
-            manifest=f"{R}/models/{{kind}}/{{concept}}/{{method}}/manifest.json",
+            lora=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}",
+            log_csv=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv",
+            manifest=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json",
         log:
-            f"{R}/logs/train/{{kind}}/{{concept}}/{{method}}.log",
+            f"{R}/logs/train/{{kind}}/{{concept}}/{{variant}}.log",
+        benchmark:
+            f"{R}/benchmarks/export_checkpoint/{{kind}}/{{concept}}/{{variant}}.tsv"
         wildcard_constraints:
-            method=variant_regex(EXPORTED),  # checkpoint variants: no retraining
+            variant=variant_regex(EXPORTED),  # checkpoint variants: no retraining
         params:
-            parent=lambda w: model_dir(w.kind, w.concept, VARIANTS[w.method].checkpoint_of),
-            step=lambda w: VARIANTS[w.method].step,
-            out=lambda w: model_dir(w.kind, w.concept, w.method),
+            parent=lambda w, input: folder(input[0]),
+            step=lambda w: VARIANTS[w.variant].step,
+            out=model_dir_of,
         shell:
             "exec {PY} -m dcobench prepare checkpoint --parent {params.parent} --step {params.step} "
-            "--variant {wildcards.method} --out {params.out} > {log} 2>&1"
+            "--variant {wildcards.variant} --out {params.out} > {log} 2>&1"

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from dcobench.merge import Lora, MergeOptions, from_factors, layer_factors, layer_shapes
+from dcobench.merge.lora import Lora, MergeOptions, from_factors, layer_factors, layer_shapes
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def train_mergers(unet, zl: ZipLora, sampler, opts: ZipLoraOptions) -> list[dict
 def merge_ziplora(loras: list[Lora], opts: MergeOptions) -> Lora:
     """Registry entry: train mergers on the tiny or real base model, return the exported LoRA;
     the training log and movement stats are kept for `cli/merge` (attribute `log`)."""
-    from dcobench.ziplora_data import load_pipeline, make_sampler
+    from dcobench.merge.ziplora_data import load_pipeline, make_sampler
 
     if len(loras) != 2 or opts.subject_dir is None or opts.style_dir is None:
         raise ValueError("ziplora merges exactly (subject, style) and needs both concept folders")

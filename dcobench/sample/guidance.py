@@ -5,6 +5,9 @@ All inputs are noise predictions of equal shape (B, C, H, W).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
 from dcobench.registry import Registry
@@ -30,25 +33,17 @@ def reward_guidance(
     )
 
 
-GUIDANCE: Registry = Registry("guidance")
-GUIDANCE.register("cfg", cfg)
-GUIDANCE.register("rg", reward_guidance)
+@dataclass(frozen=True)
+class Guidance:
+    """A guidance kind: `rows` noise predictions per image in the UNet batch, and `combine`
+    (the row predictions, ω_text, ω_rg) -> ε̂."""
+
+    rows: int
+    combine: Callable[[tuple[torch.Tensor, ...], float, float | None], torch.Tensor]
 
 
-def parse_guide(name: str) -> tuple[str, float | None]:
-    """'cfg' -> ('cfg', None); 'rg3' / 'rg2.5' -> ('rg', 3.0 / 2.5)."""
-    if name == "cfg":
-        return "cfg", None
-    if name.startswith("rg"):
-        try:
-            return "rg", float(name[2:])
-        except ValueError:
-            pass
-    raise ValueError(f"bad guide name {name!r}: use 'cfg' or 'rg<ω>' such as 'rg3'")
+GUIDANCE: Registry[Guidance] = Registry("guidance")
+GUIDANCE.register("cfg", Guidance(2, lambda eps, w_text, w_rg: cfg(*eps, w_text)))  # [∅, c]
+GUIDANCE.register("rg", Guidance(3, lambda eps, w_text, w_rg: reward_guidance(*eps, w_text, w_rg)))
+# rg rows: [φ∅, φc, θc_ti]
 
-
-def guide_name(kind: str, omega: float | None) -> str:
-    """Inverse of parse_guide: ('rg', 3.0) -> 'rg3'."""
-    if kind == "cfg":
-        return "cfg"
-    return f"rg{omega:g}"

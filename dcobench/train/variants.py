@@ -1,16 +1,19 @@
-"""Training variants: a named objective (methods.METHODS) plus TrainOptions overrides.
+"""Training variants: a named run = an objective (db | dco), the class-prior option and
+TrainOptions overrides.
 
 The paper compares more than objectives: DB with the compact caption, DB+CC early-stopped,
 DB+p.p. with λ_prior 0.5, DCO at β 0.5 / 2, ... A variant names one such run, e.g.
 
-    db_compact: {method: db, captions: compact, textual_inversion: false}
-    dco_b05:    {method: dco, beta: 0.5}
+    db_compact: {objective: db, captions: compact, textual_inversion: false}
+    dbpp_l05:   {objective: db, prior: true, prior_weight: 0.5}
+    dco_b05:    {objective: dco, beta: 0.5}
     db_es:      {checkpoint_of: db, step: 1000}   # the 1000-step checkpoint of the db run
 
-``train.variants`` in the config adds variants; every method name (dco, db, dbpp) is also a
-variant of itself. Model folders are named by variant: results/{exp}/models/{kind}/{concept}/{variant}.
-A checkpoint variant is not retrained: rule `export_checkpoint` copies the parent run's
-checkpoint into its own folder. Importing this module must stay cheap (no torch).
+``train.variant_defs`` in the config adds variants to the built-in ones (BUILTIN: dco, db and
+dbpp = DB + prior preservation). Model folders are named by variant:
+results/{exp}/models/{kind}/{concept}/{variant}. A checkpoint variant is not retrained: rule
+`export_checkpoint` copies the parent run's checkpoint into its own folder. Importing this
+module must stay cheap (no torch).
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ PER_KIND_KEYS = ("steps", "rank", "offset_noise")  # may be a value or {subject:
 
 @dataclass(frozen=True)
 class Variant:
-    """`method`: objective-level name in methods.METHODS; `overrides`: TrainOptions fields;
-    `checkpoint_of` / `step`: a checkpoint variant (the parent variant's run at `step`)."""
+    """`objective`: a name in train.objectives.OBJECTIVES; `prior`: class-prior rows join the
+    batch; `overrides`: TrainOptions fields; `checkpoint_of` / `step`: a checkpoint variant
+    (the parent variant's run at `step`)."""
 
     name: str
-    method: str
+    objective: str
+    prior: bool = False
     overrides: dict = field(default_factory=dict)
     checkpoint_of: str | None = None
     step: int | None = None
@@ -45,37 +50,43 @@ class Variant:
         return self.checkpoint_of is None
 
 
-def parse_variants(config: dict, errors: list[str]) -> dict[str, Variant]:
-    """All variants of a config (method names + train.variants); problems go to `errors`."""
-    from dcobench.methods import METHODS
-    from dcobench.registry import unknown_name_message
+BUILTIN = (Variant("dco", "dco"), Variant("db", "db"), Variant("dbpp", "db", prior=True))
 
-    found = {m: Variant(m, m) for m in METHODS.names()}
-    raw = config["train"].get("variants") or {}
+
+def parse_variants(config: dict, errors: list[str]) -> dict[str, Variant]:
+    """All variants of a config (BUILTIN + train.variant_defs); problems go to `errors`."""
+    from dcobench.registry import unknown_name_message
+    from dcobench.train.objectives import OBJECTIVES
+
+    found = {v.name: v for v in BUILTIN}
+    raw = config["train"].get("variant_defs") or {}
     for name, spec in raw.items():
-        key = f"train.variants.{name}"
+        key = f"train.variant_defs.{name}"
         if "checkpoint_of" in spec:
             found[name] = Variant(name, "", checkpoint_of=spec["checkpoint_of"], step=spec.get("step"))
             continue
-        method = spec.get("method")
-        if method not in METHODS:
-            errors.append(f"{key}.method: {unknown_name_message('method', str(method), METHODS.names())}")
+        objective = spec.get("objective")
+        if objective not in OBJECTIVES:
+            errors.append(f"{key}.objective: "
+                          f"{unknown_name_message('objective', str(objective), OBJECTIVES.names())}")
             continue
-        bad = sorted(set(spec) - {"method", *OVERRIDE_KEYS})
+        bad = sorted(set(spec) - {"objective", "prior", *OVERRIDE_KEYS})
         if bad:
             errors.append(f"{key}: unknown override(s) {', '.join(bad)}; "
                           f"allowed: {', '.join(OVERRIDE_KEYS)}")
-        found[name] = Variant(name, method, {k: v for k, v in spec.items() if k != "method"})
+        overrides = {k: v for k, v in spec.items() if k not in ("objective", "prior")}
+        found[name] = Variant(name, objective, bool(spec.get("prior", False)), overrides)
     for v in list(found.values()):
         if v.trained:
             continue
         parent = found.get(v.checkpoint_of)
         if parent is None or not parent.trained:
-            errors.append(f"train.variants.{v.name}.checkpoint_of: {v.checkpoint_of!r} is not a "
+            errors.append(f"train.variant_defs.{v.name}.checkpoint_of: {v.checkpoint_of!r} is not a "
                           f"trained variant; known: {', '.join(n for n, p in found.items() if p.trained)}")
             found.pop(v.name)
             continue
-        found[v.name] = Variant(v.name, parent.method, parent.overrides, v.checkpoint_of, v.step)
+        found[v.name] = Variant(v.name, parent.objective, parent.prior, parent.overrides,
+                                v.checkpoint_of, v.step)
     return found
 
 
@@ -83,7 +94,7 @@ def check_checkpoint(config: dict, variant: Variant, kind: str) -> str | None:
     """An error message if the parent run of a checkpoint variant does not keep `step`."""
     opts = variant_options(config, kind, variant)
     if variant.step not in opts["checkpoints"]:
-        return (f"train.variants.{variant.name}: step {variant.step} is not a kept checkpoint of "
+        return (f"train.variant_defs.{variant.name}: step {variant.step} is not a kept checkpoint of "
                 f"{variant.checkpoint_of!r} for {kind}s (add it to train.checkpoints, below "
                 f"steps = {opts['steps']})")
     return None
@@ -94,22 +105,24 @@ def _per_kind(value, kind: str):
 
 
 def variant_options(config: dict, kind: str, variant: Variant) -> dict:
-    """TrainOptions fields (minus paths / method) for `variant` on a concept of `kind`."""
-    t = config["train"]
+    """TrainOptions fields (minus paths / objective) for `variant` on a concept of `kind`."""
+    from dcobench.config import section
+
+    t = section(config, "train")  # schema defaults filled in
     opts = {
-        "steps": t["steps"][kind], "rank": t["rank"][kind], "alpha": t.get("alpha"),
-        "lr": t["lr"], "ti_lr": t["ti_lr"], "textual_inversion": t.get("textual_inversion", True),
+        "steps": t["steps"][kind], "rank": t["rank"][kind], "alpha": t["alpha"],
+        "lr": t["lr"], "ti_lr": t["ti_lr"], "textual_inversion": t["textual_inversion"],
         "captions": t["captions"], "beta": t["beta"], "offset_noise": t["offset_noise"][kind],
-        "snr_gamma": t.get("snr_gamma"), "max_grad_norm": t.get("max_grad_norm", 1.0),
-        "resolution": t["resolution"], "batch_size": t.get("batch_size", 1),
-        "mixed_precision": t.get("mixed_precision", "auto"),
-        "gradient_checkpointing": t.get("gradient_checkpointing", False),
-        "resume_every": t.get("resume_every", 100),
-        "random_flip": t.get("random_flip", False),
-        "targets": list(t.get("targets", ["to_q", "to_k", "to_v", "to_out.0"])),
-        "lr_warmup_steps": t.get("lr_warmup_steps", 0),
+        "snr_gamma": t["snr_gamma"], "max_grad_norm": t["max_grad_norm"],
+        "resolution": t["resolution"], "batch_size": t["batch_size"],
+        "mixed_precision": t["mixed_precision"],
+        "gradient_checkpointing": t["gradient_checkpointing"],
+        "resume_every": t["resume_every"],
+        "random_flip": t["random_flip"],
+        "targets": list(t["targets"]),
+        "lr_warmup_steps": t["lr_warmup_steps"],
         "seed": config["seed"], "prior_weight": t["prior"]["weight"],
-        "checkpoints": list(t.get("checkpoints", [])),
+        "checkpoints": list(t["checkpoints"]),
     }
     for key, value in variant.overrides.items():
         opts[key] = _per_kind(value, kind) if key in PER_KIND_KEYS else value

@@ -1,7 +1,7 @@
 """Resume state of a training run: everything needed to continue it bit-exactly.
 
-A run writing `results/.../{method}/` keeps its in-progress files in the sibling folder
-`{method}.resume/` (not a Snakemake output, so a failed or killed job does not lose it):
+A run writing `results/.../{variant}/` keeps its in-progress files in the sibling folder
+`{variant}.resume/` (not a Snakemake output, so a failed or killed job does not lose it):
 `state.pt` (LoRA, learned-token rows, optimizer, LR scheduler, grad scaler, RNG states, step,
 log rows) and `checkpoints/step-N/`. A rerun with the same options continues from `state.pt`;
 a rerun with different options starts over. The folder is removed once the run has finished.
@@ -98,7 +98,7 @@ def _token_matrices(trainer) -> list[torch.Tensor]:
 
 
 def trainer_state(trainer) -> dict:
-    """Everything a resumed `dcobench.train.Trainer` needs to continue bit-exactly."""
+    """Everything a resumed `dcobench.train.trainer.Trainer` needs to continue bit-exactly."""
     opt = trainer.optimizer.state_dict()
     opt["state"] = dict(opt["state"])  # shallow copy: the live optimizer state is not touched
     first = len(trainer.optimizer.param_groups[0]["params"])  # token matrices follow the LoRA

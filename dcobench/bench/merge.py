@@ -11,12 +11,12 @@ from pathlib import Path
 
 import torch
 
-from dcobench.merge import Lora, MergeOptions
+from dcobench.merge.lora import Lora, MergeOptions
 
 
 def _random_lora(unet, rank: int, seed: int) -> Lora:
     """A rank-`rank` LoRA with random factors on every attention projection of `unet`."""
-    from dcobench.adapters import LORA_TARGETS
+    from dcobench.models.adapters import LORA_TARGETS
 
     g = torch.Generator().manual_seed(seed)
     A, B = {}, {}
@@ -61,7 +61,7 @@ class PeakRss:
 
 
 def _run(pipe, subject, style, sampler, zopts) -> dict:
-    from dcobench.ziplora import ZipLora, train_mergers
+    from dcobench.merge.ziplora import ZipLora, train_mergers
 
     cuda = torch.cuda.is_available()
     zl = ZipLora(subject, style, device=pipe.unet.device)
@@ -114,8 +114,8 @@ def bench_merge(args) -> dict:
     """Tiny-model ZipLoRA sweep (random rank-4/8 LoRAs on the demo concepts) -> result dict."""
     from dcobench.data.demo import write_demo_concepts
     from dcobench.io import device, versions
-    from dcobench.ziplora import ZipLoraOptions
-    from dcobench.ziplora_data import load_pipeline, make_sampler
+    from dcobench.merge.ziplora import ZipLoraOptions
+    from dcobench.merge.ziplora_data import load_pipeline, make_sampler
 
     with tempfile.TemporaryDirectory() as tmp:
         write_demo_concepts(Path(tmp))

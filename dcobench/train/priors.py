@@ -7,10 +7,8 @@ seed, steps, cfg, resolution), so a changed setting never reuses stale priors.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from dcobench.io import (
     write_manifest,
     write_text_atomic,
 )
-from dcobench.sampling import GuideSpec, generate
+from dcobench.sample.denoise import GuideSpec, generate
 
 
 @dataclass(frozen=True)
@@ -52,13 +50,6 @@ class PriorOptions:
     @property
     def text(self) -> str:
         return self.prompt.replace("{class}", self.class_noun)
-
-
-def prior_key(class_noun: str, settings: dict) -> str:
-    """Folder name: class slug + a short hash of the settings that determine the images."""
-    slug = re.sub(r"[^a-z0-9]+", "_", class_noun.lower()).strip("_")
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{slug}-{digest}"
 
 
 def generate_priors(opts: PriorOptions) -> Path:

@@ -1,8 +1,9 @@
-"""LoRA (+ textual embedding) training with the DB, DB+p.p. and DCO objectives.
+"""LoRA (+ textual embedding) training: one step calls its objective from the registry.
 
-The trainer only orchestrates: the losses are `dcobench.losses`, the reference pass is
-`adapters.adapters_disabled`, the text conditioning is `dcobench.text`, the cached inputs are
-`dcobench.train_data`, the resume state is `dcobench.resume`.
+The trainer only orchestrates: the objective is `dcobench.train.objectives` (its losses
+`dcobench.train.losses`), class-prior rows are the variant option `prior_dir`, the reference pass is
+`adapters.adapters_disabled`, the text conditioning is `dcobench.models.text`, the cached inputs are
+`dcobench.train.batches`, the resume state is `dcobench.train.resume`.
 """
 
 from __future__ import annotations
@@ -14,91 +15,23 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from dcobench import adapters, losses, resume, text
 from dcobench.data.concept import validate_concept
 from dcobench.io import derive_seed, device, staging_dir, write_manifest
-from dcobench.methods import METHODS
+from dcobench.models import adapters, text
+from dcobench.models.finetuned import autocast_dtype, unet_eps
 from dcobench.signals import Interrupted, StopSignals
-from dcobench.train_data import prior_batch, reference_batch
-
-LOG_COLUMNS = ("step", "loss", "loss_theta", "loss_phi", "d", "sigma", "loss_prior", "lr", "time")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from dcobench.train import losses, resume
+from dcobench.train.batches import prior_batch, reference_batch
+from dcobench.train.objectives import OBJECTIVES, Terms, log_columns
+from dcobench.train.options import TrainOptions
 
 log = logging.getLogger("dcobench")
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """One training run. Steps, ranks and learning rates follow the paper unless overridden."""
-
-    concept_dir: Path  # folder with images + concept.yaml
-    out_dir: Path  # results/{exp}/models/{kind}/{concept}/{method}
-    method: str  # a name in methods.METHODS: dco | db | dbpp
-    base_model: str = "tiny-sdxl"  # preset, local dir or hub id
-    steps: int = 2000
-    rank: int = 32
-    alpha: float | None = None  # lora_alpha; None = rank (scale 1)
-    targets: tuple[str, ...] = adapters.LORA_TARGETS  # UNet modules that get a LoRA
-    lr: float = 5e-5  # LoRA learning rate (Adam)
-    ti_lr: float = 5e-4  # learned-token learning rate
-    lr_warmup_steps: int = 0  # linear LR warm-up; 0 = constant (the paper)
-    textual_inversion: bool = True  # learn the concept token (comprehensive captions only)
-    captions: str = "comprehensive"  # comprehensive | compact ("a photo of sks {class}")
-    beta: float = 1.0  # the paper's β; the loss uses β·T
-    offset_noise: float = 0.0  # 0.1 for styles in the paper
-    snr_gamma: float | None = None  # Min-SNR-γ weighting, None = off
-    max_grad_norm: float = 1.0
-    resolution: int = 1024
-    batch_size: int = 1
-    random_flip: bool = False  # horizontal-flip augmentation (latents cached for both flips)
-    seed: int = 0
-    prior_dir: Path | None = None  # class-prior images (required for dbpp)
-    prior_weight: float = 1.0  # λ_prior
-    checkpoints: tuple[int, ...] = ()  # steps at which a copy of the weights is kept
-    log_every: int = 1
-    mixed_precision: str = "auto"  # auto | fp32 | bf16 | fp16 (frozen weights; trainables fp32)
-    gradient_checkpointing: bool = False
-    resume_every: int = 100  # steps between resume states
-
-    def __post_init__(self) -> None:
-        method = METHODS[self.method]  # raises with suggestions
-        if self.captions not in ("comprehensive", "compact"):
-            raise ValueError(f"captions must be comprehensive or compact, got {self.captions!r}")
-        if method.prior and self.prior_dir is None:
-            raise ValueError(f"method {self.method!r} needs prior_dir (class-prior images)")
-        for name in ("steps", "rank", "resolution", "batch_size", "log_every", "resume_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.resolution % 8:
-            raise ValueError(f"resolution must be a multiple of 8, got {self.resolution}")
-        if not self.targets:
-            raise ValueError("targets must name at least one UNet module (e.g. to_q)")
-        if any(s < 1 or s > self.steps for s in self.checkpoints):
-            raise ValueError(f"checkpoints {self.checkpoints} must lie in [1, steps={self.steps}]")
-        if self.mixed_precision not in ("auto", *PRECISIONS):
-            raise ValueError(f"mixed_precision must be auto, fp32, bf16 or fp16, "
-                             f"got {self.mixed_precision!r}")
-
-    @property
-    def learns_token(self) -> bool:
-        return self.textual_inversion and self.captions == "comprehensive"
-
-
-def autocast_dtype(name: str, dev: torch.device) -> torch.dtype | None:
-    """The low-precision dtype of the frozen weights, or None for fp32 (auto: fp32 on CPU)."""
-    if name == "auto":
-        if dev.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if name == "fp16" and dev.type != "cuda":
-        raise ValueError("mixed_precision fp16 needs a CUDA GPU (use bf16 or fp32 on CPU)")
-    return PRECISIONS[name]
 
 
 class Trainer:
@@ -108,7 +41,7 @@ class Trainer:
         from dcobench.models import load_sdxl
 
         self.opts = opts
-        self.method = METHODS[opts.method]
+        self.objective = OBJECTIVES[opts.objective]
         self.device = device()
         self.amp = autocast_dtype(opts.mixed_precision, self.device)
         self.pipe = pipe = load_sdxl(opts.base_model, device=self.device)
@@ -123,7 +56,7 @@ class Trainer:
         self.tokens = (text.add_learned_token(pipe, self.concept.token, self.concept.class_noun)
                        if opts.learns_token else None)
         self.data = reference_batch(pipe, self.concept, opts)  # latents + fixed text embeddings
-        self.prior = prior_batch(pipe, opts.prior_dir, opts) if self.method.prior else None
+        self.prior = prior_batch(pipe, opts.prior_dir, opts) if opts.prior_dir else None
         self._lower_precision()
         if opts.gradient_checkpointing:
             pipe.unet.enable_gradient_checkpointing()
@@ -186,9 +119,7 @@ class Trainer:
         return x_t, t, target
 
     def _unet(self, x_t, t, embeds, pooled) -> torch.Tensor:
-        ids = text.time_ids(self.opts.resolution, self.opts.resolution, x_t.shape[0], x_t.device, x_t.dtype)
-        cond = {"text_embeds": pooled, "time_ids": ids}
-        return self.pipe.unet(x_t, t, encoder_hidden_states=embeds, added_cond_kwargs=cond).sample
+        return unet_eps(self.pipe.unet, x_t, t, embeds, pooled, self.opts.resolution)
 
     def _weights(self, t: torch.Tensor) -> torch.Tensor | None:
         if self.opts.snr_gamma is None:
@@ -220,7 +151,7 @@ class Trainer:
                 embeds = torch.cat([embeds, self.prior.cond["embeds"][pidx].to(embeds)])
                 pooled = torch.cat([pooled, self.prior.cond["pooled"][pidx].to(pooled)])
             err = losses.per_sample_mse(self._unet(x_t, t, embeds, pooled), target)
-            ref = self._reference(x_t[:n], t[:n], idx) if self.method.objective == "dco" else None
+            ref = self._reference(x_t[:n], t[:n], idx) if self.objective.reference else None
         loss, row = self._loss(err, ref, t, target[:n], n)
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -237,24 +168,18 @@ class Trainer:
             return self._unet(x_t, t, self.data.cond["base_embeds"][idx], self.data.cond["base_pooled"][idx])
 
     def _loss(self, err, ref, t, target, n) -> tuple[torch.Tensor, dict]:
+        """The objective on the n reference rows (+ λ_prior · DB loss on the prior rows)."""
         weights = self._weights(t)
-        row = {"loss_theta": err[:n].mean().item()}
-        if ref is not None:
-            err_phi = losses.per_sample_mse(ref, target)
-            w = None if weights is None else weights[:n]
-            loss = losses.dco_loss(err[:n], err_phi, self.opts.beta, self.T, w)
-            d = err[:n].detach() - err_phi
-            if w is not None:
-                d = d * w
-            sigma = torch.sigmoid(-self.opts.beta * self.T * d)
-            row.update(loss_phi=err_phi.mean().item(), d=d.mean().item(), sigma=sigma.mean().item())
-            return loss, row
-        if weights is not None:
-            err = err * weights
+        err_phi = losses.per_sample_mse(ref, target) if ref is not None else None
+        terms = Terms(err[:n], err_phi, None if weights is None else weights[:n], self.opts.beta,
+                      self.T)
+        loss, logged = self.objective.loss(terms)
+        row = {"loss_theta": err[:n].mean().item(), **logged}
         if self.prior is not None:
-            row.update(loss_prior=err[n:].mean().item())
-            return losses.prior_preservation_loss(err[:n], err[n:], self.opts.prior_weight), row
-        return losses.db_loss(err), row
+            err_prior = err[n:] if weights is None else err[n:] * weights[n:]
+            row.update(loss_prior=err_prior.mean().item())
+            loss = losses.prior_preservation_loss(loss, err_prior, self.opts.prior_weight)
+        return loss, row
 
     def _update(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -306,7 +231,7 @@ def train(opts: TrainOptions) -> Path:
     begin = time.time() - elapsed
     with StopSignals() as stop:
         bar = tqdm(range(start + 1, opts.steps + 1), initial=start, total=opts.steps,
-                   desc=f"train {opts.method}", unit="step", mininterval=2.0, dynamic_ncols=True)
+                   desc=f"train {opts.objective}", unit="step", mininterval=2.0, dynamic_ncols=True)
         for step in bar:
             row = trainer.step()
             row.update(step=step, time=round(time.time() - begin, 3))
@@ -341,7 +266,8 @@ def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        columns = log_columns()
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: row.get(k, math.nan) for k in LOG_COLUMNS})
+            writer.writerow({k: row.get(k, math.nan) for k in columns})

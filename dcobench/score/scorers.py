@@ -9,20 +9,19 @@
 - clip_i / clip_t: open_clip image–image (mean over references) / image–text cosine
   (DreamBooth's CLIP-I / CLIP-T).
 
-Embeddings come from `dcobench.embedders.Embedder` (batched, cached by content); pooling and
+Embeddings come from `dcobench.score.embedders.Embedder` (batched, cached by content); pooling and
 preprocessing per model are documented there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from dcobench.embedders import Embedder, file_hash  # noqa: F401  (re-exported)
-from dcobench.registry import Registry
+from dcobench.score.embedders import Embedder, file_hash  # noqa: F401  (re-exported)
+from dcobench.score.metrics import SCORERS, Scorer  # noqa: F401  (re-exported)
 
 
 def mean_cosine(gen: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
@@ -38,23 +37,6 @@ def paired_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def siglip_probability(img: torch.Tensor, txt: torch.Tensor, scale: float, bias: float) -> torch.Tensor:
     """(N, D), (N, D) -> (N,): σ(scale · cos(img, txt) + bias)."""
     return torch.sigmoid(scale * paired_cosine(img, txt) + bias)
-
-
-@dataclass(frozen=True)
-class Scorer:
-    """`model` names the embedder (config models.<model>); `reference` what it compares to."""
-
-    model: str  # dino | siglip | clip
-    reference: str  # subject | style | text
-    higher_is_better: bool = True
-
-
-SCORERS: Registry[Scorer] = Registry("scorer")
-SCORERS.register("dino", Scorer("dino", "subject"))
-SCORERS.register("siglip_text", Scorer("siglip", "text"))
-SCORERS.register("siglip_image", Scorer("siglip", "style"))
-SCORERS.register("clip_i", Scorer("clip", "subject"))
-SCORERS.register("clip_t", Scorer("clip", "text"))
 
 
 def metric_from_embeddings(name: str, gen: torch.Tensor, refs: torch.Tensor | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from dcobench.methods import METHODS
+from dcobench.train.objectives import OBJECTIVES
 
 
 def _sync() -> None:
@@ -23,23 +23,24 @@ def _sync() -> None:
 
 def bench_train(args) -> dict:
     from dcobench.io import device, versions
-    from dcobench.train import Trainer, TrainOptions
+    from dcobench.train.options import TrainOptions
+    from dcobench.train.trainer import Trainer
 
-    opts = TrainOptions(concept_dir=Path(args.concept), out_dir=Path("/nonexistent"), method="dco",
+    opts = TrainOptions(concept_dir=Path(args.concept), out_dir=Path("/nonexistent"), objective="dco",
                         base_model=args.base_model, steps=args.steps, rank=args.rank,
                         resolution=args.resolution, mixed_precision=args.mixed_precision,
                         gradient_checkpointing=args.gradient_checkpointing)
     trainer = Trainer(opts)
     objectives = ("db", "dco")
     for name in objectives:
-        trainer.method = METHODS[name]
+        trainer.objective = OBJECTIVES[name]
         for _ in range(args.warmup):
             trainer.step()
     rounds: dict[str, list[float]] = {m: [] for m in objectives}  # seconds per step, per round
     peak = dict.fromkeys(objectives, 0)
     for _ in range(args.rounds):
         for name in objectives:
-            trainer.method = METHODS[name]
+            trainer.objective = OBJECTIVES[name]
             _sync()
             if torch.cuda.is_available():
                 torch.cuda.reset_peak_memory_stats()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dcobench.registry import Registry
 
-PROMPT_DIR = Path(__file__).resolve().parents[1] / "data" / "prompts"
+PROMPT_DIR = Path(__file__).resolve().parents[2] / "data" / "prompts"
 
 
 def read_prompt_file(path: Path) -> list[str]:
@@ -91,7 +91,9 @@ def resolve_set(group: str, name: str, live: bool) -> str:
 
 @dataclass(frozen=True)
 class Prompt:
-    """One evaluation prompt: `index` in its folder, text for θ, text for φ / scoring, set name."""
+    """One evaluation prompt: `index` in its folder, the text written with the concepts' tokens
+    (`theta`; data.captions turns it into a model's θ / φ pair), the plain text with class
+    words (`base`: scoring, the pretrained model), its set name."""
 
     index: int
     theta: str
@@ -101,7 +103,7 @@ class Prompt:
 
 def fill(templates: list[str], theta: dict[str, str], base: dict[str, str],
          start: int = 0, prompt_set: str = "") -> list[Prompt]:
-    """Fill every template with the learned phrases (θ) and the class words (φ, scoring)."""
+    """Fill every template with the concepts' tokens (θ) and their class words (plain)."""
     return [
         Prompt(start + i, t.format_map(_Slots(theta)), t.format_map(_Slots(base)), prompt_set)
         for i, t in enumerate(templates)

@@ -6,30 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
-from dcobench import text
-from dcobench.analysis import encode_latents, model_captions
 from dcobench.data.concept import load_concept
-from dcobench.io import derive_seed, device
-from dcobench.merge import MergeOptions
+from dcobench.io import derive_seed
+from dcobench.merge.lora import MergeOptions
+from dcobench.models import text
+from dcobench.models.finetuned import load_finetuned, load_tokens, model_captions
+from dcobench.train.batches import reference_latents
 
 
 def load_pipeline(opts: MergeOptions):
     """The pretrained SDXL pipeline (no adapters) with the subject's and style's learned tokens;
     frozen. bf16 on GPU, fp32 on CPU."""
-    from dcobench.models import load_sdxl
-
-    pipe = load_sdxl(opts.base_model, device=device(),
-                     dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+    pipe = load_finetuned(opts.base_model, precision="bf16" if torch.cuda.is_available() else "fp32")
     for folder in (opts.subject_model, opts.style_model):
-        path = Path(folder) / text.EMBEDS_NAME if folder else None
-        if path is not None and path.exists():
-            with safe_open(str(path), "pt") as f:
-                token = f.metadata()["token"]
-            text.load_learned_embeds(pipe, path, token)
-    for module in (pipe.unet, pipe.text_encoder, pipe.text_encoder_2, pipe.vae):
-        module.requires_grad_(False)
+        load_tokens(pipe, folder)
     return pipe
 
 
@@ -37,7 +28,7 @@ def _concept_data(pipe, concept_dir: Path, model_dir: Path | None, resolution: i
     concept = load_concept(concept_dir)
     captions, _ = model_captions(concept, model_dir)
     with torch.no_grad():
-        latents = encode_latents(pipe, concept.images, resolution)  # (N, 4, h, w)
+        latents = reference_latents(pipe, concept.images, resolution)  # (N, 4, h, w)
         embeds, pooled = text.encode_prompts(pipe, captions)  # (N, 77, d), (N, d_pool)
     return {"latents": latents, "embeds": embeds, "pooled": pooled}
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from dcobench import text
+from dcobench.data.captions import image_captions
 from dcobench.data.concept import Concept
 from dcobench.io import load_image
+from dcobench.models import text
 
 
 @dataclass
@@ -26,16 +27,6 @@ class Batch:
     captions: list[str]
     base_captions: list[str]
     cond: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def captions(concept: Concept, mode: str, learns_token: bool) -> tuple[list[str], list[str]]:
-    """(θ captions, φ captions) per image: comprehensive or compact ("a photo of sks {class}")."""
-    if mode == "compact":
-        caps = [concept.compact_caption] * len(concept.images)
-        return caps, caps  # no learned token: the reference sees the same prompt
-    caps = [concept.caption_for(p) for p in concept.images]
-    base = [concept.base_caption(c) for c in caps]
-    return caps, (base if learns_token else caps)
 
 
 @torch.no_grad()
@@ -50,6 +41,11 @@ def encode_latents(pipe, paths: list[Path], resolution: int, flips: bool = False
     return torch.stack(out, dim=1)
 
 
+def reference_latents(pipe, paths: list[Path], resolution: int) -> torch.Tensor:
+    """Unflipped latents of reference images in the UNet's dtype: (N, 4, R/8, R/8)."""
+    return encode_latents(pipe, paths, resolution)[:, 0].to(pipe.unet.dtype)
+
+
 @torch.no_grad()
 def encode_fixed(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     return text.encode_prompts(pipe, prompts)
@@ -57,7 +53,7 @@ def encode_fixed(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def reference_batch(pipe, concept: Concept, opts) -> Batch:
     """The concept's images with their θ and φ captions; fixed embeddings encoded once."""
-    caps, base = captions(concept, opts.captions, opts.learns_token)
+    caps, base = image_captions(concept, opts.captions, opts.learns_token)
     batch = Batch(encode_latents(pipe, concept.images, opts.resolution, opts.random_flip), caps, base)
     batch.cond["base_embeds"], batch.cond["base_pooled"] = encode_fixed(pipe, base)
     if not opts.learns_token:

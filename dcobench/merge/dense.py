@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from dcobench.merge import Lora, MergeOptions, from_factors, layer_shapes
+from dcobench.merge.lora import Lora, MergeOptions, from_factors, layer_shapes
 
 
 def svd_factors(delta: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:

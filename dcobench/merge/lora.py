@@ -3,23 +3,21 @@
 A LoRA layer is (A: (r, in), B: (out, r), scale = alpha / r), ΔW = scale · B A. The arithmetic
 merge λ1ΔW1 + λ2ΔW2 is stored exactly as one rank r1+r2 LoRA: A = [A1; A2],
 B = [λ1 s1 B1, λ2 s2 B2], alpha = r1+r2 — a standard diffusers LoRA, no dense ΔW.
-Every merger takes (loras, MergeOptions) and returns a Lora; the ΔW-based ones (svd, ties_svd,
-dare) live in dcobench.merge_dense, ZipLoRA (which trains merger vectors) in dcobench.ziplora.
+Every merger takes (loras, MergeOptions) and returns a Lora (registry: dcobench.merge.registry);
+the ΔW-based ones (svd, ties_svd, dare) live in dcobench.merge.dense, ZipLoRA (which trains
+merger vectors) in dcobench.merge.ziplora.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
-
-from dcobench.registry import Registry
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 # diffusers writes lora.down / lora.up (kohya-like); peft writes lora_A / lora_B
@@ -145,75 +143,19 @@ def from_factors(A: dict[str, torch.Tensor], B: dict[str, torch.Tensor], config:
     return Lora(A, B, 1.0, {**config, "r": rank, "lora_alpha": rank})
 
 
-MERGERS: Registry = Registry("merger")
-
-
-@MERGERS.register("arithmetic")
-def _arithmetic(loras: list[Lora], opts: MergeOptions) -> Lora:
+def merge_arithmetic(loras: list[Lora], opts: MergeOptions) -> Lora:
+    """The `arithmetic` merger: λ_subject ΔW_subject + λ_style ΔW_style, exact."""
     return arithmetic(loras, list(opts.weights))
 
 
-@MERGERS.register("cat")
-def _cat(loras: list[Lora], opts: MergeOptions) -> Lora:
+def merge_cat(loras: list[Lora], opts: MergeOptions) -> Lora:
+    """The `cat` merger: the same sum with balanced factors."""
     return cat(loras, list(opts.weights))
-
-
-def _lazy(module: str, name: str):
-    """A registry entry that imports its module on first call (keeps `import merge` cheap)."""
-
-    def merge(loras: list[Lora], opts: MergeOptions) -> Lora:
-        import importlib
-
-        return getattr(importlib.import_module(module), name)(loras, opts)
-
-    merge.__name__ = name
-    return merge
-
-
-for _name in ("svd", "ties_svd", "dare"):
-    MERGERS.register(_name, _lazy("dcobench.merge_dense", f"merge_{_name}"))
-MERGERS.register("ziplora", _lazy("dcobench.ziplora", "merge_ziplora"))
-WEIGHTLESS = {"ziplora"}  # mergers that ignore λ: one merge id, no λ grid
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}".replace("-", "m").replace(".", "p")
-
-
-def merge_id(method: str, merger: str, weights: tuple[float, float] = (1.0, 1.0)) -> str:
-    """Folder name of a merge: "dco-arithmetic", or "dco-arithmetic_w0p5_1" for λ ≠ (1, 1)."""
-    if tuple(float(w) for w in weights) == (1.0, 1.0) or merger in WEIGHTLESS:
-        return f"{method}-{merger}"
-    return f"{method}-{merger}_w{_fmt(weights[0])}_{_fmt(weights[1])}"
-
-
-def parse_merge_id(name: str) -> tuple[str, str, tuple[float, float]]:
-    """Inverse of merge_id: (method, merger, (λ_subject, λ_style))."""
-    match = re.fullmatch(r"([a-z0-9_]+)-([a-z0-9_]+?)(?:_w(m?[0-9p]+)_(m?[0-9p]+))?", name)
-    if not match:
-        raise ValueError(f"merge id {name!r} is not <method>-<merger>[_w<λ1>_<λ2>]")
-    method, merger, *lams = match.groups()
-    weights = tuple(float(x.replace("m", "-").replace("p", ".")) if x else 1.0 for x in lams)
-    return method, merger, weights
-
-
-def weight_grid(weights: list) -> list[tuple[float, float]]:
-    """merge.weights as a list of (λ_subject, λ_style): one pair or a list of pairs."""
-    pairs = [weights] if weights and not isinstance(weights[0], list | tuple) else weights
-    return [(float(a), float(b)) for a, b in pairs]
-
-
-def merge_ids(config: dict) -> list[str]:
-    """Every merge folder the config asks for: methods × mergers × λ grid (deduplicated)."""
-    cfg = config["merge"]
-    grid = weight_grid(cfg.get("weights", [1.0, 1.0]))
-    ids = [merge_id(m, g, w) for m in cfg["methods"] for g in cfg["mergers"] for w in grid]
-    return list(dict.fromkeys(ids))
 
 
 def write_lora(folder: Path, lora: Lora) -> Path:
     """Save as a standard diffusers LoRA (`unet.<layer>.lora.down/up.weight` + adapter metadata)."""
-    from dcobench.adapters import save_lora
+    from dcobench.models.adapters import save_lora
 
     state = {}
     for layer in lora.A:

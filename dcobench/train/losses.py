@@ -8,8 +8,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dcobench.registry import Registry
-
 
 def per_sample_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error over every non-batch element: ℓ_i = mean((pred_i − target_i)²)."""
@@ -44,10 +42,11 @@ def dco_loss(
 
 
 def prior_preservation_loss(
-    err_instance: torch.Tensor, err_prior: torch.Tensor, prior_weight: float
+    loss: torch.Tensor, err_prior: torch.Tensor, prior_weight: float
 ) -> torch.Tensor:
-    """DB + p.p.: DB loss on the reference rows + λ_prior · DB loss on the class-prior rows."""
-    return err_instance.mean() + prior_weight * err_prior.mean()
+    """Prior preservation: the objective's loss on the reference rows + λ_prior · DB loss on
+    the class-prior rows (DB + p.p. when the objective is DB)."""
+    return loss + prior_weight * err_prior.mean()
 
 
 def snr_weights(snr: torch.Tensor, gamma: float | None, prediction_type: str) -> torch.Tensor:
@@ -57,7 +56,3 @@ def snr_weights(snr: torch.Tensor, gamma: float | None, prediction_type: str) ->
     clipped = torch.clamp(snr, max=gamma)
     return clipped / (snr + 1) if prediction_type == "v_prediction" else clipped / snr
 
-
-OBJECTIVES: Registry = Registry("objective")
-OBJECTIVES.register("db", db_loss)
-OBJECTIVES.register("dco", dco_loss)

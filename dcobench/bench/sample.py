@@ -4,7 +4,7 @@
 Everything is measured side by side in one run on one pipeline: the methods alternate in
 rounds, so drift in machine load hits all alike, and the medians over rounds are reported. The
 LoRA has random non-zero factors, so its cost is real. On CUDA, peak allocated memory is
-recorded per method.
+recorded per timed loop.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import torch
 
-from dcobench import sampling
+from dcobench.sample import denoise as sampling
 
-METHODS = ("cfg", "rg", "rg_official")
+TIMED = ("cfg", "rg", "rg_official")  # the guided loops compared per step
 
 
 def _sync() -> None:
@@ -27,7 +27,7 @@ def _sync() -> None:
 
 def random_lora(pipe, rank: int, name: str = "theta", seed: int = 0) -> None:
     """Attach a LoRA with non-zero random B (the trained-model case) and activate it."""
-    from dcobench.adapters import add_lora, randomize_lora_b
+    from dcobench.models.adapters import add_lora, randomize_lora_b
 
     add_lora(pipe.unet, rank=rank, alpha=rank, name=name)
     randomize_lora_b(pipe.unet, 0.01, seed)
@@ -48,7 +48,7 @@ def _timed(fn: Callable[[], object]) -> tuple[float, int]:
 
 
 def _runners(pipe, args, dtype) -> dict[str, Callable[[], object]]:
-    """One zero-argument callable per timed method, all on the same prompts and noise."""
+    """One zero-argument callable per timed loop, all on the same prompts and noise."""
     b = args.batch
     theta = [f"a photo of <x> object number {i}" for i in range(b)]
     base = [f"a photo of object number {i}" for i in range(b)]
@@ -78,7 +78,7 @@ def _runners(pipe, args, dtype) -> dict[str, Callable[[], object]]:
 def bench_sample(args) -> dict:
     from dcobench.io import device, versions
     from dcobench.models import load_sdxl
-    from dcobench.train import autocast_dtype
+    from dcobench.models.finetuned import autocast_dtype
 
     dev = device()
     dtype = autocast_dtype(args.mixed_precision, dev) or torch.float32
@@ -97,7 +97,7 @@ def bench_sample(args) -> dict:
             seconds[name].append(sec)
             peak[name] = max(peak[name], mem)
     median = {k: statistics.median(v) for k, v in seconds.items()}
-    per_step = {k: median[k] / args.steps for k in METHODS}
+    per_step = {k: median[k] / args.steps for k in TIMED}
     images_per_s = {k: args.batch / median[k] for k in ("stock_pipeline", "ours_cfg_end_to_end")}
     gpu = torch.cuda.is_available()
     return {

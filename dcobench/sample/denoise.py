@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from dcobench import guidance, text
-from dcobench.adapters import BASE, adapters_disabled, lora_layers, per_row_adapters
+from dcobench.models import text
+from dcobench.models.adapters import BASE, adapters_disabled, lora_layers, per_row_adapters
+from dcobench.sample import guidance
 
 ARRANGEMENTS = ("batched", "split")
 SCHEDULERS = ("ddim", "euler", "dpm")
@@ -96,11 +97,8 @@ def conditioning(pipe, spec: GuideSpec, theta_prompts: list[str], base_prompts: 
 
 def combine(spec: GuideSpec, eps: torch.Tensor) -> torch.Tensor:
     """Split the stacked rows and apply the guidance formula."""
-    if spec.kind == "cfg":
-        eps_u, eps_c = eps.chunk(2)
-        return guidance.cfg(eps_u, eps_c, spec.w_text)
-    eps_u, eps_c, eps_t = eps.chunk(3)
-    return guidance.reward_guidance(eps_u, eps_c, eps_t, spec.w_text, spec.w_rg)
+    kind = guidance.GUIDANCE[spec.kind]
+    return kind.combine(eps.chunk(kind.rows), spec.w_text, spec.w_rg)
 
 
 def predict_batched(unet, cond: Conditioning, x: torch.Tensor, t) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Benchmarks: training step, sampling and merge timings / memory (App. D.5)."""

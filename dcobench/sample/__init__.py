@@ -1,0 +1,1 @@
+"""Sampling: CFG and reward guidance (paper §4.2) over prompts × seeds."""

@@ -1,0 +1,44 @@
+"""A guidance setting as one value: `Guide.parse("rg3")` at the edge (config, CLI options),
+`guide.name` for folder names; index.csv and score tables carry its fields as columns
+(guide, guidance, w_rg, w_text) so nothing downstream parses names. No torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KINDS = ("cfg", "rg")  # classifier-free guidance | reward guidance (paper §4.2)
+
+
+@dataclass(frozen=True)
+class Guide:
+    """`kind` cfg | rg; `w_rg` is ω_rg for reward guidance (None for cfg)."""
+
+    kind: str
+    w_rg: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"guide kind must be cfg or rg, got {self.kind!r}")
+        if (self.kind == "rg") != (self.w_rg is not None):
+            raise ValueError("reward guidance needs w_rg; cfg takes none")
+
+    @classmethod
+    def parse(cls, name: str) -> Guide:
+        """'cfg' -> Guide('cfg'); 'rg3' / 'rg2.5' -> Guide('rg', 3.0 / 2.5)."""
+        if name == "cfg":
+            return cls("cfg")
+        if name.startswith("rg"):
+            try:
+                return cls("rg", float(name[2:]))
+            except ValueError:
+                pass
+        raise ValueError(f"bad guide name {name!r}: use 'cfg' or 'rg<ω>' such as 'rg3'")
+
+    def columns(self, w_text: float) -> dict:
+        """The guidance columns of index.csv and score tables (w_rg None for cfg)."""
+        return {"guide": self.name, "guidance": self.kind, "w_rg": self.w_rg, "w_text": w_text}
+
+    @property
+    def name(self) -> str:
+        """Folder / column name: 'cfg', 'rg3', 'rg2.5'."""
+        return "cfg" if self.kind == "cfg" else f"rg{self.w_rg:g}"

@@ -1,0 +1,1 @@
+"""Scoring: DINOv2 / SigLIP / CLIP embedders and the metric registry."""
