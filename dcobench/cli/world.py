@@ -23,13 +23,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="concepts/figure: world seed")
     parser.add_argument("--world", default=None,
                         help="figure: folder with the world presets (default: the committed ones)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1 is fastest when the cores are shared)")
     add_options_argument(parser)
 
 
 def run(args) -> None:
     import torch
 
-    torch.set_num_threads(min(torch.get_num_threads(), 2))
+    torch.set_num_threads(args.threads)
     if args.action == "build":
         from dcobench.world.build import PHASES, Builder, BuildOptions
 

@@ -46,6 +46,10 @@ METRICS: dict[str, MetricInfo] = {
     "siglip_image": MetricInfo("Style fidelity (SigLIP image)", True, "image"),
     "clip_i": MetricInfo("CLIP-I", True, "image"),
     "clip_t": MetricInfo("CLIP-T", True, "text"),
+    # world hook (issue 17): oracle readings
+    "prompt_acc": MetricInfo("Prompt accuracy (oracle)", True, "text"),
+    "subject_acc": MetricInfo("Subject accuracy (oracle)", True, "image"),
+    "style_acc": MetricInfo("Style accuracy (oracle)", True, "image"),
 }
 
 
