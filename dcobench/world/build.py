@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ class BuildOptions:
     vae_batch: int = 16
     oracle_steps: int = 2000
     oracle_batch: int = 64
-    sdxl_steps: int = 1800
+    sdxl_steps: int = 1400
     sdxl_batch: int = 32
     siglip_steps: int = 800
     siglip_batch: int = 64
@@ -90,7 +89,8 @@ class Builder:
                 start = time.time()
                 with staging_dir(folder) as stage:
                     info = getattr(self, f"phase_{name}")(stage)
-                    _finish(stage, {**(info or {}), "seconds": round(time.time() - start, 1)})
+                    _finish(stage, {**(info or {}), "seconds": round(time.time() - start, 1),
+                                    "options": asdict(self.opts)})
                 print(f"world build: phase {name} done in {time.time() - start:.0f}s", flush=True)
         return self.export() if all(_done(self.work / p) for p in PHASES) else {}
 
@@ -196,9 +196,12 @@ class Builder:
                  for p in sorted(self.out.rglob("*")) if p.is_file() and p.name != "manifest.json"}
         seconds = {p: json.loads((self.work / p / "done.json").read_text())["seconds"]
                    for p in PHASES}
-        manifest = {"stage": "world build", "command": "python -m dcobench " + " ".join(sys.argv[1:]),
-                    "options": asdict(self.opts), "git": git_hash(), "versions": versions(),
-                    "phase_seconds": seconds, "gates": gates, "sha256": files}
+        changed = {k: v for k, v in asdict(self.opts).items()
+                   if v != BuildOptions.__dataclass_fields__[k].default}
+        command = "python -m dcobench world build" + (
+            f" --options '{json.dumps(changed)}'" if changed else "")
+        manifest = {"stage": "world build", "command": command, "options": asdict(self.opts),
+                    "git": git_hash(), "versions": versions(), "phase_seconds": seconds, "gates": gates, "sha256": files}
         write_text_atomic(self.out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
         return manifest
 

@@ -166,9 +166,10 @@ def attribute_hits(probs: torch.Tensor, requests: torch.Tensor) -> dict[str, tor
     for s, p in enumerate(POSITIONS):
         req = requests[:, 3 + 4 * s: 7 + 4 * s]
         per_kind["position"].append(hit(f"{p}.present", req[:, 0]))
+        seen = head_probs(probs, f"{p}.present").argmax(-1) == 1  # an absent object is all wrong
         for j, h in enumerate(("cls", "color", "size"), start=1):
             asked = torch.where(req[:, 0] > 0, req[:, j], torch.full_like(req[:, j], -1))
-            per_kind[h].append(hit(f"{p}.{h}", asked))
+            per_kind[h].append(hit(f"{p}.{h}", asked) * seen.float())
     for u in range(2):  # unplaced: read at the slot the oracle finds most present
         req = requests[:, 15 + 3 * u: 18 + 3 * u]
         present = torch.stack([head_probs(probs, f"{p}.present")[:, 1] for p in POSITIONS], -1)
