@@ -138,7 +138,8 @@ def test_missing_columns_and_registry(tmp_path):
         aggregate([bad])
     with pytest.raises(ValueError):
         aggregate([])
-    assert set(METRICS) == {"dino", "siglip_text", "siglip_image", "clip_i", "clip_t"}
+    assert set(METRICS) == {"dino", "siglip_text", "siglip_image", "clip_i", "clip_t",
+                            "prompt_acc", "subject_acc", "style_acc"}  # + world oracle
     assert METRICS["siglip_text"].image_or_text == "text"
     assert all(m.higher_is_better for m in METRICS.values())
 
