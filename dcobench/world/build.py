@@ -40,11 +40,11 @@ class BuildOptions:
     vae_batch: int = 16
     oracle_steps: int = 2000
     oracle_batch: int = 64
-    sdxl_steps: int = 1400
+    sdxl_steps: int = 1800
     sdxl_batch: int = 32
-    siglip_steps: int = 800
+    siglip_steps: int = 2000
     siglip_batch: int = 64
-    dino_steps: int = 600
+    dino_steps: int = 1500
     dino_batch: int = 64
     n_gate_prompts: int = 200
     gate_steps: int = 25

@@ -131,8 +131,13 @@ def train_sdxl(unet, te1, te2, latents: torch.Tensor, ids1: torch.Tensor, ids2: 
 
 def train_siglip(model, images: torch.Tensor, ids: torch.Tensor, steps: int, batch: int,
                  lr: float, seed: int):
-    """SigLIP's own sigmoid loss (``return_loss=True``) on image-caption pairs."""
+    """SigLIP's own sigmoid loss (``return_loss=True``) on image-caption pairs.
+
+    The logit bias starts at -log(batch) instead of SigLIP's -10 (set for 32k batches): with
+    64 pairs a batch, -10 makes every logit near zero probability and learning crawls."""
     torch.manual_seed(seed)
+    with torch.no_grad():
+        model.logit_bias.fill_(-math.log(batch))
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     model.train()
