@@ -156,8 +156,9 @@ def train_siglip(model, images: torch.Tensor, ids: torch.Tensor, steps: int, bat
 
 def train_dino(model, images: torch.Tensor, target: torch.Tensor, steps: int, batch: int,
                lr: float, seed: int):
-    """Supervised on every oracle attribute + subject identity through a linear probe on the
-    CLS token (the probe is discarded); images already ImageNet-normalised."""
+    """Supervised on every oracle attribute through a linear probe on the CLS token (the probe
+    is discarded), plus a supervised contrastive term that pulls renders of the same subject
+    together (instance retrieval); images already ImageNet-normalised."""
     from .oracle import WIDTHS
 
     torch.manual_seed(seed)
@@ -171,10 +172,34 @@ def train_dino(model, images: torch.Tensor, target: torch.Tensor, steps: int, ba
     for step, idx in enumerate(bar):
         _set_lr(opt, _lr(step, steps, lr))
         cls = model(pixel_values=images[idx]).last_hidden_state[:, 0]
-        loss = oracle_loss(probe(cls), target[idx])
+        loss = oracle_loss(probe(cls), target[idx]) + subject_contrast(cls, target[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if step % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     return model.eval()
+
+
+def subject_contrast(emb: torch.Tensor, target: torch.Tensor, temperature: float = 0.1):
+    """Supervised contrastive loss over images showing a subject (label: the first subject
+    found left to right); 0 when no image of the batch has a positive partner."""
+    from .oracle import HEAD_INDEX
+    from .vocab import POSITIONS
+
+    cols = target[:, [HEAD_INDEX[f"{p}.subject"] for p in POSITIONS]]  # (B, slots)
+    cols = torch.where(cols > 0, cols, torch.full_like(cols, 10**6))
+    label = cols.min(-1).values  # (B,) first subject id, 10**6 = none
+    keep = label < 10**6
+    z = F.normalize(emb[keep], dim=-1)
+    lab = label[keep]
+    if len(lab) < 2:
+        return emb.sum() * 0
+    sim = z @ z.T / temperature
+    eye = torch.eye(len(lab), dtype=torch.bool)
+    logp = sim.masked_fill(eye, -1e9).log_softmax(-1)
+    pos = (lab[:, None] == lab[None, :]) & ~eye
+    has = pos.any(-1)
+    if not has.any():
+        return emb.sum() * 0
+    return -(logp * pos).sum(-1)[has].div(pos.sum(-1)[has]).mean()
