@@ -32,6 +32,7 @@ include: "workflow/rules/score.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/world.smk"  # world hook (issue 17)
 
 
 rule all:

@@ -178,6 +178,10 @@ def _build_atomic(name: str, final: Path) -> None:
 def resolve_model(spec: str | os.PathLike) -> str:
     """Preset name -> built dir (built on first use); local dir -> itself; else hub id."""
     spec = str(spec)
+    from dcobench.world.presets import WORLD_PRESETS, world_preset_dir  # world hook (issue 17)
+
+    if spec in WORLD_PRESETS:
+        return str(world_preset_dir(spec))
     if spec in PRESETS or spec in LARGE_PRESETS:
         final = cache_root() / spec
         if not final.is_dir():

@@ -35,8 +35,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-KINDS = ("dino", "siglip", "clip")
-POOLING_VERSION = {"dino": "cls-v1", "siglip": "features-v1", "clip": "encode-v1"}
+KINDS = ("dino", "siglip", "clip", "oracle")
+POOLING_VERSION = {"dino": "cls-v1", "siglip": "features-v1", "clip": "encode-v1",
+                   "oracle": "probs-v1"}  # oracle: dcobench.world.scorers (world hook)
 
 
 def file_hash(path: Path) -> str:
@@ -159,6 +160,10 @@ class Embedder:
             elif self.kind == "siglip":
                 model, proc = models.load_siglip(self.spec)
                 self._loaded = (model, proc, None)
+            elif self.kind == "oracle":  # world hook
+                from dcobench.world import scorers
+
+                self._loaded = (scorers.load(self.spec), None, None)
             else:
                 self._loaded = models.load_open_clip(self.spec)
             self._loaded[0].to(self.device).eval()
@@ -204,12 +209,20 @@ class Embedder:
         if self.kind == "clip":
             pixels = torch.stack([proc(im) for im in pil]).to(self.device)
             return model.encode_image(pixels)
+        if self.kind == "oracle":  # world hook
+            from dcobench.world import scorers
+
+            return scorers.embed_images(model, pil)
         pixels = proc(images=pil, return_tensors="pt")["pixel_values"].to(self.device)
         if self.kind == "dino":
             return model(pixel_values=pixels).last_hidden_state[:, 0]  # CLS token
         return _features(model.get_image_features(pixel_values=pixels))
 
     def _embed_texts(self, prompts: list[str]) -> torch.Tensor:
+        if self.kind == "oracle":  # world hook: the prompt's attribute request, no model
+            from dcobench.world import scorers
+
+            return scorers.embed_texts(prompts)
         model, proc, tokenizer = self._load()
         if self.kind == "clip":
             return model.encode_text(tokenizer(prompts).to(self.device))

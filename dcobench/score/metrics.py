@@ -34,3 +34,7 @@ SCORERS.register("siglip_text", Scorer("siglip", "text", "Prompt fidelity (SigLI
 SCORERS.register("siglip_image", Scorer("siglip", "style", "Style fidelity (SigLIP image)"))
 SCORERS.register("clip_i", Scorer("clip", "subject", "CLIP-I"))
 SCORERS.register("clip_t", Scorer("clip", "text", "CLIP-T"))
+# the world's oracle (dcobench/world): attribute read-back, subject and style detection
+SCORERS.register("prompt_acc", Scorer("oracle", "text", "Prompt accuracy (oracle)"))
+SCORERS.register("subject_acc", Scorer("oracle", "subject", "Subject accuracy (oracle)"))
+SCORERS.register("style_acc", Scorer("oracle", "style", "Style accuracy (oracle)"))

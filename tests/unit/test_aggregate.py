@@ -140,7 +140,8 @@ def test_missing_columns_and_registry(tmp_path):
     from dcobench.report import metric_info
     from dcobench.score.metrics import SCORERS
 
-    assert set(SCORERS) == {"dino", "siglip_text", "siglip_image", "clip_i", "clip_t"}
+    assert set(SCORERS) == {"dino", "siglip_text", "siglip_image", "clip_i", "clip_t",
+                            "prompt_acc", "subject_acc", "style_acc"}  # + the world's oracle
     assert SCORERS["siglip_text"].image_or_text == "text"
     assert all(SCORERS[m].higher_is_better for m in SCORERS)
     assert metric_info("dino").label == "Subject fidelity (DINOv2)"

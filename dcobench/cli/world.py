@@ -1,0 +1,61 @@
+"""`python -m dcobench world build|concepts|figure`: the procedural world (dcobench.world).
+
+build: pretrain world-sdxl, world-siglip, world-dinov2 and the oracle phase by phase (resumable)
+and write them, gates.json and manifest.json to --out; concepts: write the world's subject and
+style concept folders to --out; figure: the pretrained model on held-out compositions with the
+oracle's readings, and the concepts' reference sheets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dcobench.cli import add_options_argument, build_options
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("action", choices=["build", "concepts", "figure"])
+    parser.add_argument("--out", help="build: preset folder (default resources/world); "
+                        "concepts: concept root; figure: png folder")
+    parser.add_argument("--work", default="results/world-build",
+                        help="build: phase outputs, kept so a rerun resumes")
+    parser.add_argument("--phases", default="", help="build: comma-separated subset of phases")
+    parser.add_argument("--seed", type=int, default=0, help="concepts/figure: world seed")
+    parser.add_argument("--world", default=None,
+                        help="figure: folder with the world presets (default: the committed ones)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1 is fastest when the cores are shared)")
+    add_options_argument(parser)
+
+
+def run(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.action == "build":
+        from dcobench.world.build import PHASES, Builder, BuildOptions
+
+        opts = build_options(BuildOptions, args.options)
+        phases = [p for p in args.phases.split(",") if p] or list(PHASES)
+        unknown = sorted(set(phases) - set(PHASES))
+        if unknown:
+            raise ValueError(f"unknown world build phase(s) {unknown}; known: {', '.join(PHASES)}")
+        out = Path(args.out or "resources/world")
+        manifest = Builder(opts, Path(args.work), out).run(phases)
+        if manifest:
+            print(f"world build: presets, gates.json and manifest.json in {out}")
+            print(f"gates passed: {manifest['gates']['passed']}")
+    elif args.action == "concepts":
+        from dcobench.world.concepts import write_world_concepts
+
+        if not args.out:
+            raise ValueError("world concepts needs --out")
+        for folder in write_world_concepts(Path(args.out), args.seed):
+            print(f"wrote {folder}")
+    else:
+        from dcobench.world.figures import write_figures
+
+        if not args.out:
+            raise ValueError("world figure needs --out")
+        for path in write_figures(Path(args.out), args.world, args.seed):
+            print(f"wrote {path}")

@@ -1,0 +1,6 @@
+"""The procedural world: a text-to-image domain dcobench pretrains itself (see docs/WORLD.md).
+
+vocab (attributes, captions), scenes (seeded splits), render, concepts (personalization
+folders), oracle (attribute reader + metrics), models / pretrain / build / gates (the presets
+world-sdxl, world-siglip, world-dinov2, world-oracle), figures.
+"""

@@ -1,0 +1,93 @@
+"""The world's personalization concepts, written as ordinary concept folders.
+
+Subjects (8): a known class drawn with a two-colour pattern the vocabulary cannot name, shown
+in 5 references whose contexts are deliberately narrow (large, centred, photo, two backgrounds).
+Styles (4): rendering transforms never seen in pretraining, shown on 5 varied scenes.
+Each folder holds the PNGs, ``concept.yaml`` (comprehensive captions generated from the truth)
+and ``world_truth.json`` (the scene of every image, for the oracle and for tests).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from dcobench.io import save_png_atomic, write_text_atomic
+
+from .render import render
+from .scenes import draw_scene
+from .vocab import BG_COLORS, STYLES, SUBJECTS, TEXTURES, Obj, Scene, caption
+
+N_REFERENCES = 5
+TRUTH_FILE = "world_truth.json"
+STYLE_NAMES = tuple(s for s in STYLES if s != "none")
+
+
+def subject_token(name: str) -> str:
+    return f"<{name}>"
+
+
+def style_token(style: str) -> str:
+    return f"<{style}_style>"
+
+
+def subject_scenes(index: int, seed: int) -> list[Scene]:
+    """The references of subject `index` (0-based): large, centred photos on two backgrounds."""
+    rng = np.random.default_rng([seed, 101, index])
+    contexts = [(BG_COLORS[int(rng.integers(4))], TEXTURES[int(rng.integers(4))]) for _ in range(2)]
+    look = SUBJECTS[index]
+    out = []
+    for i in range(N_REFERENCES):
+        bg, tex = contexts[i % 2]
+        obj = Obj(look.cls, None, "large", "center", subject=index + 1)
+        out.append(Scene("photo", bg, tex, (obj,), seed=int(rng.integers(2**31))))
+    return out
+
+
+def style_scenes(style: str, seed: int) -> list[Scene]:
+    """The references of a personal style: varied pretraining photos with the transform."""
+    k = STYLE_NAMES.index(style)
+    out = []
+    for i in range(N_REFERENCES):
+        base = draw_scene(seed, "pretrain", 1_000_000 + 100 * k + i)
+        out.append(Scene("photo", base.bg_color, base.texture, base.objects, style, base.seed))
+    return out
+
+
+def _write_folder(folder: Path, meta: dict, scenes: list[Scene], captions: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"{i:02d}.png" for i in range(len(scenes))]
+    for name, scene in zip(names, scenes, strict=True):
+        save_png_atomic(Image.fromarray(render(scene)), folder / name)
+    for p in folder.iterdir():  # stale images would make the folder invalid
+        if p.suffix == ".png" and p.name not in names:
+            p.unlink()
+    meta = {**meta, "captions": dict(zip(names, captions, strict=True))}
+    write_text_atomic(folder / "concept.yaml",
+                      yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000))
+    truth = {name: asdict(s) for name, s in zip(names, scenes, strict=True)}
+    write_text_atomic(folder / TRUTH_FILE, json.dumps(truth, indent=1) + "\n")
+    return folder
+
+
+def write_world_concepts(out_dir: str | Path, seed: int = 0) -> list[Path]:
+    """Write every subject and style folder under out_dir; return the folders (deterministic)."""
+    out_dir, folders = Path(out_dir), []
+    for i, look in enumerate(SUBJECTS):
+        token = subject_token(look.name)
+        scenes = subject_scenes(i, seed)
+        caps = [caption(s, tokens={i + 1: token}) for s in scenes]
+        meta = {"kind": "subject", "class": look.cls, "live": False, "token": token}
+        folders.append(_write_folder(out_dir / look.name, meta, scenes, caps))
+    for style in STYLE_NAMES:
+        token = style_token(style)
+        scenes = style_scenes(style, seed)
+        caps = [caption(s, style_word=token) for s in scenes]
+        meta = {"kind": "style", "class": style, "live": False, "token": token}
+        folders.append(_write_folder(out_dir / f"{style}_style", meta, scenes, caps))
+    return folders

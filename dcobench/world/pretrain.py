@@ -1,0 +1,205 @@
+"""Training loops of the world's models. Each takes tensors and step counts and returns the
+trained module; the builder (`build.py`) orchestrates phases, seeds and saving."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .oracle import Oracle, oracle_loss
+
+
+def _batches(n: int, batch: int, steps: int, gen: torch.Generator):
+    """`steps` random index batches over n items."""
+    for _ in range(steps):
+        yield torch.randint(0, n, (batch,), generator=gen)
+
+
+def _lr(step: int, steps: int, base: float, warmup: int = 100) -> float:
+    """Linear warm-up then cosine decay to 10%."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = (step - warmup) / max(steps - warmup, 1)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def _set_lr(opt, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+def train_vae(vae, images: torch.Tensor, steps: int, batch: int, lr: float, seed: int,
+              kl_weight: float = 1e-6):
+    """MSE + L1 reconstruction of the posterior sample, small KL; images (N, 3, S, S) in [-1, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    vae.train()
+    bar = tqdm(_batches(len(images), batch, steps, gen), total=steps, desc="world vae",
+               mininterval=5.0)
+    for step, idx in enumerate(bar):
+        _set_lr(opt, _lr(step, steps, lr))
+        x = images[idx]
+        post = vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
+        rec = vae.decode(z).sample
+        loss = F.mse_loss(rec, x) + 0.1 * (rec - x).abs().mean() + kl_weight * post.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    return vae.eval()
+
+
+def train_oracle(images: torch.Tensor, target: torch.Tensor, steps: int, batch: int, lr: float,
+                 seed: int) -> Oracle:
+    """Cross-entropy on every head; light pixel noise so generated images read as renders do."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = Oracle(width=16, hidden=128)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    bar = tqdm(_batches(len(images), batch, steps, gen), total=steps, desc="world oracle",
+               mininterval=5.0)
+    for step, idx in enumerate(bar):
+        _set_lr(opt, _lr(step, steps, lr))
+        x = images[idx]
+        sigma = torch.rand(len(idx), 1, 1, 1, generator=gen) * 0.1
+        x = x + sigma * torch.randn(x.shape, generator=gen)
+        loss = oracle_loss(model(x), target[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+def _encode_ids(te1, te2, ids1: torch.Tensor, ids2: torch.Tensor):
+    """Same as dcobench.models.text.encode_prompts, from token ids: (B, 77, d1+d2), (B, d_proj)."""
+    out1 = te1(ids1, output_hidden_states=True)
+    out2 = te2(ids2, output_hidden_states=True)
+    return torch.cat([out1.hidden_states[-2], out2.hidden_states[-2]], -1), out2[0]
+
+
+def train_sdxl(unet, te1, te2, latents: torch.Tensor, ids1: torch.Tensor, ids2: torch.Tensor,
+               steps: int, batch: int, lr: float, seed: int, size: int, drop: float = 0.1,
+               ema_decay: float = 0.999):
+    """Epsilon-prediction training of UNet + both text encoders; returns (EMA UNet, te1, te2).
+
+    Dropped captions (prob `drop`) get all-zero embeddings, which is what the SDXL pipeline
+    feeds as the unconditional branch (force_zeros_for_empty_prompt)."""
+    from diffusers import DDPMScheduler
+
+    noise_sched = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                                beta_schedule="scaled_linear")
+    gen = torch.Generator().manual_seed(seed)
+    params = list(unet.parameters()) + list(te1.parameters()) + list(te2.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    ema = copy.deepcopy(unet).eval().requires_grad_(False)
+    time_ids = torch.tensor([size, size, 0, 0, size, size], dtype=torch.float32)
+    unet.train(), te1.train(), te2.train()
+    bar = tqdm(_batches(len(latents), batch, steps, gen), total=steps, desc="world unet+text",
+               mininterval=5.0)
+    for step, idx in enumerate(bar):
+        _set_lr(opt, _lr(step, steps, lr, warmup=200))
+        x0 = latents[idx]
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, 1000, (len(idx),), generator=gen)
+        xt = noise_sched.add_noise(x0, noise, t)
+        embeds, pooled = _encode_ids(te1, te2, ids1[idx], ids2[idx])
+        keep = (torch.rand(len(idx), generator=gen) >= drop).float()
+        embeds, pooled = embeds * keep[:, None, None], pooled * keep[:, None]
+        added = {"text_embeds": pooled, "time_ids": time_ids.expand(len(idx), 6)}
+        pred = unet(xt, t, encoder_hidden_states=embeds, added_cond_kwargs=added).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        decay = min(ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
+                pe.lerp_(p, 1 - decay)
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    return ema, te1.eval(), te2.eval()
+
+
+def train_siglip(model, images: torch.Tensor, ids: torch.Tensor, steps: int, batch: int,
+                 lr: float, seed: int):
+    """SigLIP's own sigmoid loss (``return_loss=True``) on image-caption pairs.
+
+    The logit bias starts at -log(batch) instead of SigLIP's -10 (set for 32k batches): with
+    64 pairs a batch, -10 makes every logit near zero probability and learning crawls."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        model.logit_bias.fill_(-math.log(batch))
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    model.train()
+    bar = tqdm(_batches(len(images), batch, steps, gen), total=steps, desc="world siglip",
+               mininterval=5.0)
+    for step, idx in enumerate(bar):
+        _set_lr(opt, _lr(step, steps, lr))
+        out = model(input_ids=ids[idx], pixel_values=images[idx], return_loss=True)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{out.loss.item():.4f}")
+    return model.eval()
+
+
+def train_dino(model, images: torch.Tensor, target: torch.Tensor, steps: int, batch: int,
+               lr: float, seed: int):
+    """Supervised on every oracle attribute through a linear probe on the CLS token (the probe
+    is discarded), plus a supervised contrastive term that pulls renders of the same subject
+    together (instance retrieval); images already ImageNet-normalised."""
+    from .oracle import WIDTHS
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    probe = torch.nn.Linear(model.config.hidden_size, sum(WIDTHS))
+    params = list(model.parameters()) + list(probe.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    model.train()
+    bar = tqdm(_batches(len(images), batch, steps, gen), total=steps, desc="world dinov2",
+               mininterval=5.0)
+    for step, idx in enumerate(bar):
+        _set_lr(opt, _lr(step, steps, lr))
+        cls = model(pixel_values=images[idx]).last_hidden_state[:, 0]
+        loss = oracle_loss(probe(cls), target[idx]) + subject_contrast(cls, target[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+def subject_contrast(emb: torch.Tensor, target: torch.Tensor, temperature: float = 0.1):
+    """Supervised contrastive loss over images showing a subject (label: the first subject
+    found left to right); 0 when no image of the batch has a positive partner."""
+    from .oracle import HEAD_INDEX
+    from .vocab import POSITIONS
+
+    cols = target[:, [HEAD_INDEX[f"{p}.subject"] for p in POSITIONS]]  # (B, slots)
+    cols = torch.where(cols > 0, cols, torch.full_like(cols, 10**6))
+    label = cols.min(-1).values  # (B,) first subject id, 10**6 = none
+    keep = label < 10**6
+    z = F.normalize(emb[keep], dim=-1)
+    lab = label[keep]
+    if len(lab) < 2:
+        return emb.sum() * 0
+    sim = z @ z.T / temperature
+    eye = torch.eye(len(lab), dtype=torch.bool)
+    logp = sim.masked_fill(eye, -1e9).log_softmax(-1)
+    pos = (lab[:, None] == lab[None, :]) & ~eye
+    has = pos.any(-1)
+    if not has.any():
+        return emb.sum() * 0
+    return -(logp * pos).sum(-1)[has].div(pos.sum(-1)[has]).mean()

@@ -1,0 +1,54 @@
+"""World concepts are ordinary concept folders: valid, deterministic, captions from the truth."""
+
+import json
+from argparse import Namespace
+
+from dcobench.data.concept import validate_concept
+from dcobench.world.concepts import TRUTH_FILE, write_world_concepts
+from dcobench.world.scenes import draw_scene
+from dcobench.world.vocab import parse_caption
+
+
+def test_concept_folders_validate_and_are_deterministic(tmp_path):
+    folders = write_world_concepts(tmp_path / "a")
+    again = write_world_concepts(tmp_path / "b")
+    concepts = [validate_concept(f) for f in folders]
+    assert sum(c.kind == "subject" for c in concepts) >= 8
+    assert sum(c.kind == "style" for c in concepts) >= 4
+    for f, g in zip(folders, again, strict=True):
+        for p in sorted(f.iterdir()):
+            assert p.read_bytes() == (g / p.name).read_bytes(), p
+
+
+def test_captions_describe_the_truth_with_the_token(tmp_path):
+    for folder in write_world_concepts(tmp_path):
+        c = validate_concept(folder)
+        truth = json.loads((folder / TRUTH_FILE).read_text())
+        assert 4 <= len(c.images) <= 6 and set(truth) == set(c.captions)
+        for name, cap in c.captions.items():
+            scene = truth[name]
+            req = parse_caption(c.base_caption(cap))
+            assert (req.bg_color, req.texture) == (scene["bg_color"], scene["texture"])
+            if c.kind == "subject":  # the token stands where the class noun stands
+                assert req.objects == [(c.class_noun, None, "large", "center")]
+            else:
+                assert req.style == c.class_noun == scene["style"]
+
+
+def test_subject_references_are_narrow_and_never_in_pretraining(tmp_path):
+    for folder in write_world_concepts(tmp_path)[:8]:
+        truth = json.loads((folder / TRUTH_FILE).read_text()).values()
+        assert len({(s["bg_color"], s["texture"]) for s in truth}) <= 2
+    assert all(o.subject == 0 for i in range(2000) for o in draw_scene(0, "pretrain", i).objects)
+
+
+def test_prepare_validate_accepts_world_concepts(tmp_path):
+    from dcobench.cli.prepare import run
+
+    folders = write_world_concepts(tmp_path / "c")
+    out = tmp_path / "prep" / "summary.json"
+    run(Namespace(action="validate", concepts=[str(f) for f in folders], models="{}",
+                  out=str(out), root=None, names="", concept=None, sources="{}", parent=None,
+                  step=None, variant="", tsv=None))
+    summary = json.loads(out.read_text())
+    assert len(summary["concepts"]) == len(folders)

@@ -1,0 +1,78 @@
+"""The generator: determinism, captions <-> attributes, held-out compositions, vocabulary."""
+
+import numpy as np
+import pytest
+
+from dcobench.world.render import SIZE, render
+from dcobench.world.scenes import draw_scene, scenes
+from dcobench.world.vocab import (
+    BG_COLORS,
+    CLASSES,
+    COLORS,
+    HELD_OUT_PAIRS,
+    MEDIA,
+    SIZES,
+    STYLES,
+    TEXTURES,
+    Obj,
+    Scene,
+    caption,
+    parse_caption,
+)
+
+
+def test_same_seed_same_scene_and_pixels_other_seed_differs():
+    a = [draw_scene(0, "oracle", i) for i in range(20)]
+    assert a == [draw_scene(0, "oracle", i) for i in range(20)]
+    assert all(np.array_equal(render(s), render(t)) for s, t in zip(a, scenes(0, "oracle", 20), strict=True))
+    assert a != [draw_scene(1, "oracle", i) for i in range(20)]
+    assert render(a[0]).shape == (SIZE, SIZE, 3) and render(a[0]).dtype == np.uint8
+
+
+def test_caption_parses_back_to_the_scene_attributes():
+    for i in range(300):
+        s = draw_scene(3, "oracle", i)
+        req = parse_caption(caption(s))
+        assert (req.medium, req.bg_color, req.texture) == (s.medium, s.bg_color, s.texture)
+        assert req.style == (None if s.style == "none" else s.style)
+        want = [(o.cls, o.color, o.size, o.position) for o in s.objects]
+        assert req.objects == want
+
+
+def test_caption_text_example():
+    s = Scene("photo", "gray", "striped", (Obj("star", "red", "small", "left"),
+                                           Obj("circle", "blue", "large", "right")))
+    assert caption(s) == ("a photo of a small red star on the left and a large blue circle on "
+                          "the right, on a gray striped background")
+    subj = Scene("photo", "navy", "plain", (Obj("star", None, "large", "center", subject=1),))
+    assert caption(subj, tokens={1: "<split_star>"}) == (
+        "a photo of a large <split_star> in the center, on a navy plain background")
+
+
+def test_held_out_pairs_never_in_pretraining_and_always_in_heldout_split():
+    assert len(HELD_OUT_PAIRS) == len(CLASSES)  # one held-out colour per class
+    for s in scenes(0, "pretrain", 3000):
+        assert not s.held_out and s.style == "none" and all(o.subject == 0 for o in s.objects)
+    assert all(s.held_out for s in scenes(0, "heldout", 300))
+    pairs = {(o.cls, o.color) for s in scenes(0, "pretrain", 3000) for o in s.objects}
+    assert len(pairs) == len(CLASSES) * len(COLORS) - len(HELD_OUT_PAIRS)  # everything else seen
+
+
+def test_scene_rejects_bad_attributes():
+    with pytest.raises(ValueError, match="purple-ish"):
+        Scene("photo", "gray", "plain", (Obj("star", "purple-ish", "small", "left"),))
+    with pytest.raises(ValueError, match="different positions"):
+        Scene("photo", "gray", "plain", (Obj("star", "red", "small", "left"),) * 2)
+    with pytest.raises(ValueError, match="unknown split"):
+        draw_scene(0, "train", 0)
+
+
+def test_every_world_word_is_one_clip_token():
+    from dcobench.world.models import tokenizers
+
+    tok = tokenizers()[0]
+    assert len(tok) == 49408  # the full CLIP BPE
+    words = (CLASSES + COLORS + SIZES + BG_COLORS + TEXTURES + MEDIA + STYLES[1:]
+             + ("left", "right", "center", "background", "style"))
+    split = {w: tok.tokenize(w) for w in words}
+    assert all(len(t) == 1 for t in split.values()), {w: t for w, t in split.items() if len(t) > 1}

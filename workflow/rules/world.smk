@@ -1,0 +1,36 @@
+# The procedural world (dcobench.world): pretrain its presets, write its concepts and figures.
+# Not part of `rule all`: the committed weights in resources/world are the default; run
+# `snakemake --cores 2 world_build` to rebuild them into results/world/presets
+# (about 30 min on two shared CPU cores; see docs/WORLD.md).
+
+
+rule world_build:
+    output:
+        "results/world/presets/manifest.json",
+        "results/world/presets/gates.json",
+    log:
+        "results/world/logs/world_build.log",
+    benchmark:
+        "results/world/benchmarks/world_build.tsv"
+    params:
+        out=lambda w, output: output[0].rsplit("/", 1)[0],
+    threads: 1
+    shell:
+        "exec {PY} -m dcobench world build --out {params.out} --work results/world/build "
+        "--threads {threads} > {log} 2>&1"
+
+
+rule world_figures:
+    input:
+        "results/world/presets/manifest.json",
+    output:
+        "results/world/figures/pretrained_grid.png",
+        "results/world/figures/subjects.png",
+        "results/world/figures/styles.png",
+    log:
+        "results/world/logs/world_figures.log",
+    params:
+        world=lambda w, input: input[0].rsplit("/", 1)[0],
+        out=lambda w, output: output[0].rsplit("/", 1)[0],
+    shell:
+        "exec {PY} -m dcobench world figure --world {params.world} --out {params.out} > {log} 2>&1"
