@@ -40,7 +40,7 @@ class BuildOptions:
     vae_batch: int = 16
     oracle_steps: int = 2000
     oracle_batch: int = 64
-    sdxl_steps: int = 3200
+    sdxl_steps: int = 5000
     sdxl_batch: int = 32
     siglip_steps: int = 2000
     siglip_batch: int = 64
