@@ -49,6 +49,6 @@ def test_prepare_validate_accepts_world_concepts(tmp_path):
     out = tmp_path / "prep" / "summary.json"
     run(Namespace(action="validate", concepts=[str(f) for f in folders], models="{}",
                   out=str(out), root=None, names="", concept=None, sources="{}", parent=None,
-                  step=None, variant="", tsv=None))
+                  step=None, variant="", tsv=None, resolution=32))  # the world trains at 32
     summary = json.loads(out.read_text())
     assert len(summary["concepts"]) == len(folders)
