@@ -7,8 +7,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from dcobench.score.embedders import Embedder
 from dcobench.models import load_sdxl, resolve_model
+from dcobench.score.embedders import Embedder
 from dcobench.world.render import SIZE, render
 from dcobench.world.scenes import scenes
 from dcobench.world.vocab import caption
