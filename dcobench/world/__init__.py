@@ -1,4 +1,4 @@
-"""The procedural world: a text-to-image domain dcobench pretrains itself (see docs/WORLD.md).
+"""The procedural world: a text-to-image domain dcobench pretrains itself (see docs/world.md).
 
 vocab (attributes, captions), scenes (seeded splits), render, concepts (personalization
 folders), oracle (attribute reader + metrics), models / pretrain / build / gates (the presets

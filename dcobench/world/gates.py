@@ -1,4 +1,4 @@
-"""The world's gates (WORLD.md): measured on held-out data by the build, written to gates.json.
+"""The world's gates (docs/world.md): measured on held-out data by the build, written to gates.json.
 
 - vae_psnr: reconstruction PSNR (dB, posterior mean) on held-out renders; gate >= 26.
 - oracle_accuracy: per head kind on held-out renders; gate >= 0.97 each.

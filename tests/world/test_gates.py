@@ -1,4 +1,4 @@
-"""The committed world's gates (WORLD.md), read from resources/world/gates.json.
+"""The committed world's gates (docs/world.md), read from resources/world/gates.json.
 
 A gate the committed build has not reached is listed in SHORTFALLS with its measured figure:
 the test for it is a strict xfail, so the suite states the shortfall and turns red as soon as
