@@ -31,6 +31,19 @@ def cache_root() -> Path:
     return Path(os.environ.get("DCOBENCH_CACHE") or "resources/models")
 
 
+# The tiny SDXL-architecture UNet (3 levels, text-time conditioning; text encoders 32 + 48 wide,
+# pooled projection 40), shared by tiny-sdxl and the world's world-sdxl.
+TINY_UNET = dict(
+    in_channels=4, out_channels=4, layers_per_block=2,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    block_out_channels=(32, 64, 64), attention_head_dim=(2, 4, 4),
+    transformer_layers_per_block=(1, 1, 2), norm_num_groups=8, use_linear_projection=True,
+    addition_embed_type="text_time", addition_time_embed_dim=8, cross_attention_dim=80,
+    projection_class_embeddings_input_dim=6 * 8 + 40,
+)
+
+
 def _text_encoder_config(tok, hidden: int, **kw):
     """CLIP text config for a tiny SDXL text encoder (2 layers, 77 positions)."""
     from transformers import CLIPTextConfig
@@ -55,15 +68,7 @@ def build_tiny_sdxl(out_dir: Path) -> None:
     tok1 = build_clip_tokenizer()
     tok2 = build_clip_tokenizer(pad_token="!")
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=2,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(32, 64, 64), attention_head_dim=(2, 4, 4),
-        transformer_layers_per_block=(1, 1, 2), norm_num_groups=8, use_linear_projection=True,
-        addition_embed_type="text_time", addition_time_embed_dim=8, cross_attention_dim=80,
-        projection_class_embeddings_input_dim=6 * 8 + 40,
-    )
+    unet = UNet2DConditionModel(sample_size=8, **TINY_UNET)
     torch.manual_seed(1)
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, sample_size=64, layers_per_block=1,

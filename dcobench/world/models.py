@@ -56,15 +56,9 @@ def build_text_encoders(tok1, tok2):
 def build_unet():
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel(
-        sample_size=LATENT, in_channels=4, out_channels=4, layers_per_block=2,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(32, 64, 64), attention_head_dim=(2, 4, 4),
-        transformer_layers_per_block=(1, 1, 2), norm_num_groups=8, use_linear_projection=True,
-        addition_embed_type="text_time", addition_time_embed_dim=8, cross_attention_dim=80,
-        projection_class_embeddings_input_dim=6 * 8 + 40,
-    )
+    from dcobench.models.presets import TINY_UNET
+
+    return UNet2DConditionModel(sample_size=LATENT, **TINY_UNET)  # the tiny-sdxl UNet
 
 
 def scheduler():
