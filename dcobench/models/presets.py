@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .sdxl_shaped import build_sdxl_shaped
+from .sdxl_shaped import build_sdxl_shaped, sdxl_scheduler
 from .tokenizer import build_clip_tokenizer
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -59,7 +59,6 @@ def build_tiny_sdxl(out_dir: Path) -> None:
     """SDXL-architecture pipeline (two CLIP encoders, text_time UNet, x8 VAE), 64x64 px."""
     from diffusers import (
         AutoencoderKL,
-        EulerDiscreteScheduler,
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
     )
@@ -80,11 +79,7 @@ def build_tiny_sdxl(out_dir: Path) -> None:
     torch.manual_seed(3)
     te2 = CLIPTextModelWithProjection(
         _text_encoder_config(tok2, 48, hidden_act="gelu", projection_dim=40))
-    scheduler = EulerDiscreteScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-        beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading",
-        prediction_type="epsilon", interpolation_type="linear", use_karras_sigmas=False,
-    )
+    scheduler = sdxl_scheduler()
     pipe = StableDiffusionXLPipeline(
         vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tok1, tokenizer_2=tok2,
         unet=unet, scheduler=scheduler, force_zeros_for_empty_prompt=True, add_watermarker=False,

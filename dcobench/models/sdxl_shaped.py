@@ -38,6 +38,19 @@ TEXT_G = dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32,
 SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
                  beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading",
                  prediction_type="epsilon", interpolation_type="linear", use_karras_sigmas=False)
+# Keys SDXL base 1.0's scheduler_config.json carries for the other schedulers built from it
+# (DDIM reads clip_sample / set_alpha_to_one; its defaults would clip latents to [-1, 1]).
+SCHEDULER_EXTRA = dict(clip_sample=False, set_alpha_to_one=False, skip_prk_steps=True,
+                       sample_max_value=1.0)
+
+
+def sdxl_scheduler():
+    """SDXL base 1.0's scheduler: Euler discrete, with its full saved config."""
+    from diffusers import EulerDiscreteScheduler
+
+    scheduler = EulerDiscreteScheduler(**SCHEDULER)
+    scheduler.register_to_config(**SCHEDULER_EXTRA)
+    return scheduler
 
 
 def components(tok1, tok2) -> dict:
@@ -60,7 +73,7 @@ def components(tok1, tok2) -> dict:
 
 def build_sdxl_shaped(out_dir: Path) -> None:
     """Build on the GPU when there is one (random init of 3.5 B parameters is slow on a CPU)."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+    from diffusers import StableDiffusionXLPipeline
 
     tok1 = build_clip_tokenizer(n_merges=FULL_MERGES)
     tok2 = build_clip_tokenizer(n_merges=FULL_MERGES, pad_token="!")
@@ -69,6 +82,6 @@ def build_sdxl_shaped(out_dir: Path) -> None:
         parts = components(tok1, tok2)
     parts = {name: module.to(torch.float16) for name, module in parts.items()}
     pipe = StableDiffusionXLPipeline(tokenizer=tok1, tokenizer_2=tok2,
-                                     scheduler=EulerDiscreteScheduler(**SCHEDULER),
+                                     scheduler=sdxl_scheduler(),
                                      force_zeros_for_empty_prompt=True, add_watermarker=False, **parts)
     pipe.save_pretrained(str(out_dir), safe_serialization=True)

@@ -50,7 +50,14 @@ def make_scheduler(pipe, name: str):
                                     DPMSolverMultistepScheduler), strict=True))
     if name not in classes:
         raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(classes)}")
-    return classes[name].from_config(pipe.scheduler.config)
+    config = dict(pipe.scheduler.config)
+    # DDIM's own default clips the predicted x0 to [-1, 1], a pixel-space range; latents are
+    # not in it (unit variance after the VAE's scaling). SDXL's scheduler config says
+    # clip_sample: false explicitly; a config that does not say (an Euler config saved by
+    # diffusers, as the tiny and world presets were) means the same.
+    config.setdefault("clip_sample", False)
+    config.setdefault("set_alpha_to_one", False)
+    return classes[name].from_config(config)
 
 
 def initial_noise(seeds: list[int], shape: tuple[int, int, int]) -> torch.Tensor:

@@ -62,13 +62,10 @@ def build_unet():
 
 
 def scheduler():
-    from diffusers import EulerDiscreteScheduler
+    """SDXL's scheduler config (Euler discrete, clip_sample false for DDIM built from it)."""
+    from dcobench.models.sdxl_shaped import sdxl_scheduler
 
-    return EulerDiscreteScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-        beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading",
-        prediction_type="epsilon", interpolation_type="linear", use_karras_sigmas=False,
-    )
+    return sdxl_scheduler()
 
 
 def assemble_sdxl(vae, te1, te2, tok1, tok2, unet):
