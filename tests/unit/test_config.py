@@ -100,7 +100,13 @@ def test_variant_options_override_and_per_kind():
     cfg = copy.deepcopy(PAPER)
     base, compact = train_options(cfg, "subject", "dco"), train_options(cfg, "subject", "db_compact")
     assert (base["captions"], base["textual_inversion"], base["steps"]) == ("comprehensive", True, 2000)
-    assert (compact["captions"], compact["textual_inversion"]) == ("compact", False)
+    # Fig 8a compact captions learn the token (rebuttal); the Fig 1 "DB" uses the rare token
+    assert (compact["captions"], compact["textual_inversion"]) == ("compact", True)
+    rare = train_options(cfg, "subject", "db_rare")
+    assert (rare["captions"], rare["textual_inversion"]) == ("rare_token", False)
+    # styles learn no token (§5.2), whatever the variant
+    for variant in ("db", "dco"):
+        assert train_options(cfg, "style", variant)["textual_inversion"] is False
     assert train_options(cfg, "subject", "dco_b05")["beta"] == 0.5
     assert train_options(cfg, "subject", "dbpp_l05")["prior_weight"] == 0.5
     one = train_options(cfg, "subject", "oneshot_dco")
