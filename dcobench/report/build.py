@@ -170,9 +170,10 @@ def paper_section(opts: ReportOptions, summary: pd.DataFrame) -> Section | None:
     if opts.paper_values is None or not Path(opts.paper_values).exists():
         return None
     table = paper_vs_ours(read_paper_values(opts.paper_values), summary, opts.bench_dir)
-    caption = ("Paper vs ours: every published number of data/paper_values.csv with our value "
-               "(prompt set all), delta = ours − paper and our 95% bootstrap CI over concepts; "
-               "'not in this run' where this run has no such experiment or benchmark.")
+    caption = ("Paper vs ours: every published number of data/paper_values.csv with our value of "
+               "the same cell (variant, group, guide, prompt set, metric), delta = ours − paper "
+               "and our 95% bootstrap CI over concepts; 'not in this run' where this run has no "
+               "such cell or benchmark.")
     write_table(table, opts.exp_dir / "tables" / "paper_vs_ours", caption)
     return Section("Paper vs ours", [(table.round(4), caption)],
                    intro="Tiny demo models are not expected to match SDXL numbers; the rows "
