@@ -164,8 +164,9 @@ def test_paper_values_file_names_known_experiments_and_metrics():
     from dcobench.score.scorers import SCORERS
 
     table = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "paper_values.csv")
-    assert list(table.columns) == ["experiment", "source", "method_label", "variant", "metric",
-                                   "value", "unit", "note"]
+    from dcobench.report.paper import PAPER_COLUMNS
+
+    assert list(table.columns) == PAPER_COLUMNS
     assert table["source"].str.len().min() > 3 and table["value"].notna().all()
     assert set(table["experiment"]) <= set(PAPER["experiment_defs"]) | {"timing"}
     scored = table[table["experiment"] != "timing"]
@@ -174,6 +175,11 @@ def test_paper_values_file_names_known_experiments_and_metrics():
     assert set(table.loc[table["experiment"] == "table1", "variant"]) == merges
     dco = table[(table["variant"] == "dco-arithmetic") & (table["metric"] == "siglip_text")]
     assert dco["value"].item() == 0.773
+    # every compared variant is one the paper config trains in that experiment
+    for exp in ("fig1", "table1"):
+        spec = PAPER["experiment_defs"][exp]
+        named = set(spec.get("variants", [])) | set(spec.get("merges", [])) | {"pretrained"}
+        assert set(table.loc[table["experiment"] == exp, "variant"]) <= named, exp
 
 
 def test_dag_build_imports_no_torch():
