@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dcobench.data.captions import check_mode
+from dcobench.data.captions import CAPTION_MODES
 from dcobench.models import adapters
 from dcobench.models.finetuned import PRECISIONS
 from dcobench.train.objectives import OBJECTIVES
@@ -46,7 +46,9 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         OBJECTIVES[self.objective]  # raises with suggestions
-        check_mode(self.captions)
+        if self.captions not in CAPTION_MODES:
+            raise ValueError(f"captions must be one of {', '.join(CAPTION_MODES)}, "
+                             f"got {self.captions!r}")
         if self.captions == "rare_token" and self.textual_inversion:
             raise ValueError("captions rare_token ('a photo of sks {class}') learns no token; "
                              "set textual_inversion: false for this run")
