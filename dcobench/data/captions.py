@@ -5,7 +5,7 @@ is written with the concepts' tokens ("a <dog> in the jungle"); each token then 
 
 - a token the model learned (textual embeddings, paper §4.3): θ reads the token, φ — the
   pretrained model, which has no such token — reads the class words;
-- `rare_token` captions (DreamBooth's "a photo of [V] [class]", paper §4.3 / §5.1 footnote):
+- `rare_token` captions (DreamBooth's "a photo of [V] [class]", paper §4.3 and its footnote):
   θ and φ both read "sks {class}" for a subject; no token is learned;
 - any other token stands for its class words in θ's and φ's caption alike. This is how styles
   train (paper §5.2: no textual embedding): "a <flat> of a woman" → "a flat cartoon
