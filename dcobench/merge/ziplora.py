@@ -38,7 +38,7 @@ class ZipLoraOptions:
     """Merger training; the `merge.ziplora:` config section."""
 
     steps: int = 100  # paper: ≤ 100
-    lr: float = 0.01  # Adam lr of the merger vectors (the public code's tiny lr barely moves them)
+    lr: float = 1e-3  # Adam lr of the mergers (config/paper.yaml: why; the public 5e-5 barely moves them)
     penalty: float = 0.01  # λ of the merger-similarity penalty (public code's default)
     similarity: str = "mean_abs"  # mean_abs (public code) | dot (|m_s · m_t|) | cosine
     resolution: int = 1024  # training images' resolution in pixels
