@@ -34,9 +34,10 @@ def hours(experiments: list[str]) -> float:
     for kind, _, v in plan.models:
         var = setup.variants[v]
         if var.trained:
-            total += train_options(cfg, kind, v)["steps"] * STEP_DB * RATIO[var.method]
+            ratio = RATIO["dbpp"] if var.prior else RATIO[var.objective]
+            total += train_options(cfg, kind, v)["steps"] * STEP_DB * ratio
     classes = {setup.concepts[c].class_noun for _, c, v in plan.models
-               if setup.variants[v].method == "dbpp"}
+               if setup.variants[v].prior}
     total += len(classes) * cfg["train"]["prior"]["count"] * PRIOR_IMG
     for kind, c, _ in plan.evaluated:
         live = setup.concepts[c].live

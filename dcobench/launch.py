@@ -31,7 +31,7 @@ log = logging.getLogger("dcobench")
 
 # stage -> Snakemake rule whose profile resources it uses
 STAGE_RULES = {"prepare": "prepare", "priors": "priors", "train": "train", "sample": "sample",
-               "score": "score", "merge": "merge", "analyze": "noise_distance",
+               "score": "score", "merge": "merge", "analyze": "noise_distance_run",
                "aggregate": "aggregate", "report": "report", "bench": "train"}
 
 

@@ -39,8 +39,11 @@ def timestep_grid(num_train_timesteps: int, count: int) -> list[int]:
 @torch.no_grad()
 def noise_distance(pipe, concept_dir: Path, opts: NoiseDistanceOptions,
                    model_dir: Path | None = None) -> list[dict]:
-    """Rows (timestep, distance, std, n): mean over `noises` draws of the per-element squared
-    difference between ε_θ(x_t; c_ti) (LoRA on) and ε_φ(x_t; c) (LoRA off)."""
+    """Rows (timestep, distance, std, n, distance_sum, elements) over `noises` draws of the
+    squared difference between ε_θ(x_t; c_ti) (LoRA on) and ε_φ(x_t; c) (LoRA off):
+    `distance` = mean over draws of the per-element mean (std: its std over draws),
+    `distance_sum` = mean over draws of ‖ε_θ − ε_φ‖², the sum over the `elements` = C·h·w latent
+    elements that §5.4 names (= distance × elements)."""
     concept = load_concept(concept_dir)
     latents = reference_latents(pipe, concept.images, opts.resolution)  # (N, 4, h, w)
     theta_caps, base_caps = model_captions(concept, model_dir)
@@ -62,9 +65,11 @@ def noise_distance(pipe, concept_dir: Path, opts: NoiseDistanceOptions,
                 eps_phi = unet_eps(pipe.unet, x_t, tt, base_embeds[idx], base_pooled[idx], opts.resolution)
             diff = (eps_theta.float() - eps_phi.float()) ** 2
             dists.append(diff.reshape(len(idx), -1).mean(dim=1))  # (b,)
-        d = torch.cat(dists)
+        d = torch.cat(dists).double()
         std = d.std().item() if len(d) > 1 else 0.0
-        rows.append({"timestep": t, "distance": d.mean().item(), "std": std, "n": len(d)})
+        elements = latents[0].numel()  # C·h·w
+        rows.append({"timestep": t, "distance": d.mean().item(), "std": std, "n": len(d),
+                     "distance_sum": d.mean().item() * elements, "elements": elements})
     return rows
 
 

@@ -10,11 +10,14 @@ from dcobench.cli import add_options_argument, build_options
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("analysis", choices=["noise-distance", "lora-cosine"], help="which analysis")
+    parser.add_argument("analysis", choices=["noise-distance", "lora-cosine", "join"],
+                        help="which analysis; join: concatenate per-model tables (--part)")
     parser.add_argument("--run", nargs="+", metavar="CONCEPT_DIR:VARIANT:MODEL_DIR",
                         help="noise-distance: one entry per trained model")
     parser.add_argument("--pair", nargs="+", metavar="VARIANT:SUBJECT_MODEL:STYLE_MODEL",
                         help="lora-cosine: one entry per (subject, style) LoRA pair")
+    parser.add_argument("--part", nargs="+", metavar="CSV",
+                        help="join: per-model analysis tables, concatenated in the given order")
     parser.add_argument("--out", required=True, help="output csv")
     parser.add_argument("--base-model", default="tiny-sdxl")
     add_options_argument(parser)
@@ -23,6 +26,9 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     from dcobench.io import write_manifest, write_text_atomic
 
+    if args.analysis == "join":
+        _join(args.part, Path(args.out))
+        return
     if args.analysis == "noise-distance":
         if not args.run:
             raise SystemExit("analyze noise-distance: give --run CONCEPT_DIR:VARIANT:MODEL_DIR ...")
@@ -36,6 +42,23 @@ def run(args) -> None:
     out = Path(args.out)
     write_text_atomic(out, pd.DataFrame(rows).to_csv(index=False))
     write_manifest(out.parent, f"analyze-{args.analysis}", options, runs=args.run or args.pair)
+
+
+def _join(parts: list[str] | None, out: Path) -> None:
+    """One table from per-model tables with the same columns (e.g. one noise-distance job per
+    (concept, variant)); a part with other columns is refused, naming it."""
+    import pandas as pd
+
+    from dcobench.io import write_text_atomic
+
+    if not parts:
+        raise SystemExit("analyze join: give --part CSV ...")
+    frames = [pd.read_csv(p) for p in parts]
+    for path, frame in zip(parts, frames, strict=True):
+        if list(frame.columns) != list(frames[0].columns):
+            raise SystemExit(f"analyze join: {path} has columns {list(frame.columns)}, "
+                             f"{parts[0]} has {list(frames[0].columns)}")
+    write_text_atomic(out, pd.concat(frames, ignore_index=True).to_csv(index=False))
 
 
 def _noise_distance(args) -> list[dict]:

@@ -1,7 +1,7 @@
 """Evaluation prompt sets as templates with `{subject}` / `{style}` slots.
 
 A template is filled twice: with the learned-token phrase for the fine-tuned model θ
-(e.g. "<toy_robot>", or "sks robot" under compact captions) and with the class words for the
+(e.g. "<toy_robot>", or "sks robot" under rare-token captions) and with the class words for the
 pretrained model φ and for scoring (e.g. "robot"). The sets are text files in data/prompts/
 (one template per line, `#` comment lines name each block's source); `object` / `live` are the
 DreamBooth evaluation prompts (github.com/google/dreambooth, CC-BY-4.0).

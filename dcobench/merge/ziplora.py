@@ -2,9 +2,14 @@
 
 Merged layer: ΔW_m x = s_s B_s A_s (m_s ⊙ x) + s_t B_t A_t (m_t ⊙ x), i.e. each LoRA's ΔW with
 its input columns scaled by a merger vector — no dense ΔW is ever formed. Loss (each LoRA on
-its own images and captions, same x_t, t, ε):
-  ‖merged(x_s; p_s) − subject(x_s; p_s)‖² + ‖merged(x_t; p_t) − style(x_t; p_t)‖²
-  + λ Σ_layers |sim(m_s, m_t)|,   sim = dot product (paper) or cosine.
+its own images and captions, same x_t, t, ε), normalised as the public implementation
+(mkshing/ziplora-pytorch, train_dreambooth_ziplora_sdxl.py) does:
+  mse(merged(x_s; p_s), subject(x_s; p_s)) + mse(merged(x_t; p_t), style(x_t; p_t))
+  + λ Σ_layers sim(m_s, m_t),
+mse = mean over the batch's latent elements (F.mse_loss, reduction "mean"); sim = mean_i
+|m_s,i · m_t,i| (the public code's default, "mean_abs"), or |m_s · m_t| (Shah et al.'s formula,
+"dot") or |cos(m_s, m_t)| ("cosine"). With a sum over latent elements instead of the mean, the
+same λ would weigh the penalty C·h·w times less against reconstruction.
 The result is a standard rank r_s + r_t LoRA: A = [A_s diag(m_s); A_t diag(m_t)],
 B = [s_s B_s, s_t B_t], whose forward equals the merged forward.
 """
@@ -25,21 +30,25 @@ from dcobench.merge.lora import Lora, MergeOptions, from_factors, layer_factors,
 log = logging.getLogger(__name__)
 
 
+SIMILARITIES = ("mean_abs", "dot", "cosine")
+
+
 @dataclass(frozen=True)
 class ZipLoraOptions:
     """Merger training; the `merge.ziplora:` config section."""
 
     steps: int = 100  # paper: ≤ 100
-    lr: float = 0.01  # Adam lr of the merger vectors (the public code's tiny lr barely moves them)
-    penalty: float = 0.01  # λ of the merger-similarity penalty
-    similarity: str = "dot"  # dot (paper: |m_s · m_t|) | cosine
+    lr: float = 1e-3  # Adam lr of the mergers (config/paper.yaml: why; the public 5e-5 barely moves them)
+    penalty: float = 0.01  # λ of the merger-similarity penalty (public code's default)
+    similarity: str = "mean_abs"  # mean_abs (public code) | dot (|m_s · m_t|) | cosine
     resolution: int = 1024  # training images' resolution in pixels
     batch_size: int = 1  # images per concept per step
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.similarity not in ("dot", "cosine"):
-            raise ValueError(f"similarity must be dot or cosine, got {self.similarity!r}")
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)}, "
+                             f"got {self.similarity!r}")
         if self.steps < 1 or self.lr <= 0 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be >= 1 and lr > 0")
 
@@ -105,12 +114,16 @@ class ZipLora(torch.nn.Module):
         finally:
             self._state = None
 
-    def penalty(self, similarity: str = "dot") -> torch.Tensor:
-        """Σ_layers |sim(m_s, m_t)|."""
+    def penalty(self, similarity: str = "mean_abs") -> torch.Tensor:
+        """Σ_layers sim(m_s, m_t): mean |m_s ⊙ m_t|, |m_s · m_t| or |cos(m_s, m_t)|."""
         terms = []
         for ms, mt in zip(self.m_subject, self.m_style, strict=True):
-            sim = ms @ mt if similarity == "dot" else torch.cosine_similarity(ms, mt, dim=0)
-            terms.append(sim.abs())
+            if similarity == "mean_abs":
+                terms.append((ms * mt).abs().mean())
+            elif similarity == "dot":
+                terms.append((ms @ mt).abs())
+            else:
+                terms.append(torch.cosine_similarity(ms, mt, dim=0).abs())
         return torch.stack(terms).sum()
 
     @torch.no_grad()
@@ -145,8 +158,9 @@ def ziplora_step(unet, zl: ZipLora, batch: dict, opts: ZipLoraOptions) -> dict[s
         target = unet(batch["x_t"], batch["t"], **cond).sample.float()
     with zl.mode("merged"):
         pred = unet(batch["x_t"], batch["t"], **cond).sample.float()
-    per_row = ((pred - target) ** 2).reshape(n, -1).sum(dim=1)  # ‖·‖² per row: (n,)
-    loss_s, loss_t = per_row[:n_s].mean(), per_row[n_s:].mean()
+    # mean-reduced MSE per concept (rows of one concept share a shape): F.mse_loss's "mean"
+    loss_s = torch.nn.functional.mse_loss(pred[:n_s], target[:n_s])
+    loss_t = torch.nn.functional.mse_loss(pred[n_s:], target[n_s:])
     penalty = zl.penalty(opts.similarity)
     loss = loss_s + loss_t + opts.penalty * penalty
     loss.backward()

@@ -16,7 +16,8 @@ from dcobench.train.batches import reference_latents
 
 
 def load_pipeline(opts: MergeOptions):
-    """The pretrained SDXL pipeline (no adapters) with the subject's and style's learned tokens;
+    """The pretrained SDXL pipeline (no adapters) with the learned tokens of either model (styles
+    usually have none);
     frozen. bf16 on GPU, fp32 on CPU."""
     pipe = load_finetuned(opts.base_model, precision="bf16" if torch.cuda.is_available() else "fp32")
     for folder in (opts.subject_model, opts.style_model):

@@ -30,6 +30,7 @@ from .specs import (
 from .tables import merge_table, variant_table, write_table
 from .training_figures import (
     lora_cosine_figure,
+    lora_cosine_table,
     loss_overview_figure,
     noise_distance_figure,
     run_loss_figure,
@@ -170,9 +171,10 @@ def paper_section(opts: ReportOptions, summary: pd.DataFrame) -> Section | None:
     if opts.paper_values is None or not Path(opts.paper_values).exists():
         return None
     table = paper_vs_ours(read_paper_values(opts.paper_values), summary, opts.bench_dir)
-    caption = ("Paper vs ours: every published number of data/paper_values.csv with our value "
-               "(prompt set all), delta = ours − paper and our 95% bootstrap CI over concepts; "
-               "'not in this run' where this run has no such experiment or benchmark.")
+    caption = ("Paper vs ours: every published number of data/paper_values.csv with our value of "
+               "the same cell (variant, group, guide, prompt set, metric), delta = ours − paper "
+               "and our 95% bootstrap CI over concepts; 'not in this run' where this run has no "
+               "such cell or benchmark.")
     write_table(table, opts.exp_dir / "tables" / "paper_vs_ours", caption)
     return Section("Paper vs ours", [(table.round(4), caption)],
                    intro="Tiny demo models are not expected to match SDXL numbers; the rows "
@@ -199,12 +201,22 @@ def training_section(opts: ReportOptions) -> Section | None:
     nd, cos = opts.noise_distance, opts.lora_cosine
     if nd is not None:
         png = noise_distance_figure(nd, figs / "noise_distance")[0]
-        items.append((png, "Noise distance ‖ε_θ − ε_φ‖² per timestep on the reference images "
-                      "(paper Fig 8c), mean over concepts; band: 95% normal CI over concepts."))
+        items.append((png, "Noise distance per timestep on the reference images (paper Fig "
+                      "8c): ‖ε_θ − ε_φ‖² summed over the latent elements, as §5.4 writes it "
+                      "(the y label says so; tables without the sum show the per-element mean), "
+                      "mean over concepts; band: 95% normal CI over concepts."))
     if cos is not None:
         png = lora_cosine_figure(cos, figs / "lora_cosine")[0]
-        items.append((png, "Mean cosine between the columns of the subject and style LoRAs per "
-                      "layer (paper Fig 10), averaged over (subject, style) pairs."))
+        items.append((png, "Mean |cosine| between the columns of the subject and style LoRAs "
+                      "per layer (paper Fig 10), averaged over (subject, style) pairs. The "
+                      "paper's text says 'average cosine similarity' without saying whether "
+                      "the sign is dropped; the signed mean is near 0 whenever column signs are "
+                      "arbitrary, so the bars show the magnitude and the table keeps both."))
+        table = lora_cosine_table(cos)
+        caption = ("LoRA column cosine per variant and UNet block: signed mean and mean |cos| "
+                   "over layers and (subject, style) pairs.")
+        write_table(table, opts.exp_dir / "tables" / "lora_cosine", caption)
+        items.append((table.round(4), caption))
     return Section("Training and analyses", items) if items else None
 
 

@@ -128,13 +128,16 @@ def _finish_loss(fig, ax, log_scale: bool, ylabel: str, fontsize: int, out_stem)
 
 
 def noise_distance_figure(csv: Path, out_stem: Path | str) -> list[Path]:
-    """‖ε_θ − ε_φ‖² vs timestep per variant (Fig 8c): mean over concepts, band = 95% normal CI
-    over concepts when there are several."""
+    """Noise distance vs timestep per variant (Fig 8c): mean over concepts, band = 95% normal CI
+    over concepts when there are several. Plots ‖ε_θ − ε_φ‖² summed over the latent elements
+    (the quantity §5.4 names) when the table has it, else the per-element mean; the y label
+    says which."""
     df = pd.read_csv(csv)
+    column = "distance_sum" if "distance_sum" in df.columns else "distance"
     colors = variant_colors(list(df["variant"]))
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for variant, mdf in df.groupby("variant", sort=True):
-        stats = mdf.groupby("timestep", sort=True)["distance"].agg(["mean", "std", "count"])
+        stats = mdf.groupby("timestep", sort=True)[column].agg(["mean", "std", "count"])
         t = stats.index.to_numpy()
         ax.plot(t, stats["mean"], color=colors[variant], linewidth=1.4, label=variant)
         if (stats["count"] > 1).any():
@@ -142,26 +145,44 @@ def noise_distance_figure(csv: Path, out_stem: Path | str) -> list[Path]:
             ax.fill_between(t, stats["mean"] - half, stats["mean"] + half,
                             color=colors[variant], alpha=0.2, linewidth=0)
     ax.set_xlabel("timestep t")
-    ax.set_ylabel(r"noise distance $\|\epsilon_\theta - \epsilon_\phi\|^2$")
+    ax.set_ylabel(NOISE_DISTANCE_LABELS[column])
     ax.legend(fontsize=8, frameon=False)
     ax.grid(alpha=0.3, linewidth=0.5)
     return save_figure(fig, out_stem)
 
 
+NOISE_DISTANCE_LABELS = {
+    "distance_sum": r"$\|\epsilon_\theta - \epsilon_\phi\|_2^2$ (sum over latent elements)",
+    "distance": r"mean of $(\epsilon_\theta - \epsilon_\phi)^2$ per latent element",
+}
+
+
 def lora_cosine_figure(csv: Path, out_stem: Path | str) -> list[Path]:
-    """Per-layer mean cosine between subject and style LoRA columns (Fig 10): one bar per
-    layer and variant, averaged over (subject, style) pairs; layers in UNet order."""
+    """Per-layer mean |cosine| between subject and style LoRA columns (Fig 10): one bar per
+    layer and variant, averaged over (subject, style) pairs; layers in UNet order. The signed
+    mean sits near 0 for any pair of LoRAs whose column signs are arbitrary, so the magnitude
+    is what tells alignment apart; the signed value stays in the table (lora_cosine_table)."""
     df = pd.read_csv(csv)
     variants = sorted(df["variant"].unique())
     colors = variant_colors(variants)
-    stats = df.groupby(["layer", "variant"], sort=False)["mean_cos"].mean().unstack("variant")
+    stats = df.groupby(["layer", "variant"], sort=False)["mean_abs_cos"].mean().unstack("variant")
     fig, ax = plt.subplots(figsize=(max(5.5, 0.08 * len(stats) * len(variants)), 3.6))
     x, width = np.arange(len(stats)), 0.8 / len(variants)
     for i, variant in enumerate(variants):
         ax.bar(x + i * width, stats[variant].to_numpy(), width, color=colors[variant], label=variant)
     ax.set_xlabel("LoRA layer (down → mid → up)")
-    ax.set_ylabel("mean column cosine (subject, style)")
+    ax.set_ylabel("mean |column cosine| (subject, style)")
     ax.axhline(0, color="black", linewidth=0.5)
     ax.legend(fontsize=8, frameon=False)
     ax.grid(alpha=0.3, linewidth=0.5, axis="y")
     return save_figure(fig, out_stem)
+
+
+def lora_cosine_table(csv: Path) -> pd.DataFrame:
+    """Per variant and UNet block: signed mean cosine and mean |cosine| over layers and
+    (subject, style) pairs, and the number of layers."""
+    df = pd.read_csv(csv)
+    out = (df.groupby(["variant", "block"], sort=True)
+           .agg(mean_cos=("mean_cos", "mean"), mean_abs_cos=("mean_abs_cos", "mean"),
+                layers=("layer", "nunique")).reset_index())
+    return out

@@ -49,7 +49,7 @@ class SampleOptions:
     scheduler: str = "ddim"
     resolution: int = 1024
     batch_size: int = 4  # (prompt, seed) slots per UNet batch
-    captions: str = "comprehensive"  # compact: θ prompts use "sks {class}" for the subject
+    captions: str = "comprehensive"  # caption mode when the model folder has no train manifest
     seed: int = 0  # master seed; an image's noise depends on (seed, its seed slot, prompt index)
     mixed_precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
 

@@ -1,10 +1,15 @@
 """Scorers (paper App. D.4): a registry of metrics whose math is a pure function of embeddings.
 
 - dino: mean cosine of DINOv2 CLS embeddings, generated image vs every reference image.
-- siglip_text: σ(logit_scale·cos + logit_bias) of the image and its class-word prompt
-  (index.csv ``scoring_prompt``: learned tokens replaced by class words). This is SigLIP's own
-  pair probability; the paper's App. D.4 formula writes σ(f_img·f_txt + b) without the scale,
-  which we read as an omission (without it every probability would sit near σ(b) ≈ 0).
+- siglip_text: σ(t·cos + b) with SigLIP's learned t = exp(logit_scale) and b = logit_bias, for
+  the image and its class-word prompt (index.csv ``scoring_prompt``: learned tokens replaced by
+  class words): SigLIP's own pair probability. App. D.4 writes the score as
+  S_IT(x, c) = 1 / (1 + exp(−f_img(x)ᵀ f_text(c) + b)), f ℓ2-normalised, b "optimized during
+  pretraining" — no temperature, and +b inside the exponent. Taken literally with a released
+  checkpoint's b (SigLIP starts it at −10 and learns it; |b| stays of order 10) and
+  |cos| ≤ 1, that is σ(cos − b) ≈ 1 for every pair (≈ 0 with the opposite sign), which cannot
+  give the paper's 0.72–0.90 spread; with the learned scale t (of order 100) the scores spread
+  over (0, 1). So we use SigLIP's own scale and bias and read the formula as shorthand for it.
 - siglip_image: mean SigLIP image–image cosine vs the style references (style fidelity).
 - clip_i / clip_t: open_clip image–image (mean over references) / image–text cosine
   (DreamBooth's CLIP-I / CLIP-T).

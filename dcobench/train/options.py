@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcobench.data.captions import CAPTION_MODES
 from dcobench.models import adapters
 from dcobench.models.finetuned import PRECISIONS
 from dcobench.train.objectives import OBJECTIVES
@@ -25,8 +26,8 @@ class TrainOptions:
     lr: float = 5e-5  # LoRA learning rate (Adam)
     ti_lr: float = 5e-4  # learned-token learning rate
     lr_warmup_steps: int = 0  # linear LR warm-up; 0 = constant (the paper)
-    textual_inversion: bool = True  # learn the concept token (comprehensive captions only)
-    captions: str = "comprehensive"  # comprehensive | compact ("a photo of sks {class}")
+    textual_inversion: bool = True  # learn the concept token (config default: subjects only)
+    captions: str = "comprehensive"  # comprehensive | compact | rare_token (data/captions.py)
     beta: float = 1.0  # the paper's β; the loss uses β·T
     offset_noise: float = 0.0  # 0.1 for styles in the paper
     snr_gamma: float | None = None  # Min-SNR-γ weighting, None = off
@@ -45,8 +46,12 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         OBJECTIVES[self.objective]  # raises with suggestions
-        if self.captions not in ("comprehensive", "compact"):
-            raise ValueError(f"captions must be comprehensive or compact, got {self.captions!r}")
+        if self.captions not in CAPTION_MODES:
+            raise ValueError(f"captions must be one of {', '.join(CAPTION_MODES)}, "
+                             f"got {self.captions!r}")
+        if self.captions == "rare_token" and self.textual_inversion:
+            raise ValueError("captions rare_token ('a photo of sks {class}') learns no token; "
+                             "set textual_inversion: false for this run")
         for name in ("steps", "rank", "resolution", "batch_size", "log_every", "resume_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -62,4 +67,4 @@ class TrainOptions:
 
     @property
     def learns_token(self) -> bool:
-        return self.textual_inversion and self.captions == "comprehensive"
+        return self.textual_inversion

@@ -4,7 +4,7 @@ TrainOptions overrides.
 The paper compares more than objectives: DB with the compact caption, DB+CC early-stopped,
 DB+p.p. with λ_prior 0.5, DCO at β 0.5 / 2, ... A variant names one such run, e.g.
 
-    db_compact: {objective: db, captions: compact, textual_inversion: false}
+    db_rare:    {objective: db, captions: rare_token, textual_inversion: false}
     dbpp_l05:   {objective: db, prior: true, prior_weight: 0.5}
     dco_b05:    {objective: dco, beta: 0.5}
     db_es:      {checkpoint_of: db, step: 1000}   # the 1000-step checkpoint of the db run
@@ -29,7 +29,8 @@ OVERRIDE_KEYS = (
     "offset_noise", "snr_gamma", "max_grad_norm", "resolution", "batch_size", "seed",
     "prior_weight", "checkpoints",
 )
-PER_KIND_KEYS = ("steps", "rank", "offset_noise")  # may be a value or {subject: .., style: ..}
+# may be a value or {subject: .., style: ..}
+PER_KIND_KEYS = ("steps", "rank", "offset_noise", "textual_inversion")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def variant_options(config: dict, kind: str, variant: Variant) -> dict:
     t = section(config, "train")  # schema defaults filled in
     opts = {
         "steps": t["steps"][kind], "rank": t["rank"][kind], "alpha": t["alpha"],
-        "lr": t["lr"], "ti_lr": t["ti_lr"], "textual_inversion": t["textual_inversion"],
+        "lr": t["lr"], "ti_lr": t["ti_lr"],
+        "textual_inversion": _per_kind(t["textual_inversion"], kind),
         "captions": t["captions"], "beta": t["beta"], "offset_noise": t["offset_noise"][kind],
         "snr_gamma": t["snr_gamma"], "max_grad_norm": t["max_grad_norm"],
         "resolution": t["resolution"], "batch_size": t["batch_size"],

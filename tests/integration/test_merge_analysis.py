@@ -62,10 +62,10 @@ def test_ziplora_mergers_move_and_loss_decreases(pipe):
 
 def test_ziplora_penalty_pulls_mergers_apart(pipe):
     zl = ZipLora(_random_lora(pipe.unet, 4, 0), _random_lora(pipe.unet, 8, 1))
-    start = zl.penalty("dot").item()
+    start = zl.penalty("mean_abs").item()
     train_mergers(pipe.unet, zl, lambda step: _fixed_batch(pipe),
                   ZipLoraOptions(steps=3, lr=0.05, penalty=0.01))
-    assert zl.penalty("dot").item() < start
+    assert zl.penalty("mean_abs").item() < start
 
 
 def test_ziplora_export_reproduces_the_merged_forward(pipe, tmp_path):
@@ -112,14 +112,18 @@ def _nd_pipe(pipe_scale, model_cache):
 
 def test_noise_distance_zero_for_zero_lora_and_grows_with_scale(model_cache, demo_root, tmp_path):
     model_dir = tmp_path / "model"
-    model_dir.mkdir()  # compact captions: θ and φ see the same prompt, only the LoRA differs
-    (model_dir / "manifest.json").write_text(json.dumps({"options": {"captions": "compact"}}))
+    model_dir.mkdir()  # no learned token: θ and φ read the same class words, only the LoRA differs
+    (model_dir / "manifest.json").write_text(json.dumps({"stage": "train",
+                                                         "options": {"captions": "compact"}}))
     opts = NoiseDistanceOptions(timesteps=2, noises=3, resolution=64, batch_size=2)
     distances = []
     for scale in (0.0, 0.5, 1.0, 2.0):
         rows = noise_distance(_nd_pipe(scale, model_cache), Path(demo_root / "toy_robot"),
                               opts, model_dir)
         assert [r["n"] for r in rows] == [3, 3]
+        for r in rows:  # §5.4's ‖·‖²: the sum over the 4 × 8 × 8 latent elements of a 64² image
+            assert r["elements"] == 256
+            assert r["distance_sum"] == pytest.approx(256 * r["distance"], rel=1e-12)
         distances.append(sum(r["distance"] for r in rows))
     assert distances[0] == 0.0
     assert 0 < distances[1] < distances[2] < distances[3]

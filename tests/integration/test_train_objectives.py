@@ -104,11 +104,50 @@ def test_gradient_checkpointing_gives_the_same_weights(model_cache, demo_root, t
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
 
 
-def test_compact_captions_learn_no_token_and_use_the_rare_token_phrase(model_cache, demo_root, tmp_path):
+def test_compact_captions_learn_the_token_in_a_photo_of_token(model_cache, demo_root, tmp_path):
+    """Fig 8a's compact caption (rebuttal: no rare identifier, textual embeddings learned as in
+    §5.1): θ reads "a photo of <token>", φ "a photo of {class}"."""
     trainer = Trainer(_opts(demo_root, tmp_path, captions="compact"))
+    assert trainer.tokens is not None
+    assert set(trainer.data.captions) == {"a photo of <toy_robot>"}
+    assert set(trainer.data.base_captions) == {"a photo of robot"}
+
+
+def test_rare_token_captions_learn_no_token_and_use_sks(model_cache, demo_root, tmp_path):
+    trainer = Trainer(_opts(demo_root, tmp_path, captions="rare_token", textual_inversion=False))
     assert trainer.tokens is None
     assert set(trainer.data.captions) == {"a photo of sks robot"}
     assert trainer.data.base_captions == trainer.data.captions
+    with pytest.raises(ValueError, match="rare_token.*textual_inversion: false"):
+        _opts(demo_root, tmp_path, captions="rare_token")
+
+
+@pytest.mark.parametrize("variant", ["db", "dco"])
+def test_style_run_from_config_trains_no_token_with_plain_style_words(model_cache, demo_root,
+                                                                      tmp_path, variant):
+    """§5.2: styles train no textual embedding. The demo config's options for a style give a
+    run without a token whose θ and φ captions are the same text, with the style words where
+    the placeholder token stood and no angle-bracket token left for CLIP to split."""
+    from pathlib import Path
+
+    import yaml
+
+    from dcobench.config import train_options
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
+    fields = train_options(cfg, "style", variant)
+    assert fields["textual_inversion"] is False
+    fields.update(steps=2, resolution=64, mixed_precision="fp32", checkpoints=[])
+    trainer = Trainer(TrainOptions(concept_dir=demo_root / "mosaic_style", out_dir=tmp_path / "run",
+                                   objective=variant, **fields))
+    assert trainer.tokens is None
+    assert trainer.data.captions == trainer.data.base_captions
+    assert all("<" not in c and ">" not in c and "mosaic" in c for c in trainer.data.captions)
+    embeds, _ = text.encode_prompts(trainer.pipe, trainer.data.captions[:1])
+    torch.testing.assert_close(trainer.data.cond["embeds"][:1], embeds)  # fixed θ text too
+    trainer.step()
+    trainer.save(tmp_path / "run")
+    assert not list((tmp_path / "run").glob("learned_embeds*"))
 
 
 def test_reference_uses_base_captions_when_a_token_is_learned(model_cache, demo_root, tmp_path):

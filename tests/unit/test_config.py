@@ -100,7 +100,13 @@ def test_variant_options_override_and_per_kind():
     cfg = copy.deepcopy(PAPER)
     base, compact = train_options(cfg, "subject", "dco"), train_options(cfg, "subject", "db_compact")
     assert (base["captions"], base["textual_inversion"], base["steps"]) == ("comprehensive", True, 2000)
-    assert (compact["captions"], compact["textual_inversion"]) == ("compact", False)
+    # Fig 8a compact captions learn the token (rebuttal); the Fig 1 "DB" uses the rare token
+    assert (compact["captions"], compact["textual_inversion"]) == ("compact", True)
+    rare = train_options(cfg, "subject", "db_rare")
+    assert (rare["captions"], rare["textual_inversion"]) == ("rare_token", False)
+    # styles learn no token (§5.2), whatever the variant
+    for variant in ("db", "dco"):
+        assert train_options(cfg, "style", variant)["textual_inversion"] is False
     assert train_options(cfg, "subject", "dco_b05")["beta"] == 0.5
     assert train_options(cfg, "subject", "dbpp_l05")["prior_weight"] == 0.5
     one = train_options(cfg, "subject", "oneshot_dco")
@@ -158,8 +164,9 @@ def test_paper_values_file_names_known_experiments_and_metrics():
     from dcobench.score.scorers import SCORERS
 
     table = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "paper_values.csv")
-    assert list(table.columns) == ["experiment", "source", "method_label", "variant", "metric",
-                                   "value", "unit", "note"]
+    from dcobench.report.paper import PAPER_COLUMNS
+
+    assert list(table.columns) == PAPER_COLUMNS
     assert table["source"].str.len().min() > 3 and table["value"].notna().all()
     assert set(table["experiment"]) <= set(PAPER["experiment_defs"]) | {"timing"}
     scored = table[table["experiment"] != "timing"]
@@ -168,6 +175,11 @@ def test_paper_values_file_names_known_experiments_and_metrics():
     assert set(table.loc[table["experiment"] == "table1", "variant"]) == merges
     dco = table[(table["variant"] == "dco-arithmetic") & (table["metric"] == "siglip_text")]
     assert dco["value"].item() == 0.773
+    # every compared variant is one the paper config trains in that experiment
+    for exp in ("fig1", "table1"):
+        spec = PAPER["experiment_defs"][exp]
+        named = set(spec.get("variants", [])) | set(spec.get("merges", [])) | {"pretrained"}
+        assert set(table.loc[table["experiment"] == exp, "variant"]) <= named, exp
 
 
 def test_dag_build_imports_no_torch():

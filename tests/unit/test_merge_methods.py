@@ -130,3 +130,61 @@ def test_column_cosine_of_a_zero_column_is_zero():
     a.A["l"][:, 0] = 0
     cos = column_cosine(a.A["l"], a.B["l"], 1.0, a.A["l"], a.B["l"], 1.0)
     assert cos[0] == 0 and torch.allclose(cos[1:], torch.ones(5))
+
+
+class _OneLinear(torch.nn.Module):
+    """A stand-in UNet with one target layer `to_q` (W = I): ε = W x (+ ZipLoRA's hook)."""
+
+    def __init__(self):
+        super().__init__()
+        self.to_q = torch.nn.Linear(2, 2, bias=False)
+        with torch.no_grad():
+            self.to_q.weight.copy_(torch.eye(2))
+
+    def forward(self, x, t, encoder_hidden_states=None, added_cond_kwargs=None):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sample=self.to_q(x))
+
+
+@pytest.mark.parametrize(("similarity", "penalty"), [
+    ("mean_abs", (2 * 1 + 0.5 * 3) / 2),  # public code: mean_i |m_s,i m_t,i| = 1.75
+    ("dot", abs(2 * 1 + 0.5 * 3)),  # Shah et al.: |m_s · m_t| = 3.5
+])
+def test_ziplora_loss_equals_the_hand_computed_public_normalization(similarity, penalty):
+    """ΔW_s = e1 e1ᵀ, ΔW_t = e2 e2ᵀ, m_s = (2, 0.5), m_t = (1, 3). Subject row x = (1, 2):
+    target x + ΔW_s x = (2, 2); merged x + ΔW_s (m_s ⊙ x) + ΔW_t (m_t ⊙ x) = (3, 8);
+    mse = (1² + 6²) / 2 = 18.5. Style row x = (3, −1): target (3, −2), merged (9, −4);
+    mse = (6² + 2²) / 2 = 20. Loss = 18.5 + 20 + 0.01 · penalty. (The old per-row sum of
+    squares gave 37 + 40: the same λ weighed twice as little here, C·h·w times at SDXL.)"""
+    from dcobench.merge.ziplora import ZipLora, ZipLoraOptions, ziplora_step
+
+    subject = Lora({"to_q": torch.tensor([[1.0, 0.0]])}, {"to_q": torch.tensor([[1.0], [0.0]])},
+                   1.0, {"r": 1})
+    style = Lora({"to_q": torch.tensor([[0.0, 1.0]])}, {"to_q": torch.tensor([[0.0], [1.0]])},
+                 1.0, {"r": 1})
+    zl = ZipLora(subject, style)
+    with torch.no_grad():
+        zl.m_subject[0].copy_(torch.tensor([2.0, 0.5]))
+        zl.m_style[0].copy_(torch.tensor([1.0, 3.0]))
+    unet = _OneLinear().requires_grad_(False)
+    batch = {"x_t": torch.tensor([[1.0, 2.0], [3.0, -1.0]]), "t": torch.tensor([10, 10]),
+             "embeds": None, "pooled": None, "time_ids": None, "n_subject": 1}
+    with zl.attached(unet):
+        stats = ziplora_step(unet, zl, batch, ZipLoraOptions(penalty=0.01, similarity=similarity))
+    # exact in binary floating point: every product and sum here is of small dyadic numbers,
+    # except 0.01 · penalty (one rounding)
+    assert stats["loss_subject"] == 18.5 and stats["loss_style"] == 20.0
+    assert stats["penalty"] == penalty
+    assert stats["loss"] == pytest.approx(38.5 + 0.01 * penalty, rel=1e-7)
+    # ∂/∂m_s of the subject term: merged₀ = 1 + 1·m_s,0, 2nd output has no m_s;
+    # d mse/d m_s,0 = 2·(3 − 2)/2 · x₀ = 1 (+ style row: 2·(9 − 3)/2 · 3 = 18) + λ·∂penalty
+    dpen = 1 / 2 * 1 if similarity == "mean_abs" else 1.0  # ∂/∂m_s,0 of mean|m_s m_t| or |m_s·m_t|
+    assert zl.m_subject[0].grad[0].item() == pytest.approx(1 + 18 + 0.01 * dpen, rel=1e-6)
+
+
+def test_ziplora_options_name_the_bad_similarity():
+    from dcobench.merge.ziplora import ZipLoraOptions
+
+    with pytest.raises(ValueError, match="mean_abs, dot, cosine"):
+        ZipLoraOptions(similarity="l2")

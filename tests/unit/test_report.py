@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -260,13 +261,18 @@ def test_report_builds_offline_per_experiment(tmp_path):
     _train_log(exp / "models" / "subject" / "A" / "stale" / "train_log.csv", 1.0)  # an old run
     stale = exp / "samples" / "subject" / "A" / "stale" / "cfg"
     shutil.copytree(declared_samples[0].parent, stale)
-    paper = tmp_path / "paper_values.csv"
-    pd.DataFrame([dict(experiment="fig1", source="Fig. 1", method_label="Pretrained",
-                       variant="pretrained", metric="dino", value=0.308, unit="cosine", note="")]
-                 ).to_csv(paper, index=False)
+    paper = Path(__file__).resolve().parents[2] / "data" / "paper_values.csv"
+    bench = tmp_path / "bench"  # as bench train / bench sample write them on a CUDA device
+    bench.mkdir()
+    (bench / "train.json").write_text(json.dumps(
+        {"device": "cuda", "base_model": "sdxl", "dco_over_db": 1.31,
+         "peak_memory_gib": {"db": 14.25, "dco": 15.5}}))
+    (bench / "sample.json").write_text(json.dumps(
+        {"device": "cuda", "model": "sdxl", "rg_over_cfg": 1.45, "official_rg_over_cfg": 1.9,
+         "peak_memory_gib": {"cfg": 9.0, "rg": 11.0, "rg_official": 10.0}}))
     out = build_report(ReportOptions(exp_dir=exp, out=exp / "report.html", title="t",
                                      sample_indexes=declared_samples, train_logs=declared_logs,
-                                     paper_values=paper, bench_dir=tmp_path / "bench",
+                                     paper_values=paper, bench_dir=bench,
                                      grids_per_experiment=1, grid_prompts=3, loss_plots_inline=1))
     figs = exp / "figures"
     for name in ("fig1/fig1", "fig1/fig9a", "fig1/fig9b", "table1/pareto_merge",
@@ -278,9 +284,14 @@ def test_report_builds_offline_per_experiment(tmp_path):
         for ext in (".csv", ".md", ".tex"):
             assert (exp / "tables" / f"{name}{ext}").exists(), name + ext
     vs = pd.read_csv(exp / "tables" / "paper_vs_ours.csv")
+    assert len(vs) == len(pd.read_csv(paper))  # one row per published number
     assert vs.loc[0, "ours"] == pytest.approx(pd.read_csv(exp / "tables" / "summary.csv").query(
         "experiment == 'fig1' and prompt_set == 'all' and variant == 'pretrained' and "
-        "metric == 'dino'")["mean"].item())
+        "metric == 'dino' and guide == 'cfg'")["mean"].item())
+    timing = vs.set_index("metric")
+    assert timing.loc["max_memory_allocated", "ours"] == pytest.approx(15.5 * 1024)  # MiB
+    assert timing.loc["sample_time_ratio", "ours"] == pytest.approx(1.9)
+    assert "rg_over_cfg): 1.45" in timing.loc["sample_time_ratio", "ours_from"]
     text = out.read_text(encoding="utf-8")
     assert _offline(text) and "<script" not in text and "<link" not in text
     n_img = text.count('src="data:image/png;base64,')

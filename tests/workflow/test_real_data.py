@@ -67,7 +67,7 @@ def test_real_data_smoke_runs_end_to_end(tmp_path):
     per_concept = pd.read_csv(exp / "tables" / "per_concept.csv")
     subject = per_concept[per_concept["group"] == "subject"]
     assert set(subject["concept"]) == {"candle", "dog"}
-    assert set(subject["variant"]) == {"dco", "db_compact", "db_es"}
+    assert set(subject["variant"]) == {"dco", "db_rare", "db_es"}
     assert set(per_concept["group"]) == {"subject", "style", "merge"}
     assert per_concept["mean"].notna().all()
     # db_es is the db run's step-3 checkpoint, not a retrained model
@@ -80,7 +80,7 @@ def test_real_data_smoke_runs_end_to_end(tmp_path):
     index = pd.read_csv(exp / "samples" / "subject" / "dog" / "dco" / "cfg" / "index.csv")
     assert list(index["prompt_set"].unique()) == ["live_customization", "live_stylization"]
     assert index["prompt"].str.contains("<dog>").all() and not index["scoring_prompt"].str.contains("<").any()
-    compact = pd.read_csv(exp / "samples" / "subject" / "candle" / "db_compact" / "cfg" / "index.csv")
+    compact = pd.read_csv(exp / "samples" / "subject" / "candle" / "db_rare" / "cfg" / "index.csv")
     assert compact["prompt"].str.contains("sks candle").all()
     style = pd.read_csv(exp / "samples" / "style" / "watercolor_bay" / "dco" / "rg3" / "index.csv")
     assert set(style["prompt_set"]) == {"parti190"}

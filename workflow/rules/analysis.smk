@@ -1,22 +1,21 @@
 # Analyses over trained models: noise distance per timestep (Fig 8c), LoRA column cosine (Fig 10).
 
 ND = config["analysis"]["noise_distance"]
-# PLAN.noise_distance: (subject, variant) pairs; PLAN.lora_cosine: (subject, style, variant)
+# PLAN.noise_distance: (subject, variant) pairs, one GPU job each (SDXL: ~35 min for 20 timesteps ×
+# 100 noises × 2 forwards), joined by a CPU rule; PLAN.lora_cosine: (subject, style, variant)
 
 
-rule noise_distance:
+rule noise_distance_run:
     input:
-        [f"{model_dir('subject', s, v)}/{LORA}" for s, v in PLAN.noise_distance],
+        lambda w: f"{model_dir('subject', w.concept, w.variant)}/{LORA}",
     output:
-        f"{R}/analysis/noise_distance.csv",
+        f"{R}/analysis/noise_distance/{{concept}}/{{variant}}/noise_distance.csv",
     log:
-        f"{R}/logs/analysis/noise_distance.log",
+        f"{R}/logs/analysis/noise_distance/{{concept}}/{{variant}}.log",
     benchmark:
-        f"{R}/benchmarks/analysis/noise_distance.tsv"
+        f"{R}/benchmarks/analysis/noise_distance/{{concept}}/{{variant}}.tsv"
     params:
-        runs=" ".join(
-            f"{concept_dir(s)}:{v}:{model_dir('subject', s, v)}" for s, v in PLAN.noise_distance
-        ),
+        run=lambda w: f"{concept_dir(w.concept)}:{w.variant}:{model_dir('subject', w.concept, w.variant)}",
         options=opts(
             {
                 "timesteps": ND["timesteps"],
@@ -27,8 +26,20 @@ rule noise_distance:
         ),
         base=config["models"]["base"],
     shell:
-        "exec {PY} -m dcobench analyze noise-distance --run {params.runs} --out {output} "
+        "exec {PY} -m dcobench analyze noise-distance --run {params.run} --out {output} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
+
+
+# The join: every (concept, variant) part in one table (the report's input); CPU, seconds.
+rule noise_distance:
+    input:
+        [f"{R}/analysis/noise_distance/{s}/{v}/noise_distance.csv" for s, v in PLAN.noise_distance],
+    output:
+        f"{R}/analysis/noise_distance.csv",
+    log:
+        f"{R}/logs/analysis/noise_distance.log",
+    shell:
+        "exec {PY} -m dcobench analyze join --part {input} --out {output} > {log} 2>&1"
 
 
 # Per-layer cosine between subject and style LoRA columns (paper Fig 10); weights only, CPU.

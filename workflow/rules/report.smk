@@ -5,6 +5,7 @@
 localrules:
     aggregate,
     report,
+    noise_distance,  # the join of the per-model noise-distance tables
 
 
 PAPER_VALUES = f"{workflow.basedir}/data/paper_values.csv"  # published numbers (paper vs ours)
