@@ -38,6 +38,7 @@ class ConceptRef:
     path: Path  # the folder in the repository / data.root (for a source concept: yaml only)
     class_noun: str  # the class noun (for a demo concept not yet drawn: from its recipe)
     demo: bool = False  # drawn by rule demo_data
+    world: bool = False  # drawn by rule world_concepts (data.world)
     source: str | None = None  # dataset name: images fetched by rule fetch_concept
     live: bool = False
 
@@ -137,6 +138,7 @@ def _check_prompt_sets(config: dict, errors: list[str]) -> None:
 
 def _check_concepts(data: dict, errors: list[str]) -> dict[str, ConceptRef]:
     root, demo = Path(data["root"]), data["demo"]
+    world = world_concepts() if data.get("world") else {}
     concepts: dict[str, ConceptRef] = {}
     for kind in KINDS:
         for entry in data[f"{kind}s"]:
@@ -149,6 +151,11 @@ def _check_concepts(data: dict, errors: list[str]) -> dict[str, ConceptRef]:
                 if recipe.kind != kind:
                     errors.append(f"data.{kind}s: demo concept {name!r} is a {recipe.kind}")
                 concepts[name] = ConceptRef(name, kind, path, recipe.class_noun, demo=True)
+                continue
+            if name in world:
+                if world[name][0] != kind:
+                    errors.append(f"data.{kind}s: world concept {name!r} is a {world[name][0]}")
+                concepts[name] = ConceptRef(name, kind, path, world[name][1], world=True)
                 continue
             if not path.is_dir():
                 hint = f"; demo concepts: {', '.join(demo_names())}" if demo else ""
@@ -170,6 +177,13 @@ def _check_concepts(data: dict, errors: list[str]) -> dict[str, ConceptRef]:
             concepts[name] = ConceptRef(name, kind, path, concept.class_noun, source=dataset,
                                         live=concept.live)
     return concepts
+
+
+def world_concepts() -> dict[str, tuple[str, str]]:
+    """The world's concept names -> (kind, class noun), drawn by rule world_concepts."""
+    from dcobench.world.concepts import concept_kinds
+
+    return concept_kinds()
 
 
 def demo_recipe(name: str):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcobench.registry import Registry
+from dcobench.world.prompts import WORLD_SETS, world_templates
 
 PROMPT_DIR = Path(__file__).resolve().parents[2] / "data" / "prompts"
 
@@ -76,6 +77,9 @@ _BY_LIVE = {"customization": ("object_customization", "live_customization"),
             "stylization": ("object_stylization", "live_stylization"),
             "dreambooth": ("object", "live")}
 GROUP_SETS = {"subject": list(_BY_LIVE), "style": ["parti190", "style"], "merge": ["merge"]}
+# Sets generated per concept from its folder (the world's truth, dcobench.world.prompts).
+for _name, (_group, _slot, _make) in WORLD_SETS.items():
+    GROUP_SETS[_group].append(_name)
 DEFAULT_SETS = {"subject": ["dreambooth"], "style": ["style"], "merge": ["merge"]}
 
 
@@ -121,13 +125,17 @@ def select(templates: list[str], count: int | None) -> list[str]:
 
 
 def build_prompts(group: str, names: list[str] | None, live: bool, count: int | None,
-                  theta: dict[str, str], base: dict[str, str]) -> list[Prompt]:
+                  theta: dict[str, str], base: dict[str, str],
+                  folders: dict[str, Path] | None = None) -> list[Prompt]:
     """The prompts of a sample folder: each named set (first `count` of each), indices running
-    on across sets."""
+    on across sets. folders (slot -> concept folder) feed the sets generated per concept
+    (world_*)."""
     out: list[Prompt] = []
     for name in names or DEFAULT_SETS[group]:
         set_name = resolve_set(group, name, live)
-        out += fill(select(PROMPT_SETS[set_name], count), theta, base, len(out), set_name)
+        templates = (world_templates(set_name, folders or {}) if set_name in WORLD_SETS
+                     else PROMPT_SETS[set_name])
+        out += fill(select(templates, count), theta, base, len(out), set_name)
     return out
 
 

@@ -92,7 +92,8 @@ def prompt_list(opts: SampleOptions) -> list[prompt_sets.Prompt]:
     group = "merge" if len(slots) == 2 else next(iter(slots))
     names = (opts.prompt_sets or {}).get(group)
     live = any(c.live for c in slots.values())
-    return prompt_sets.build_prompts(group, names, live, opts.num_prompts, tokens, plain)
+    folders = {slot: c.root for slot, c in slots.items()}
+    return prompt_sets.build_prompts(group, names, live, opts.num_prompts, tokens, plain, folders)
 
 
 def model_prompts(opts: SampleOptions, filled: list[prompt_sets.Prompt]) -> list[tuple[str, str]]:

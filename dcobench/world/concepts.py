@@ -28,6 +28,13 @@ TRUTH_FILE = "world_truth.json"
 STYLE_NAMES = tuple(s for s in STYLES if s != "none")
 
 
+def concept_kinds() -> dict[str, tuple[str, str]]:
+    """Every world concept folder name -> (kind, class noun), without drawing anything."""
+    out = {look.name: ("subject", look.cls) for look in SUBJECTS}
+    out.update({f"{style}_style": ("style", style) for style in STYLE_NAMES})
+    return out
+
+
 def subject_token(name: str) -> str:
     return f"<{name}>"
 

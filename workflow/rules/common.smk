@@ -27,6 +27,7 @@ EXPORTED = [v for v in VARIANTS if not VARIANTS[v].trained]  # checkpoint varian
 # must not change when another experiment is selected).
 SOURCED = [n for n, ref in CONCEPTS.items() if ref.source]
 DEMO = [n for n, ref in CONCEPTS.items() if ref.demo]
+WORLD = [n for n, ref in CONCEPTS.items() if ref.world]
 LORA = "pytorch_lora_weights.safetensors"
 
 

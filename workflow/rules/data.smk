@@ -1,5 +1,5 @@
-# Concept folders: draw the demo concepts (embedded default), fetch/link source concepts
-# (data.sources), validate every concept, build presets.
+# Concept folders: draw the demo concepts (embedded default) or the world's (data.world),
+# fetch/link source concepts (data.sources), validate every concept, build presets.
 
 
 if DEMO:
@@ -15,6 +15,21 @@ if DEMO:
             names=",".join(DEMO),
         shell:
             "exec {PY} -m dcobench prepare demo --root {DATA} --names {params.names} > {log} 2>&1"
+
+
+if WORLD:
+
+    rule world_concepts:
+        output:
+            [concept_yaml(n) for n in WORLD],
+        log:
+            f"{R}/logs/world_concepts.log",
+        benchmark:
+            f"{R}/benchmarks/world_concepts.tsv"
+        params:
+            seed=config["seed"],
+        shell:
+            "exec {PY} -m dcobench world concepts --out {DATA} --seed {params.seed} > {log} 2>&1"
 
 
 if SOURCED:
