@@ -1,9 +1,11 @@
-"""`python -m dcobench world build|concepts|figure`: the procedural world (dcobench.world).
+"""`python -m dcobench world build|concepts|figure|validity`: the procedural world (dcobench.world).
 
 build: pretrain world-sdxl, world-siglip, world-dinov2 and the oracle phase by phase (resumable)
 and write them, gates.json and manifest.json to --out; concepts: write the world's subject and
 style concept folders to --out; figure: the pretrained model on held-out compositions with the
-oracle's readings, and the concepts' reference sheets.
+oracle's readings, and the concepts' reference sheets; validity: the DB-only testbed check
+(pretrained vs DB prompt_acc on novel contexts, DB subject_acc in the references' contexts) from
+the score tables under --scores, printed and, with --out, written as csv.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dcobench.cli import add_options_argument, build_options
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("action", choices=["build", "concepts", "figure"])
+    parser.add_argument("action", choices=["build", "concepts", "figure", "validity"])
     parser.add_argument("--out", help="build: preset folder (default resources/world); "
                         "concepts: concept root; figure: png folder")
     parser.add_argument("--work", default="results/world-build",
@@ -25,6 +27,8 @@ def add_arguments(parser) -> None:
                         help="figure: folder with the world presets (default: the committed ones)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is fastest when the cores are shared)")
+    parser.add_argument("--scores", default="results/world/scores",
+                        help="validity: score root holding subject/<concept>/<variant>/cfg.csv")
     add_options_argument(parser)
 
 
@@ -52,6 +56,13 @@ def run(args) -> None:
             raise ValueError("world concepts needs --out")
         for folder in write_world_concepts(Path(args.out), args.seed):
             print(f"wrote {folder}")
+    elif args.action == "validity":
+        from dcobench.world.validity import read_subject_scores, validity_table
+
+        table = validity_table(read_subject_scores(args.scores))
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        if args.out:
+            table.to_csv(args.out, index=False)
     else:
         from dcobench.world.figures import write_figures
 
