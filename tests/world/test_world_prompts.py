@@ -1,0 +1,92 @@
+"""World prompt sets: generated from each concept's truth, novel means never shown by its
+references, and config/world.yaml plans the paper's experiments on them."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dcobench.config import load_setup
+from dcobench.data.prompts import build_prompts
+from dcobench.world.concepts import write_world_concepts
+from dcobench.world.prompts import WORLD_SETS, read_truth, world_templates
+from dcobench.world.vocab import parse_caption
+
+REPO = Path(__file__).resolve().parents[2]
+SUBJECTS = ["split_star", "ringed_circle", "striped_heart", "banded_cross"]
+
+
+@pytest.fixture(scope="module")
+def concepts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world_concepts")
+    write_world_concepts(root, seed=0)
+    return root
+
+
+def _scene_key(text: str):
+    req = parse_caption(text.replace("{subject}", "thing"))
+    return req.medium, req.bg_color, req.texture, tuple(req.objects)
+
+
+def test_context_prompts_are_the_references_own_captions(concepts):
+    for name in SUBJECTS:
+        folder = concepts / name
+        caps = yaml.safe_load((folder / "concept.yaml").read_text())["captions"].values()
+        token = yaml.safe_load((folder / "concept.yaml").read_text())["token"]
+        ctx = world_templates("world_context", {"subject": folder})
+        assert sorted(set(c.replace(token, "{subject}") for c in caps)) == sorted(ctx)
+
+
+def test_novel_prompts_change_what_the_references_never_showed(concepts):
+    for name in SUBJECTS:
+        folder = concepts / name
+        refs = read_truth(folder)
+        seen = {_scene_key(t) for t in world_templates("world_context", {"subject": folder})}
+        ref_bgs = {(s.bg_color, s.texture) for s in refs}
+        novel = world_templates("world_novel", {"subject": folder})
+        assert len(novel) >= 8 and len(set(novel)) == len(novel)
+        assert not seen & {_scene_key(t) for t in novel}
+        kinds = {"background": 0, "position": 0, "size": 0, "second object": 0}
+        for t in novel:
+            req = parse_caption(t.replace("{subject}", "thing"))
+            kinds["background"] += (req.bg_color, req.texture) not in ref_bgs
+            kinds["second object"] += len(req.objects) == 2
+            kinds["position"] += any(o[3] != "center" for o in req.objects)
+            kinds["size"] += any(o[2] == "small" and o[0] is None for o in req.objects)
+        assert all(kinds.values()), kinds
+        assert all(t.startswith("a drawing of") for t in world_templates("world_drawing", {"subject": folder}))
+
+
+def test_style_and_merge_sets(concepts):
+    style = concepts / "wavy_style"
+    content = world_templates("world_content", {"style": style})
+    ref_caps = set(yaml.safe_load((style / "concept.yaml").read_text())["captions"].values())
+    assert len(content) == 10 and all(t.endswith("in {style} style") for t in content)
+    assert not {t.replace("{style}", "<wavy_style>") for t in content} & ref_caps
+    merge = world_templates("world_merge", {"subject": concepts / "split_star", "style": style})
+    assert merge and all("{subject}" in t and t.endswith(", in {style} style") for t in merge)
+
+
+def test_world_sets_fill_through_build_prompts(concepts):
+    folder = concepts / "split_star"
+    prompts = build_prompts("subject", ["world_context", "world_novel"], False, None,
+                            {"subject": "<split_star>"}, {"subject": "star"}, {"subject": folder})
+    assert [p.index for p in prompts] == list(range(len(prompts)))
+    assert {p.prompt_set for p in prompts} == {"world_context", "world_novel"}
+    assert all("<split_star>" in p.theta and "star" in p.base and "<" not in p.base for p in prompts)
+    with pytest.raises(KeyError, match="needs a subject concept folder"):
+        build_prompts("subject", ["world_novel"], False, None, {}, {}, {})
+    with pytest.raises(FileNotFoundError, match="not a world concept folder"):
+        world_templates("world_novel", {"subject": REPO / "data"})
+
+
+def test_world_config_plans_the_paper_experiments(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "world.yaml").read_text())
+    config["data"]["root"] = str(tmp_path / "data")  # world concepts need not exist yet
+    setup = load_setup(config)
+    assert all(ref.world for ref in setup.concepts.values()) and len(setup.concepts) == 12
+    trained = {v for _, _, v in setup.plan.models}
+    assert {"db_rare", "db", "dbpp", "dco", "db_es", "dbpp_l05", "db_compact", "dco_compact",
+            "dco_b05", "dco_b2"} <= trained
+    assert {m for _, _, m in setup.plan.merges} >= {"db-arithmetic", "db-ziplora", "dco-arithmetic"}
+    assert set(config["sample"]["prompt_sets"]["subject"]) <= set(WORLD_SETS)
