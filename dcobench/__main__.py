@@ -17,6 +17,7 @@ STAGES = {
     "merge": ("dcobench.cli.merge", "merge a subject LoRA and a style LoRA"),
     "analyze": ("dcobench.cli.analyze", "analyses: noise distance per timestep (Fig 8c), LoRA column cosine (Fig 10)"),
     "aggregate": ("dcobench.cli.aggregate", "aggregate long score tables: means, bootstrap CIs, paired diffs"),
+    "claims": ("dcobench.cli.claims", "evaluate pre-registered claims: paired bootstrap CIs and verdicts"),
     "report": ("dcobench.cli.report", "render tables, figures and the HTML report"),
     "bench": ("dcobench.cli.bench", "benchmarks written to results/bench/*.json"),
     "launch": ("dcobench.cli.launch", "submit a stage (or a sweep) to SLURM via submitit, or run it locally"),
