@@ -132,3 +132,19 @@ def test_bad_claim_names_the_file_and_claim(tmp_path):
         {"id": "x", "statement": "s", "group": "subject", "tests": [{"kind": "ratio", "a": "dco"}]}]}))
     with pytest.raises(ValueError, match=r"c.yaml: claims\[0\] \(x\): test kind 'ratio'"):
         cl.load_protocol(path)
+
+
+def test_claims_cli_writes_the_table_with_the_registration(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from dcobench.cli import claims as cli
+
+    write_tables(tmp_path / "results", synthetic(-0.05))
+    protocol(tmp_path / "claims.yaml")
+    out = tmp_path / "claims.csv"
+    cli.run(SimpleNamespace(claims=str(tmp_path / "claims.yaml"), results=str(tmp_path / "results"),
+                            out=str(out)))
+    table = pd.read_csv(out)
+    assert list(table["claim_verdict"]) == [cl.NOT_HELD]
+    assert table["registered"][0] == "uncommitted"  # tmp_path is outside any git repository
+    assert "not held" in capsys.readouterr().out
