@@ -5,7 +5,9 @@ and write them, gates.json and manifest.json to --out; concepts: write the world
 style concept folders to --out; figure: the pretrained model on held-out compositions with the
 oracle's readings, and the concepts' reference sheets; validity: the DB-only testbed check
 (pretrained vs DB prompt_acc on novel contexts, DB subject_acc in the references' contexts) from
-the score tables under --scores, printed and, with --out, written as csv.
+the score tables under --scores, printed and, with --out, written as csv; ceiling: the oracle's
+subject_acc / style_acc on VAE reconstructions of each concept's references (the most a
+fine-tuned model can reach through the world's codec).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dcobench.cli import add_options_argument, build_options
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("action", choices=["build", "concepts", "figure", "validity"])
+    parser.add_argument("action", choices=["build", "concepts", "figure", "validity", "ceiling"])
     parser.add_argument("--out", help="build: preset folder (default resources/world); "
                         "concepts: concept root; figure: png folder")
     parser.add_argument("--work", default="results/world-build",
@@ -29,6 +31,10 @@ def add_arguments(parser) -> None:
                         help="torch CPU threads (1 is fastest when the cores are shared)")
     parser.add_argument("--scores", default="results/world/scores",
                         help="validity: score root holding subject/<concept>/<variant>/cfg.csv")
+    parser.add_argument("--concepts", default="results/world/data",
+                        help="ceiling: folder of world concept folders")
+    parser.add_argument("--finetune-steps", type=int, default=0,
+                        help="ceiling: first fine-tune the VAE this many steps on oracle-split renders")
     add_options_argument(parser)
 
 
@@ -56,6 +62,13 @@ def run(args) -> None:
             raise ValueError("world concepts needs --out")
         for folder in write_world_concepts(Path(args.out), args.seed):
             print(f"wrote {folder}")
+    elif args.action == "ceiling":
+        from dcobench.world.validity import codec_ceiling
+
+        table = codec_ceiling(args.concepts, finetune_steps=args.finetune_steps, seed=args.seed)
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        if args.out:
+            table.to_csv(args.out, index=False)
     elif args.action == "validity":
         from dcobench.world.validity import read_subject_scores, validity_table
 

@@ -56,3 +56,62 @@ def validity_table(scores: pd.DataFrame, variants: list[str] | None = None) -> p
                      "db_subject_acc_novel": _mean(scores, v, NOVEL_SET, "subject_acc", concepts),
                      "valid": bool(s_ctx >= MIN_SUBJECT_ACC and p_pre - p_db >= MIN_PROMPT_DROP)})
     return pd.DataFrame(rows)
+
+
+# --- the codec ceiling: can the world's VAE represent the concepts at all? ------------------
+
+
+def _pil(batch) -> list:
+    from PIL import Image
+
+    arr = ((batch.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    return [Image.fromarray(a) for a in arr]
+
+
+def codec_ceiling(concept_root: str | Path, base: str = "world-sdxl", oracle: str = "world-oracle",
+                  finetune_steps: int = 0, finetune_images: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """Per world concept under concept_root: the oracle's subject_acc / style_acc on its
+    references and on their VAE reconstructions (encode → posterior mean → decode), and the
+    reconstructions' PSNR. A DB model that reproduced its references exactly would score the
+    reconstruction figure: the ceiling the codec sets. finetune_steps > 0 first fine-tunes the
+    VAE on renders of the `oracle` split (which includes the subjects and styles) with the
+    build's VAE loss, batch 16, lr 3e-4 — a measurement, nothing is saved."""
+    import numpy as np
+    import torch
+    from diffusers import AutoencoderKL
+    from PIL import Image
+
+    from dcobench.data.concept import load_concept
+    from dcobench.models import resolve_model
+
+    from . import scorers
+    from .concepts import concept_kinds
+    from .data import dataset
+    from .pretrain import train_vae
+
+    vae = AutoencoderKL.from_pretrained(resolve_model(base), subfolder="vae").float().eval()
+    if finetune_steps:
+        train_vae(vae, dataset(seed, "oracle", finetune_images)[0], finetune_steps, 16, 3e-4, seed)
+    judge = scorers.load(oracle)
+    rows = []
+    for name, (kind, _) in concept_kinds().items():
+        folder = Path(concept_root) / name
+        if not (folder / "concept.yaml").is_file():
+            continue
+        refs = [Image.open(p).convert("RGB") for p in load_concept(folder).images]
+        x = torch.from_numpy(np.stack([np.asarray(im) for im in refs])).float()
+        x = x.permute(0, 3, 1, 2) / 127.5 - 1.0  # (N, 3, S, S) in [-1, 1]
+        with torch.no_grad():
+            rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+            metric = "subject_acc" if kind == "subject" else "style_acc"
+            ref_emb = scorers.embed_images(judge, refs)
+            on_refs = scorers.oracle_metric(metric, ref_emb, ref_emb, None).mean().item()
+            on_rec = scorers.oracle_metric(metric, scorers.embed_images(judge, _pil(rec)), ref_emb,
+                                           None).mean().item()
+        psnr = (10 * torch.log10(4.0 / ((rec - x) ** 2).flatten(1).mean(1))).mean().item()
+        rows.append({"concept": name, "kind": kind, "metric": metric, "references": on_refs,
+                     "reconstructions": on_rec, "psnr_db": psnr})
+    if not rows:
+        raise FileNotFoundError(f"{concept_root}: no world concept folders "
+                                "(python -m dcobench world concepts --out DIR)")
+    return pd.DataFrame(rows)

@@ -90,3 +90,40 @@ def test_world_config_plans_the_paper_experiments(tmp_path):
             "dco_b05", "dco_b2"} <= trained
     assert {m for _, _, m in setup.plan.merges} >= {"db-arithmetic", "db-ziplora", "dco-arithmetic"}
     assert set(config["sample"]["prompt_sets"]["subject"]) <= set(WORLD_SETS)
+
+
+def test_codec_ceiling_reads_references_and_reconstructions(concepts, tmp_path):
+    import shutil
+
+    from dcobench.world.validity import codec_ceiling
+
+    for name in ("split_star", "wavy_style"):
+        shutil.copytree(concepts / name, tmp_path / name)
+    table = codec_ceiling(tmp_path).set_index("concept")
+    assert list(table["metric"]) == ["subject_acc", "style_acc"]
+    assert (table["references"] > 0.95).all()  # the oracle reads the true references
+    assert table["reconstructions"].between(0, 1).all() and (table["psnr_db"] > 10).all()
+    with pytest.raises(FileNotFoundError, match="no world concept folders"):
+        codec_ceiling(tmp_path / "empty")
+
+
+def test_validity_table_applies_both_gates():
+    import pandas as pd
+
+    from dcobench.world.validity import validity_table
+
+    def rows(variant, concept, ctx_subject, novel_prompt):
+        return [{"variant": variant, "concept": concept, "prompt_set": "world_context",
+                 "metric": "subject_acc", "value": ctx_subject},
+                {"variant": variant, "concept": concept, "prompt_set": "world_novel",
+                 "metric": "prompt_acc", "value": novel_prompt}]
+
+    scores = pd.DataFrame(rows("pretrained", "a", 0.1, 0.9) + rows("pretrained", "b", 0.1, 0.7)
+                          + rows("good", "a", 0.9, 0.7) + rows("good", "b", 0.8, 0.5)
+                          + rows("weak", "a", 0.9, 0.85) + rows("weak", "b", 0.9, 0.6)
+                          + rows("only_c", "c", 1.0, 0.0))
+    table = validity_table(scores).set_index("variant")
+    assert table.loc["good", "prompt_acc_drop"] == pytest.approx(0.2)
+    assert table.loc["good", "db_subject_acc_context"] == pytest.approx(0.85)
+    assert bool(table.loc["good", "valid"]) and not bool(table.loc["weak", "valid"])  # drop 0.075
+    assert "only_c" not in table.index  # no pretrained scores for its subject
