@@ -101,6 +101,22 @@ def _names(config: dict, errors: list[str]) -> None:
                     break
 
 
+def check_utf8(path: str | Path) -> None:
+    """Refuse a YAML file that is not UTF-8 text (e.g. saved as Latin-1), naming the file, the
+    line and the byte, before a YAML loader fails on it with a traceback."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return  # a missing file is reported by whoever reads it
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise PrecheckError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}, "
+                            "e.g. an accented letter saved as Latin-1); save it as UTF-8") from e
+
+
 def precheck(config: dict, schema_path: str | Path) -> None:
     """Raise PrecheckError listing every non-finite number, number written as text and unsafe
     name in `config` (the dict Snakemake loaded), by key."""
