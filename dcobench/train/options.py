@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from dcobench.models import adapters
@@ -45,6 +46,12 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         OBJECTIVES[self.objective]  # raises with suggestions
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} is {value}; set a finite number")
+        if self.lr <= 0 or self.ti_lr <= 0:
+            raise ValueError(f"lr and ti_lr must be > 0, got {self.lr} and {self.ti_lr}")
         if self.captions not in ("comprehensive", "compact"):
             raise ValueError(f"captions must be comprehensive or compact, got {self.captions!r}")
         for name in ("steps", "rank", "resolution", "batch_size", "log_every", "resume_every"):
