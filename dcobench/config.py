@@ -150,7 +150,8 @@ def _check_concepts(data: dict, errors: list[str], resolution: int | None = None
         for entry in data[f"{kind}s"]:
             name, path = concept_name(entry), root / entry
             if name in concepts:
-                errors.append(f"data: concept {name!r} is listed twice")
+                errors.append(f"data.{kind}s: concept {name!r} is listed twice (concept names "
+                              "must differ across data.subjects and data.styles); list it once")
                 continue
             if demo and name in demo_names():
                 recipe = demo_recipe(name)
@@ -161,7 +162,8 @@ def _check_concepts(data: dict, errors: list[str], resolution: int | None = None
             if not path.is_dir():
                 hint = f"; demo concepts: {', '.join(demo_names())}" if demo else ""
                 errors.append(f"data.{kind}s: concept folder {path} does not exist "
-                              f"(a concept is a folder of images + concept.yaml){hint}")
+                              f"(a concept is a folder of images + concept.yaml); create it or "
+                              f"fix the entry{hint}")
                 continue
             try:
                 concept = load_concept(path)
@@ -172,7 +174,8 @@ def _check_concepts(data: dict, errors: list[str], resolution: int | None = None
                 continue
             if concept.kind != kind:
                 errors.append(f"data.{kind}s: {path}/concept.yaml says kind: {concept.kind}, "
-                              f"but it is listed under data.{kind}s")
+                              f"but it is listed under data.{kind}s; move it to "
+                              f"data.{concept.kind}s or fix its kind")
             dataset = concept.source["dataset"] if concept.source else None
             if dataset is not None and dataset not in (data.get("sources") or {}):
                 errors.append(f"{path}/concept.yaml: source dataset {dataset!r} is not in "
