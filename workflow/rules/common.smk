@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from dcobench import config as dcfg
+from dcobench.data.concept import IMAGE_EXTS
 
 try:  # a job's own snakemake process (SLURM) skips decoding the images again
     SETUP = dcfg.load_setup(config, decode=not workflow.remote_exec)
@@ -116,15 +117,18 @@ def concept_yaml_of(w):
 
 
 def concept_files_of(w):
-    """concept.yaml + every file in a concept folder the user owns (mtime and input-set rerun
-    triggers: a replaced, added or removed image reruns that concept's chain). Demo and fetched
-    folders are written by their own rule: concept.yaml (written last) stands for them."""
+    """concept.yaml + every image in a concept folder the user owns (mtime and input-set rerun
+    triggers: a replaced, added or removed image reruns that concept's chain; notes beside the
+    images do not). Demo and fetched folders are written by their own rule: concept.yaml
+    (written last) stands for them."""
     ref = CONCEPTS[w.concept]
     if ref.demo or ref.source:
         return [concept_yaml(w.concept)]
-    folder = Path(concept_dir(w.concept))
-    files = sorted(str(p) for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
-    return [concept_yaml(w.concept)] + [f for f in files if f != concept_yaml(w.concept)]
+    images = sorted(
+        str(p) for p in Path(concept_dir(w.concept)).iterdir()
+        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS and p.is_file()
+    )
+    return [concept_yaml(w.concept)] + images
 
 
 def source_files_of(w):
