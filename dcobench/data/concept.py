@@ -288,7 +288,7 @@ def validate_concept(path: str | Path, resolution: int | None = None) -> Concept
         )
     for img_path in concept.images:
         try:
-            img = read_rgb(img_path)
+            img = read_rgb(img_path, draft_side=resolution)  # JPEG: reduced DCT scale, fast
             if resolution is not None:
                 check_size(img_path, img.size, resolution)
         except ImageError as e:

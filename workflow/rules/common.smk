@@ -141,10 +141,6 @@ def prepared_of(w):
     return prepared(w.concept)
 
 
-def pair_prepared_of(w):
-    return [prepared(w.subject), prepared(w.style)]
-
-
 def scorer_models(metrics):
     """models.<key> of the embedders `metrics` use (config key -> spec), in metric order."""
     from dcobench.score.metrics import SCORERS
