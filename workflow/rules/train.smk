@@ -24,8 +24,11 @@ rule priors:
 
 
 def train_inputs(w):
-    inputs = {"concept": concept_yaml(w.concept), "prepared": prepared(w.concept),
-              "base": model_json("base")}
+    inputs = {
+        "concept": concept_yaml(w.concept),
+        "prepared": prepared(w.concept),
+        "base": model_json("base"),
+    }
     if VARIANTS[w.variant].prior:
         inputs["prior"] = f"{prior_dir(w.concept)}/index.csv"
     return inputs
