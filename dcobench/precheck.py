@@ -133,6 +133,9 @@ def _fix(err) -> str:
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         op = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}[v]
         return f"{value!r} is out of range; use a value {op} {err.validator_value}"
+    if v == "multipleOf" and isinstance(value, (int, float)):
+        m = err.validator_value
+        return f"{value!r} is not a multiple of {m}; use one (e.g. {max(m, round(value / m) * m)})"
     if v in ("minLength", "minItems"):
         return f"{value!r} is empty; write a value"
     if v == "uniqueItems":
