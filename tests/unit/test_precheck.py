@@ -71,6 +71,7 @@ def test_text_fields_are_left_alone():
     ("sample.scheduler", "ddimm", r"sample.scheduler: 'ddimm' is not allowed; use one of: ddim"),
     ("train.lr", "abc", r"train.lr: 'abc' is not of type number; write a number"),
     ("train.resolution", -8, r"train.resolution: -8 is out of range; use a value ≥ 8"),
+    ("train.resolution", 60, r"train.resolution: 60 is not a multiple of 8; use one \(e.g. 64\)"),
     ("sample.stepz", 3, r"sample: unknown key 'stepz' \(did you mean 'steps'\?\); remove it"),
     ("train.prior.prompt", "a photo", r"train.prior.prompt: .*does not match"),
 ])
