@@ -196,3 +196,22 @@ def test_dag_build_imports_no_torch():
                          env={k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_local_source_files_are_the_fetch_inputs(tmp_path):
+    """A source concept's images in data.sources' local copy: inputs of its fetch job, so a
+    replaced source image reruns that concept."""
+    from dcobench.config import local_source_files
+
+    concept = tmp_path / "repo" / "dog"
+    concept.mkdir(parents=True)
+    (concept / "concept.yaml").write_text(yaml.safe_dump(
+        {"kind": "subject", "class": "dog", "token": "<dog>",
+         "source": {"dataset": "db", "path": "dog", "files": ["00.jpg", "01.jpg"]},
+         "captions": {"00.jpg": "a <dog>", "01.jpg": "a <dog> here"}}))
+    local = tmp_path / "mirror" / "dog"
+    local.mkdir(parents=True)
+    (local / "00.jpg").write_bytes(b"x")
+    data = {"sources": {"db": {"local": str(tmp_path / "mirror")}}}
+    assert local_source_files(concept, data) == [str(local / "00.jpg")]  # 01.jpg: not there yet
+    assert local_source_files(concept, {"sources": {"db": {"url": "https://x"}}}) == []
