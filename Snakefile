@@ -5,14 +5,19 @@ from snakemake.utils import min_version, validate
 
 min_version("8.0")
 
-
-configfile: "config.yaml"
-
-
 import sys
 from pathlib import Path
 
-from dcobench.precheck import PrecheckError, precheck
+from dcobench.precheck import PrecheckError, check_utf8, precheck
+
+try:  # a Latin-1 config.yaml: a message naming the file instead of a YAML traceback
+    check_utf8("config.yaml")
+except PrecheckError as exc:
+    sys.exit(f"dcobench: {exc}")
+
+
+configfile: "config.yaml"
+
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 try:  # non-finite numbers, numbers written as text, unsafe names: by key, in words

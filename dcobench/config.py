@@ -16,9 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from dcobench.data.concept import ConceptError, load_concept
+from dcobench.data.concept import ConceptError, load_concept, validate_concept
 from dcobench.data.demo import demo_names
 from dcobench.experiments import Plan, build_plan, concept_name
+from dcobench.modelspec import check_models
 from dcobench.registry import Registry, unknown_name_message
 from dcobench.sample.guides import Guide
 from dcobench.train.variants import Variant, check_checkpoint, parse_variants, variant_options
@@ -83,8 +84,9 @@ def check_config(config: dict) -> dict[str, ConceptRef]:
     return load_setup(config).concepts
 
 
-def load_setup(config: dict) -> Setup:
-    """Validate registries, variants, experiments and concept folders. Raises ConfigError."""
+def load_setup(config: dict, decode: bool = True) -> Setup:
+    """Validate registries, variants, experiments, model specs and concept folders (decoding
+    every image of a folder the user owns when `decode`). Raises ConfigError."""
     from dcobench.merge.registry import MERGERS
     from dcobench.score.metrics import SCORERS
 
@@ -112,7 +114,9 @@ def load_setup(config: dict) -> Setup:
                     errors.append(f"merge.variants: {name!r} is not trained for {kind}s "
                                   f"(add it to train.variants.{kind})")
     _check_prompt_sets(config, errors)
-    concepts = _check_concepts(config["data"], errors)
+    errors += check_models(config["models"])
+    resolution = config["train"]["resolution"] if decode else None
+    concepts = _check_concepts(config["data"], errors, resolution)
     plan = build_plan(config, variants, errors)
     for kind, _, v in plan.models:
         if v in variants and not variants[v].trained:
@@ -136,7 +140,11 @@ def _check_prompt_sets(config: dict, errors: list[str]) -> None:
                               f"(known for {group}: {', '.join(GROUP_SETS.get(group, []))})")
 
 
-def _check_concepts(data: dict, errors: list[str]) -> dict[str, ConceptRef]:
+def _check_concepts(data: dict, errors: list[str], resolution: int | None = None
+                    ) -> dict[str, ConceptRef]:
+    """Concepts by name. With a training `resolution`, every image of a folder the user owns is
+    decoded and size-checked here (a bad image fails the DAG, before any job writes anything);
+    demo and fetched folders are decoded by their prepare job."""
     root, demo = Path(data["root"]), data["demo"]
     world = world_concepts() if data.get("world") else {}
     concepts: dict[str, ConceptRef] = {}
@@ -144,7 +152,8 @@ def _check_concepts(data: dict, errors: list[str]) -> dict[str, ConceptRef]:
         for entry in data[f"{kind}s"]:
             name, path = concept_name(entry), root / entry
             if name in concepts:
-                errors.append(f"data: concept {name!r} is listed twice")
+                errors.append(f"data.{kind}s: concept {name!r} is listed twice (concept names "
+                              "must differ across data.subjects and data.styles); list it once")
                 continue
             if demo and name in demo_names():
                 recipe = demo_recipe(name)
@@ -160,16 +169,20 @@ def _check_concepts(data: dict, errors: list[str]) -> dict[str, ConceptRef]:
             if not path.is_dir():
                 hint = f"; demo concepts: {', '.join(demo_names())}" if demo else ""
                 errors.append(f"data.{kind}s: concept folder {path} does not exist "
-                              f"(a concept is a folder of images + concept.yaml){hint}")
+                              f"(a concept is a folder of images + concept.yaml); create it or "
+                              f"fix the entry{hint}")
                 continue
             try:
                 concept = load_concept(path)
+                if resolution is not None and concept.source is None:
+                    validate_concept(path, resolution)
             except ConceptError as exc:
                 errors.append(f"data.{kind}s: {exc}")
                 continue
             if concept.kind != kind:
                 errors.append(f"data.{kind}s: {path}/concept.yaml says kind: {concept.kind}, "
-                              f"but it is listed under data.{kind}s")
+                              f"but it is listed under data.{kind}s; move it to "
+                              f"data.{concept.kind}s or fix its kind")
             dataset = concept.source["dataset"] if concept.source else None
             if dataset is not None and dataset not in (data.get("sources") or {}):
                 errors.append(f"{path}/concept.yaml: source dataset {dataset!r} is not in "
@@ -184,6 +197,22 @@ def world_concepts() -> dict[str, tuple[str, str]]:
     from dcobench.world.concepts import concept_kinds
 
     return concept_kinds()
+
+
+def local_source_files(concept_dir: Path, data: dict) -> list[str]:
+    """The images of a source concept in its dataset's local copy (data.sources.<d>.local), if
+    that copy exists: inputs of its fetch job, so a replaced source image is noticed."""
+    import os
+
+    try:
+        source = load_concept(concept_dir).source
+    except ConceptError:
+        return []
+    local = ((data.get("sources") or {}).get(source["dataset"]) or {}).get("local") if source else None
+    if not local:
+        return []
+    folder = Path(os.path.expandvars(local)).expanduser() / source["path"]
+    return [str(folder / f) for f in source["files"] if (folder / f).is_file()]
 
 
 def demo_recipe(name: str):

@@ -146,7 +146,8 @@ def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: d
         except ValueError:
             variant = merger = ""
         if variant not in variants or merger not in MERGERS:
-            errors.append(f"{key}.merges: {merge!r} must be <variant>-<merger> "
+            where = f"{key}.merges" if config.get("experiments") else "merge.variants × merge.mergers"
+            errors.append(f"{where}: {merge!r} must be <variant>-<merger> "
                           f"(variants: {', '.join(variants)}; mergers: {', '.join(MERGERS.names())})")
             continue
         for s in spec["subjects"]:

@@ -89,6 +89,30 @@ def staging_dir(final: Path) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def replacing_dir(final: Path) -> Iterator[Path]:
+    """A sibling temp folder that becomes `final` (whole, replacing the previous folder) only when
+    the block succeeds; on any failure the previous `final` is left exactly as it was.
+
+    Unlike `staging_dir`, no file of the previous run survives next to the new ones (a stale
+    learned_embeds.safetensors or checkpoints/ from an older run).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage, old = final.with_name(f".{final.name}.partial"), final.with_name(f".{final.name}.old")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(stage, final)  # the one moment `final` is absent: between two renames
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def git_hash() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,

@@ -5,11 +5,13 @@ raw ("'1e-4' is not of type 'number'", a regex for a name) and it accepts NaN an
 numbers. `precheck` runs first, at DAG-build time, and reports every such mistake by its key:
 non-finite numbers anywhere; text where the schema wants a number (PyYAML reads `1e-4`, without
 a dot, as text); concept and experiment names that are not path-safe, in words, with a
-suggestion. Cheap to import: yaml and the standard library only.
+suggestion; then every other schema violation by its key, with what to write instead (unknown
+keys with "did you mean"). Cheap to import: yaml, jsonschema and the standard library only.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 from pathlib import Path
 
@@ -75,7 +77,8 @@ def _walk(value, branches: list[dict], root: dict, path: str, errors: list[str])
             mantissa, _, exponent = value.lower().partition("e")
             hint = f" (YAML reads {value} as text; write {mantissa}.0e{exponent})"
         kind = "a finite number" if not math.isfinite(number) else "a number"
-        errors.append(f"{path}: {value!r} is text, but {kind} belongs here{hint}")
+        errors.append(f"{path}: {value!r} is text, but {kind} belongs here"
+                      f"{hint or '; write it without quotes'}")
     elif isinstance(value, dict):
         for key, sub in value.items():
             _walk(sub, _child(branches, str(key), root), root, f"{path}.{key}" if path else str(key),
@@ -101,6 +104,74 @@ def _names(config: dict, errors: list[str]) -> None:
                     break
 
 
+def _dotted(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _fix(err) -> str:
+    """What to write instead, for one jsonschema error."""
+    v, schema, value = err.validator, err.schema, err.instance
+    if v == "additionalProperties" and isinstance(value, dict):
+        known = sorted(schema.get("properties") or {})
+        parts = []
+        for extra in sorted(set(value) - set(known)):
+            close = difflib.get_close_matches(str(extra), known, n=1, cutoff=0.6)
+            parts.append(f"unknown key {extra!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return (f"{'; '.join(parts)}; remove it or fix the spelling (known keys: "
+                f"{', '.join(known)})")
+    if v == "required":
+        return f"{err.message}; add it (config.yaml shows every key with a comment)"
+    if v == "type":
+        want = err.validator_value if isinstance(err.validator_value, str) else \
+            " or ".join(err.validator_value)
+        return f"{value!r} is not of type {want}; write a {want}"
+    if v == "enum":
+        return f"{value!r} is not allowed; use one of: {', '.join(map(str, err.validator_value))}"
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}[v]
+        return f"{value!r} is out of range; use a value {op} {err.validator_value}"
+    if v == "multipleOf" and isinstance(value, (int, float)):
+        m = err.validator_value
+        return f"{value!r} is not a multiple of {m}; use one (e.g. {max(m, round(value / m) * m)})"
+    if v in ("minLength", "minItems"):
+        return f"{value!r} is empty; write a value"
+    if v == "uniqueItems":
+        return f"{value!r} lists an entry twice; list each once"
+    if v in ("oneOf", "anyOf"):
+        return f"{value!r} has none of the allowed forms; see this key's comment in config.yaml"
+    return f"{err.message}; see this key's comment in config.yaml"
+
+
+def _schema_errors(config: dict, schema: dict, reported: list[str], errors: list[str]) -> None:
+    from jsonschema import Draft202012Validator
+
+    for err in sorted(Draft202012Validator(schema).iter_errors(config),
+                      key=lambda e: [str(p) for p in e.absolute_path]):
+        key = _dotted(err.absolute_path) or "(top level)"
+        if any(key == r or key.startswith((f"{r}.", f"{r}[")) for r in reported):
+            continue  # already said in words
+        errors.append(f"{key}: {_fix(err)}")
+
+
+def check_utf8(path: str | Path) -> None:
+    """Refuse a YAML file that is not UTF-8 text (e.g. saved as Latin-1), naming the file, the
+    line and the byte, before a YAML loader fails on it with a traceback."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return  # a missing file is reported by whoever reads it
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise PrecheckError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}, "
+                            "e.g. an accented letter saved as Latin-1); save it as UTF-8") from e
+
+
 def precheck(config: dict, schema_path: str | Path) -> None:
     """Raise PrecheckError listing every non-finite number, number written as text and unsafe
     name in `config` (the dict Snakemake loaded), by key."""
@@ -108,5 +179,7 @@ def precheck(config: dict, schema_path: str | Path) -> None:
     errors: list[str] = []
     _walk(config, _branches(schema, schema), schema, "", errors)
     _names(config, errors)
+    reported = [e.split(":", 1)[0] for e in errors]
+    _schema_errors(config, schema, reported, errors)
     if errors:
         raise PrecheckError("invalid config:\n  - " + "\n  - ".join(errors))

@@ -2,8 +2,9 @@
 
 demo: draw the procedural demo concepts; fetch: link or download a source concept's images
 (data.sources) into a complete concept folder; validate: open every image of the concept
-folders and build the model presets; checkpoint: export a kept training checkpoint as a model
-folder (checkpoint variants, e.g. db_es); parti: write the deterministic Parti prompt subset.
+folders; model: resolve one config models.<key> (build a preset on first use) and check that it
+is loadable; checkpoint: export a kept training checkpoint as a model folder (checkpoint
+variants, e.g. db_es); parti: write the deterministic Parti prompt subset.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ PARTI_HEADER = """\
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("action", choices=["demo", "fetch", "validate", "checkpoint", "parti"],
+    parser.add_argument("action", choices=["demo", "fetch", "validate", "model", "checkpoint",
+                                           "parti"],
                         help="what to prepare (described above)")
     parser.add_argument("--root", help="demo: folder to draw the concepts into")
     parser.add_argument("--names", default="", help="demo: comma-separated demo concept names")
@@ -31,20 +33,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--concepts", nargs="*", default=[], help="validate: concept folders")
     parser.add_argument("--resolution", type=int, default=None,
                         help="validate: training resolution; smaller images are refused")
-    parser.add_argument("--models", default="{}", metavar="JSON",
-                        help='validate: model specs to resolve, e.g. {"base": "tiny-sdxl"}')
+    parser.add_argument("--key", help="model: the config key (models.<key>: base, dino, ...)")
+    parser.add_argument("--spec", help="model: preset name, local folder or hub id")
     parser.add_argument("--parent", help="checkpoint: the parent run's model folder")
     parser.add_argument("--step", type=int, help="checkpoint: the kept step")
     parser.add_argument("--variant", default="", help="checkpoint: the variant name (manifest)")
     parser.add_argument("--tsv", help="parti: PartiPrompts.tsv")
-    parser.add_argument("--out", help="validate: summary json (written only if all is valid); "
-                        "fetch / checkpoint: output folder; parti: prompt file")
+    parser.add_argument("--out", help="validate / model: summary json (written only if all is "
+                        "valid); fetch / checkpoint: output folder; parti: prompt file")
 
 
 def run(args) -> None:
-    handler = {"demo": _demo, "fetch": _fetch, "validate": _validate,
+    handler = {"demo": _demo, "fetch": _fetch, "validate": _validate, "model": _model,
                "checkpoint": _checkpoint, "parti": _parti}[args.action]
     for name in {"demo": ["root"], "fetch": ["concept", "out"], "validate": [],
+                 "model": ["key", "spec", "out"],
                  "checkpoint": ["parent", "step", "out"], "parti": ["tsv", "out"]}[args.action]:
         if getattr(args, name) is None:
             raise ValueError(f"prepare {args.action} needs --{name}")
@@ -100,7 +103,7 @@ def _heavy_crops(concept) -> dict[str, float]:
 
 def _validate(args) -> None:
     from dcobench.data.concept import ConceptError, validate_concept
-    from dcobench.io import write_manifest, write_text_atomic
+    from dcobench.io import write_text_atomic
 
     concepts, errors = {}, []
     for folder in args.concepts:
@@ -118,11 +121,24 @@ def _validate(args) -> None:
         for image, kept in info["cropped"].items():
             print(f"note: {name}/{image}: the centre square crop keeps only {kept:.0%} of the "
                   "image; crop it yourself if the subject is off-centre", file=sys.stderr)
-    from dcobench.models import resolve_model
-
-    models = {key: resolve_model(spec) for key, spec in json.loads(args.models).items()}
-    summary = {"concepts": concepts, "models": models}
+    summary = {"concepts": concepts, "resolution": args.resolution}
     if args.out:
         write_text_atomic(Path(args.out), json.dumps(summary, indent=2) + "\n")
-        write_manifest(Path(args.out).parent, "prepare", {"models": json.loads(args.models)})
+    print(json.dumps(summary, indent=2))
+
+
+def _model(args) -> None:
+    """Resolve models.<key> (a preset is built on first use) and check the folder is loadable."""
+    from dcobench.io import write_text_atomic
+    from dcobench.modelspec import spec_problem
+
+    if problem := spec_problem(args.key, args.spec):
+        raise ValueError(problem)
+    from dcobench.models import resolve_model
+
+    path = resolve_model(args.spec)
+    if Path(path).is_dir() and (problem := spec_problem(args.key, path)):
+        raise ValueError(f"{problem} (models.{args.key} is {args.spec!r})")
+    summary = {"key": args.key, "spec": args.spec, "path": path}
+    write_text_atomic(Path(args.out), json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

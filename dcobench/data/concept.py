@@ -119,7 +119,8 @@ def _read_yaml(root: Path) -> tuple[Path, dict]:
     if not isinstance(data, dict):
         raise ConceptError(
             f"{yml}: top level must be a mapping with keys {', '.join(ALLOWED_KEYS)}, "
-            f"got {type(data).__name__}"
+            f"got {type(data).__name__}; write it as such a mapping (see docs/INTERFACES.md, "
+            "section Concepts)"
         )
     unknown = sorted(str(k) for k in data if k not in ALLOWED_KEYS)
     if unknown:
@@ -230,6 +231,9 @@ def _check_captions(
         if source is not None and name in source["files"] and not path.exists():
             captions[name] = cap.strip()  # not fetched yet: checked against source.files
             continue
+        if _is_image(path) and (problem := name_problem(name)):
+            raise ConceptError(f"{path}: the image file's {problem}; rename the file and its "
+                               f"caption key in {yml}")
         if not SAFE_NAME.match(name) or not _is_image(path):
             twin = next((p.name for p in root.iterdir() if p.name.lower() == name.lower()
                          and p.name != name), None) if root.is_dir() else None
@@ -284,7 +288,7 @@ def validate_concept(path: str | Path, resolution: int | None = None) -> Concept
         )
     for img_path in concept.images:
         try:
-            img = read_rgb(img_path)
+            img = read_rgb(img_path, draft_side=resolution)  # JPEG: reduced DCT scale, fast
             if resolution is not None:
                 check_size(img_path, img.size, resolution)
         except ImageError as e:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from dcobench.data.captions import CAPTION_MODES
@@ -46,6 +47,12 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         OBJECTIVES[self.objective]  # raises with suggestions
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} is {value}; set a finite number")
+        if self.lr <= 0 or self.ti_lr <= 0:
+            raise ValueError(f"lr and ti_lr must be > 0, got {self.lr} and {self.ti_lr}")
         if self.captions not in CAPTION_MODES:
             raise ValueError(f"captions must be one of {', '.join(CAPTION_MODES)}, "
                              f"got {self.captions!r}")

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from dcobench.data.concept import validate_concept
-from dcobench.io import derive_seed, device, staging_dir, write_manifest
+from dcobench.io import derive_seed, device, replacing_dir, write_manifest
 from dcobench.models import adapters, text
 from dcobench.models.finetuned import autocast_dtype, unet_eps
 from dcobench.signals import Interrupted, StopSignals
@@ -212,7 +212,9 @@ def _options_json(opts: TrainOptions) -> dict:
 
 
 def train(opts: TrainOptions) -> Path:
-    """Run (or resume) training; write LoRA, embeddings, train_log.csv and manifest.json atomically.
+    """Run (or resume) training; write LoRA, embeddings, train_log.csv and manifest.json into a
+    staging folder that replaces `opts.out_dir` whole only once everything is written (a failed
+    run leaves the previous model as it was).
 
     SIGTERM / SIGUSR1 (SLURM preemption or time limit) stop the run after the current step with
     a resume state saved and `Interrupted` raised; rerunning the same command continues it.
@@ -251,7 +253,7 @@ def train(opts: TrainOptions) -> Path:
 
 
 def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], seconds: float) -> None:
-    with staging_dir(Path(opts.out_dir)) as stage:
+    with replacing_dir(Path(opts.out_dir)) as stage:
         trainer.save(stage)
         if (work / "checkpoints").is_dir():
             shutil.copytree(work / "checkpoints", stage / "checkpoints")

@@ -11,12 +11,18 @@ from dcobench.config import ConfigError, check_config
 BASE = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
 
 
+@pytest.fixture(autouse=True)
+def _online(monkeypatch):
+    """config/paper.yaml names hub models; offline, a DAG build would ask for them in the cache."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
 def _user_concept(root: Path, captions: dict) -> Path:
     folder = root / "my_cat"
     folder.mkdir(parents=True)
     from PIL import Image
 
-    Image.new("RGB", (16, 16), "red").save(folder / "00.png")
+    Image.new("RGB", (64, 64), "red").save(folder / "00.png")
     (folder / "concept.yaml").write_text(yaml.safe_dump(
         {"kind": "subject", "class": "cat", "live": True, "token": "<my_cat>", "captions": captions}))
     return folder
@@ -185,6 +191,7 @@ def test_paper_values_file_names_known_experiments_and_metrics():
 def test_dag_build_imports_no_torch():
     """What the Snakefile imports and runs at DAG-build time (config checks, plan, merge ids,
     prior keys) stays free of torch, so `snakemake -n` is quick."""
+    import os
     import subprocess
     import sys
 
@@ -197,6 +204,26 @@ def test_dag_build_imports_no_torch():
             "[parse_merge_id(m) for _, _, m in setup.plan.merges]\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[2], timeout=300)
+                         cwd=Path(__file__).resolve().parents[2], timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_local_source_files_are_the_fetch_inputs(tmp_path):
+    """A source concept's images in data.sources' local copy: inputs of its fetch job, so a
+    replaced source image reruns that concept."""
+    from dcobench.config import local_source_files
+
+    concept = tmp_path / "repo" / "dog"
+    concept.mkdir(parents=True)
+    (concept / "concept.yaml").write_text(yaml.safe_dump(
+        {"kind": "subject", "class": "dog", "token": "<dog>",
+         "source": {"dataset": "db", "path": "dog", "files": ["00.jpg", "01.jpg"]},
+         "captions": {"00.jpg": "a <dog>", "01.jpg": "a <dog> here"}}))
+    local = tmp_path / "mirror" / "dog"
+    local.mkdir(parents=True)
+    (local / "00.jpg").write_bytes(b"x")
+    data = {"sources": {"db": {"local": str(tmp_path / "mirror")}}}
+    assert local_source_files(concept, data) == [str(local / "00.jpg")]  # 01.jpg: not there yet
+    assert local_source_files(concept, {"sources": {"db": {"url": "https://x"}}}) == []

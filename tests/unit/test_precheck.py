@@ -64,7 +64,20 @@ def test_every_mistake_is_listed_at_once():
 
 
 def test_text_fields_are_left_alone():
-    precheck(_with("train.prior.prompt", "1e-4"), SCHEMA)  # a prompt may be any text
+    precheck(_with("report.title", "1e-4"), SCHEMA)  # a title may be any text
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("sample.scheduler", "ddimm", r"sample.scheduler: 'ddimm' is not allowed; use one of: ddim"),
+    ("train.lr", "abc", r"train.lr: 'abc' is not of type number; write a number"),
+    ("train.resolution", -8, r"train.resolution: -8 is out of range; use a value ≥ 8"),
+    ("train.resolution", 60, r"train.resolution: 60 is not a multiple of 8; use one \(e.g. 64\)"),
+    ("sample.stepz", 3, r"sample: unknown key 'stepz' \(did you mean 'steps'\?\); remove it"),
+    ("train.prior.prompt", "a photo", r"train.prior.prompt: .*does not match"),
+])
+def test_schema_violations_are_named_by_key_with_the_fix(key, value, expected):
+    with pytest.raises(PrecheckError, match=expected):
+        precheck(_with(key, value), SCHEMA)
 
 
 def test_name_rule_and_suggestion():

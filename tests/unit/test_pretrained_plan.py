@@ -13,6 +13,12 @@ DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
 
 
+@pytest.fixture(autouse=True)
+def _online(monkeypatch):
+    """config/paper.yaml names hub models; offline, a DAG build would ask for them in the cache."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
 def test_demo_implicit_experiment_samples_the_pretrained_model_for_every_concept():
     plan = load_setup(copy.deepcopy(DEMO)).plan
     assert plan.pretrained == [("subject", "toy_robot"), ("subject", "spotted_mug"),

@@ -21,7 +21,10 @@ def test_fig8c_has_one_noise_distance_job_per_model_and_a_join(tmp_path):
         (tmp_path / "mirror" / name).mkdir(parents=True)  # a dry run reads no image
         cfg["data"]["sources"][name]["local"] = str(tmp_path / "mirror" / name)
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DCOBENCH_CACHE": str(tmp_path / "models")}
+    # The paper's hub models (SDXL, DINOv2, SigLIP, CLIP) are not in this machine's cache, and
+    # with HF_HUB_OFFLINE set the DAG build refuses them (by design). A dry run downloads
+    # nothing, so it runs as a cluster's login node would: online.
+    env = {**os.environ, "HF_HUB_OFFLINE": "0", "DCOBENCH_CACHE": str(tmp_path / "models")}
     out = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
                           "--configfile", str(tmp_path / "paper.yaml"), "-n", "-p"],
                          capture_output=True, text=True, env=env, timeout=600)

@@ -2,13 +2,16 @@
 # logic here. Resources (GPUs, memory, runtime) are declared once, per rule, in the profile
 # (slurm/config.yaml set-resources); local `--cores` runs need none.
 import json
+import re
 import shlex
 import sys
+from pathlib import Path
 
 from dcobench import config as dcfg
+from dcobench.data.concept import IMAGE_EXTS
 
-try:
-    SETUP = dcfg.load_setup(config)
+try:  # a job's own snakemake process (SLURM) skips decoding the images again
+    SETUP = dcfg.load_setup(config, decode=not workflow.remote_exec)
 except dcfg.ConfigError as exc:
     sys.exit(f"dcobench: {exc}")
 CONCEPTS = SETUP.concepts  # name -> ConceptRef
@@ -23,8 +26,7 @@ GUIDES = config["sample"]["guides"]
 MERGE_GUIDES = config["merge"]["guides"]
 TRAINED = [v for v in VARIANTS if VARIANTS[v].trained]
 EXPORTED = [v for v in VARIANTS if not VARIANTS[v].trained]  # checkpoint variants
-# Every listed concept is fetched and validated (prepared.json, an input of every training job,
-# must not change when another experiment is selected).
+# Every listed concept is fetched and validated, one job each (prepared/<concept>.json).
 SOURCED = [n for n, ref in CONCEPTS.items() if ref.source]
 DEMO = [n for n, ref in CONCEPTS.items() if ref.demo]
 WORLD = [n for n, ref in CONCEPTS.items() if ref.world]
@@ -63,6 +65,21 @@ def concept_yaml(name):
     return f"{concept_dir(name)}/concept.yaml"
 
 
+def prepared(name):
+    """The record that concept `name` validated (every image decoded): input of its chain."""
+    return f"{R}/prepared/{name}.json"
+
+
+def model_json(key):
+    """The record that models.<key> resolved to a loadable model: input of what uses it."""
+    return f"{R}/prepared/models/{key}.json"
+
+
+def name_regex(names):
+    """A wildcard constraint matching exactly `names`."""
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "^$"
+
+
 def model_dir(kind, concept, variant):
     """A trained (or exported) model folder; `variant` is a variant name (dco, db_es, ...)."""
     return f"{R}/models/{kind}/{concept}/{variant}"
@@ -98,6 +115,39 @@ def variant_regex(names):
 
 def concept_yaml_of(w):
     return concept_yaml(w.concept)
+
+
+def concept_files_of(w):
+    """concept.yaml + every image in a concept folder the user owns (mtime and input-set rerun
+    triggers: a replaced, added or removed image reruns that concept's chain; notes beside the
+    images do not). Demo, world and fetched folders are written by their own rule: concept.yaml
+    (written last) stands for them."""
+    ref = CONCEPTS[w.concept]
+    if ref.demo or ref.source or ref.world:
+        return [concept_yaml(w.concept)]
+    images = sorted(
+        str(p) for p in Path(concept_dir(w.concept)).iterdir()
+        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS and p.is_file()
+    )
+    return [concept_yaml(w.concept)] + images
+
+
+def source_files_of(w):
+    """A source concept's concept.yaml + its images in data.sources' local copy (if there)."""
+    ref = CONCEPTS[w.concept]
+    return [f"{ref.path}/concept.yaml"] + dcfg.local_source_files(ref.path, config["data"])
+
+
+def prepared_of(w):
+    return prepared(w.concept)
+
+
+def scorer_models(metrics):
+    """models.<key> of the embedders `metrics` use (config key -> spec), in metric order."""
+    from dcobench.score.metrics import SCORERS
+
+    keys = dict.fromkeys(SCORERS[m].model for m in metrics)
+    return {k: config["models"][k] for k in keys if k in config["models"]}
 
 
 def concept_flag_of(w):

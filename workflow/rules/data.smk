@@ -1,20 +1,23 @@
-# Concept folders: draw the demo concepts (embedded default) or the world's (data.world),
-# fetch/link source concepts (data.sources), validate every concept, build presets.
+# Concept folders: draw the demo concepts (embedded default) or the world's (data.world, one
+# job for all), fetch/link source concepts (data.sources), validate each concept, resolve each
+# model. One job per concept and per model key: adding, removing or editing a concept (its
+# concept.yaml or any file in its folder) reruns that concept's chain only; changing
+# models.<key> reruns what uses that model only.
 
 
 if DEMO:
 
     rule demo_data:
         output:
-            [concept_yaml(n) for n in DEMO],
+            f"{DATA}/{{concept}}/concept.yaml",
         log:
-            f"{R}/logs/demo_data.log",
+            f"{R}/logs/demo_data/{{concept}}.log",
         benchmark:
-            f"{R}/benchmarks/demo_data.tsv"
-        params:
-            names=",".join(DEMO),
+            f"{R}/benchmarks/demo_data/{{concept}}.tsv"
+        wildcard_constraints:
+            concept=name_regex(DEMO),
         shell:
-            "exec {PY} -m dcobench prepare demo --root {DATA} --names {params.names} > {log} 2>&1"
+            "exec {PY} -m dcobench prepare demo --root {DATA} --names {wildcards.concept} > {log} 2>&1"
 
 
 if WORLD:
@@ -36,7 +39,7 @@ if SOURCED:
 
     rule fetch_concept:
         input:
-            lambda w: f"{CONCEPTS[w.concept].path}/concept.yaml",
+            source_files_of,
         output:
             f"{R}/data/concepts/{{concept}}/concept.yaml",
         log:
@@ -44,7 +47,7 @@ if SOURCED:
         benchmark:
             f"{R}/benchmarks/fetch/{{concept}}.tsv"
         wildcard_constraints:
-            concept="|".join(SOURCED),
+            concept=name_regex(SOURCED),
         params:
             concept=lambda w: shlex.quote(str(CONCEPTS[w.concept].path)),
             sources=opts(config["data"].get("sources") or {}),
@@ -55,18 +58,38 @@ if SOURCED:
 
 
 rule prepare:
+    # decodes every image of one concept (what only decoding finds: truncated files, bombs);
+    # its messages go to the console as well as the log
     input:
-        [concept_yaml(n) for n in CONCEPTS],
+        concept_files_of,
     output:
-        f"{R}/data/prepared.json",
+        prepared("{concept}"),
     log:
-        f"{R}/logs/prepare.log",
+        f"{R}/logs/prepare/{{concept}}.log",
     benchmark:
-        f"{R}/benchmarks/prepare.tsv"
+        f"{R}/benchmarks/prepare/{{concept}}.tsv"
+    wildcard_constraints:
+        concept=name_regex(CONCEPTS),
     params:
-        concepts=" ".join(concept_dir(n) for n in CONCEPTS),
-        models=opts(config["models"]),
+        concept=lambda w: shlex.quote(concept_dir(w.concept)),
         resolution=config["train"]["resolution"],
     shell:
-        "{PY} -m dcobench prepare validate --concepts {params.concepts} "
-        "--resolution {params.resolution} --models {params.models} --out {output} 2>&1 | tee {log}"
+        "{PY} -m dcobench prepare validate --concepts {params.concept} "
+        "--resolution {params.resolution} --out {output} 2>&1 | tee {log}"
+
+
+rule prepare_model:
+    # builds a preset on first use; checks a local folder or the hub cache (offline)
+    output:
+        model_json("{model}"),
+    log:
+        f"{R}/logs/prepare_model/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/prepare_model/{{model}}.tsv"
+    wildcard_constraints:
+        model=name_regex(config["models"]),
+    params:
+        spec=lambda w: shlex.quote(config["models"][w.model]),
+    shell:
+        "{PY} -m dcobench prepare model --key {wildcards.model} --spec {params.spec} "
+        "--out {output} 2>&1 | tee {log}"

@@ -29,6 +29,8 @@ rule sample:
 use rule sample as sample_pretrained with:
     input:
         concept=concept_yaml_of,
+        prepared=prepared_of,
+        base=model_json("base"),
     output:
         f"{R}/samples/{{kind}}/{{concept}}/pretrained/cfg/index.csv",
     log:

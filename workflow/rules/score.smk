@@ -3,7 +3,16 @@
 # model) in SCORE_CACHE, shared by all score jobs (race-safe writes).
 
 SCORE_CACHE = shlex.quote(config["score"]["cache_dir"] or f"{R}/cache/embeddings")
-MODELS = opts({k: v for k, v in config["models"].items() if k != "base"})
+
+
+def scorer_jsons(metrics):
+    """The model records of the embedders `metrics` use: a changed models.<key> reruns only the
+    score jobs whose metrics use it."""
+    return [model_json(k) for k in scorer_models(metrics)]
+
+
+def group_metrics(w):
+    return config["score"]["metrics"][w.kind]
 
 
 def sample_folders(w, input):
@@ -19,6 +28,7 @@ rule score:
     input:
         samples=[f"{R}/samples/{{kind}}/{{concept}}/{{variant}}/{g}/index.csv" for g in GUIDES],
         concept=concept_yaml_of,
+        models=lambda w: scorer_jsons(group_metrics(w)),
     output:
         [f"{R}/scores/{{kind}}/{{concept}}/{{variant}}/{g}.csv" for g in GUIDES],
     log:
@@ -29,11 +39,12 @@ rule score:
         samples=sample_folders,
         out=lambda w, output: folder(output[0]),
         metrics=metrics_of,
+        models=lambda w: opts(scorer_models(group_metrics(w))),
         concepts=concept_flag_of,
         meta=lambda w: score_meta(w.kind, w.concept, w.variant),
     shell:
         "exec {PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
-        "--metrics {params.metrics} --models {MODELS} {params.concepts} "
+        "--metrics {params.metrics} --models {params.models} {params.concepts} "
         "--meta {params.meta} --batch-size {config[score][batch_size]} "
         "--cache-dir {SCORE_CACHE} > {log} 2>&1"
 
@@ -43,6 +54,7 @@ use rule score as score_pretrained with:
     input:
         samples=[f"{R}/samples/{{kind}}/{{concept}}/pretrained/cfg/index.csv"],
         concept=concept_yaml_of,
+        models=lambda w: scorer_jsons(group_metrics(w)),
     output:
         f"{R}/scores/{{kind}}/{{concept}}/pretrained/cfg.csv",
     log:
@@ -53,6 +65,7 @@ use rule score as score_pretrained with:
         samples=sample_folders,
         out=lambda w, output: folder(output[0]),
         metrics=metrics_of,
+        models=lambda w: opts(scorer_models(group_metrics(w))),
         concepts=concept_flag_of,
         meta=lambda w: score_meta(w.kind, w.concept, "pretrained"),
 
@@ -64,6 +77,7 @@ use rule score as score_merge with:
     input:
         samples=[f"{R}/merges/{{subject}}__{{style}}/{{merge}}/samples/{g}/index.csv" for g in MERGE_GUIDES],
         concepts=pair_yamls_of,
+        models=scorer_jsons(config["score"]["metrics"]["merge"]),
     output:
         [f"{R}/merges/{{subject}}__{{style}}/{{merge}}/scores/{g}.csv" for g in MERGE_GUIDES],
     log:
@@ -74,5 +88,6 @@ use rule score as score_merge with:
         samples=sample_folders,
         out=lambda w, output: folder(output[0]),
         metrics=",".join(config["score"]["metrics"]["merge"]),
+        models=opts(scorer_models(config["score"]["metrics"]["merge"])),
         concepts=pair_flags_of,
         meta=lambda w: score_meta("merge", f"{w.subject}__{w.style}", w.merge),

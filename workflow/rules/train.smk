@@ -1,10 +1,12 @@
 # Class priors (DB + p.p.) and LoRA training: one job per (kind, concept, variant); checkpoint
 # variants (e.g. db_es) are exported from their parent run's kept checkpoint, not retrained.
+# Training outputs are update(): Snakemake keeps the previous model until the job succeeds (the
+# trainer builds the new folder aside and swaps it in), and restores it if the job fails.
 
 
 rule priors:
     input:
-        f"{R}/data/prepared.json",
+        model_json("base"),
     output:
         f"{R}/priors/{{prior}}/index.csv",
     log:
@@ -22,7 +24,11 @@ rule priors:
 
 
 def train_inputs(w):
-    inputs = {"concept": concept_yaml(w.concept), "prepared": f"{R}/data/prepared.json"}
+    inputs = {
+        "concept": concept_yaml(w.concept),
+        "prepared": prepared(w.concept),
+        "base": model_json("base"),
+    }
     if VARIANTS[w.variant].prior:
         inputs["prior"] = f"{prior_dir(w.concept)}/index.csv"
     return inputs
@@ -36,9 +42,9 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        lora=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}",
-        log_csv=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv",
-        manifest=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json",
+        lora=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}"),
+        log_csv=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv"),
+        manifest=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json"),
     log:
         f"{R}/logs/train/{{kind}}/{{concept}}/{{variant}}.log",
     benchmark:
