@@ -6,7 +6,8 @@
   by the oracle: accuracy per attribute >= 0.85 and fraction with every attribute right >= 0.5.
 - siglip_top1: caption -> image top-1 among 64 unseen pretraining-style scenes; gate >= 0.8.
 - dino_retrieval: nearest neighbour (cosine of CLS) of a subject render in a random context is
-  a render of the same subject, among 8 renders x 8 subjects; gate >= 0.9.
+  a render of the same subject, among 8 renders x 8 subjects (one subject per render; any second
+  object is an ordinary one); gate >= 0.9.
 """
 
 from __future__ import annotations
@@ -110,16 +111,30 @@ def _features(out):
 
 
 def subject_renders(seed: int, per_subject: int = 8) -> tuple[list, list[int]]:
-    """Renders of every subject in random contexts (other objects, backgrounds, sizes)."""
+    """Renders of every subject in random contexts (backgrounds, sizes, positions, personal
+    styles, a second object).
+
+    The second object is always an ordinary one: a render showing two subjects holds two
+    instances, so "the same instance" would be ill-defined for it (a neighbour sharing the
+    other subject would count as wrong)."""
     scenes, ids = [], []
     for k in range(len(SUBJECTS)):
         for i in range(per_subject):
             base = draw_scene(seed, "oracle", HOLDOUT_START + 1000 * k + i)
             o = base.objects[0]
             subj = Obj(SUBJECTS[k].cls, None, o.size, o.position, subject=k + 1)
-            scenes.append(replace(base, medium="photo", objects=(subj,) + base.objects[1:]))
+            others = tuple(replace(x, color=x.color or _ordinary_color(x.cls), subject=0)
+                           for x in base.objects[1:])
+            scenes.append(replace(base, medium="photo", objects=(subj,) + others))
             ids.append(k)
     return scenes, ids
+
+
+def _ordinary_color(cls: str) -> str:
+    """A colour for an ordinary object of `cls` that pretraining shows (not a held-out pair)."""
+    from .vocab import COLORS, HELD_OUT_PAIRS
+
+    return next(c for c in COLORS if (cls, c) not in HELD_OUT_PAIRS)
 
 
 @torch.no_grad()
