@@ -113,14 +113,19 @@ def reference_sheet(folders: list[Path]) -> Image.Image:
 
 
 def write_figures(out: Path, world_dir: str | None, seed: int = 0) -> list[Path]:
-    """pretrained_grid.png, subjects.png, styles.png (and the concept folders) under out."""
+    """pretrained_grid.png, subjects.png, styles.png under out (the concept folders the sheets
+    are drawn from are written to a temporary folder: `world concepts` is the command for them)."""
+    import tempfile
+
     from .concepts import write_world_concepts
 
     out.mkdir(parents=True, exist_ok=True)
-    folders = write_world_concepts(out / "concepts", seed)
-    subjects = [f for f in folders if not f.name.endswith("_style")]
-    styles = [f for f in folders if f.name.endswith("_style")]
-    paths = {"subjects.png": reference_sheet(subjects), "styles.png": reference_sheet(styles),
+    with tempfile.TemporaryDirectory(prefix="world-concepts-") as tmp:
+        folders = write_world_concepts(Path(tmp), seed)
+        subjects = [f for f in folders if not f.name.endswith("_style")]
+        styles = [f for f in folders if f.name.endswith("_style")]
+        sheets = {"subjects.png": reference_sheet(subjects), "styles.png": reference_sheet(styles)}
+    paths = {**sheets,
              "pretrained_grid.png": pretrained_grid(Path(world_dir) if world_dir else None, seed)}
     for name, im in paths.items():
         save_png_atomic(im, out / name)
