@@ -65,6 +65,14 @@ def initial_noise(seeds: list[int], shape: tuple[int, int, int]) -> torch.Tensor
     return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
 
 
+def device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Device and dtype of a model's first parameter. diffusers' `ModelMixin.device` / `.dtype`
+    walk every submodule on each access (its group-offloading check): 3-8 ms a call on the
+    tiny UNet, measured, paid several times per batch."""
+    param = next(model.parameters())
+    return param.device, param.dtype
+
+
 @dataclass
 class Conditioning:
     """Stacked rows of one batch: prompt embeddings, pooled embeddings, SDXL time ids, and the
@@ -98,7 +106,7 @@ def conditioning(pipe, spec: GuideSpec, theta_prompts: list[str], base_prompts: 
         pooled = torch.cat([uncond_pooled, base_pooled, theta_pooled])
         names = [BASE] * (2 * b) + [spec.lora] * b
     ids = text.time_ids(height, width or height, embeds.shape[0])
-    dev, dtype = unet.device, unet.dtype
+    dev, dtype = device_dtype(unet)
     return Conditioning(embeds.to(dev, dtype), pooled.to(dev, dtype), ids.to(dev, dtype), names)
 
 
@@ -142,24 +150,45 @@ def denoise(pipe, spec: GuideSpec, cond: Conditioning, noise: torch.Tensor, step
 
     The θ adapter `spec.lora` must be the pipeline's active adapter (as after
     `load_lora_weights`); CFG rows run the active adapters, RG's θ rows name it explicitly.
+    The loop runs under `torch.inference_mode` (the same kernels as `no_grad`, less
+    per-op bookkeeping); the returned latents are an ordinary tensor.
     """
     if arrangement not in ARRANGEMENTS:
         raise ValueError(f"unknown arrangement {arrangement!r}; known: {', '.join(ARRANGEMENTS)}")
     if arrangement == "split" and spec.kind != "rg":
         raise ValueError("the split arrangement is reward guidance only")
+    with torch.inference_mode():
+        latents = _loop(pipe, spec, cond, noise, steps, scheduler, arrangement, on_step)
+    return latents.clone()  # outside inference mode: a normal tensor
+
+
+def _loop(pipe, spec, cond, noise, steps, scheduler, arrangement, on_step) -> torch.Tensor:
     unet = pipe.unet
+    dev, _ = device_dtype(unet)
     sched = make_scheduler(pipe, scheduler)
-    sched.set_timesteps(steps, device=unet.device)
-    latents = noise.to(unet.device) * sched.init_noise_sigma
+    sched.set_timesteps(steps, device=dev)
+    latents = noise.to(dev) * sched.init_noise_sigma
     predict = predict_split if arrangement == "split" else predict_batched
     per_row = cond.names is not None and arrangement == "batched"
     layers = lora_layers(unet) if per_row else None
-    for i, t in enumerate(sched.timesteps):
+
+    def rows():
+        return per_row_adapters(unet, cond.names, layers) if per_row else contextlib.nullcontext()
+
+    def guided(x, t):
+        return combine(spec, predict(unet, cond, x, t).float())
+
+    if on_step is None:  # the row hooks stay on for the whole loop
+        with rows():
+            for t in sched.timesteps:
+                eps = guided(sched.scale_model_input(latents, t), t)
+                latents = sched.step(eps, t, latents).prev_sample
+        return latents
+    for i, t in enumerate(sched.timesteps):  # on_step's own forwards run without the row hooks
         x = sched.scale_model_input(latents, t)
-        with per_row_adapters(unet, cond.names, layers) if per_row else contextlib.nullcontext():
-            eps = combine(spec, predict(unet, cond, x, t).float())
-        if on_step is not None:
-            on_step(i, t, x, eps)
+        with rows():
+            eps = guided(x, t)
+        on_step(i, t, x, eps)
         latents = sched.step(eps, t, latents).prev_sample
     return latents
 
@@ -183,6 +212,10 @@ def decode(pipe, latents: torch.Tensor) -> torch.Tensor:
     """VAE decode. An fp16 VAE with `force_upcast` (SDXL's overflows in fp16) is moved to fp32
     once and stays there (+160 MB), instead of being cast up and back on every batch."""
     vae = pipe.vae
-    if vae.dtype == torch.float16 and vae.config.get("force_upcast", False):
-        vae.to(torch.float32)
-    return vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample.float()
+    _, dtype = device_dtype(vae)
+    if dtype == torch.float16 and vae.config.get("force_upcast", False):
+        vae.to(torch.float32)  # outside inference mode: the weights stay ordinary tensors
+        dtype = torch.float32
+    with torch.inference_mode():
+        images = vae.decode(latents.to(dtype) / vae.config.scaling_factor).sample
+    return images.to(torch.float32, copy=True)  # outside inference mode: a normal tensor

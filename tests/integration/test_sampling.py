@@ -165,3 +165,54 @@ def test_fp16_vae_with_force_upcast_decodes_in_fp32_once(model_cache):
     assert pipe.vae.dtype == torch.float32  # upcast once, kept for the next batches
     assert images.dtype == torch.float32
     assert torch.allclose(images, reference, atol=2e-2)  # only the fp16 rounding of the weights
+
+
+def test_row_masks_equal_peft_mixed_batch(model_cache):
+    """The default per-row adapters (0/1 row masks on the LoRA outputs) give peft's mixed-batch
+    forward: one UNet call, base rows and θ rows, fp32. Measured bit-identical on CPU; bounded
+    by the rounding of a LoRA matmul on a sub-batch vs the full batch."""
+    pipe = _pipe_with_lora(0.5)
+    spec = sampling.GuideSpec("rg", 7.5, 3.0, "theta")
+    cond = sampling.conditioning(pipe, spec, ["a <x> robot", "a <x> mug"], ["a robot", "a mug"], 64)
+    x = sampling.initial_noise([1, 2], (4, 8, 8))
+    out = {}
+    with torch.no_grad():
+        for method in ("mask", "peft"):
+            with adapters.per_row_adapters(pipe.unet, cond.names, method=method):
+                out[method] = sampling.predict_batched(pipe.unet, cond, x, 500)
+        plain = sampling.predict_batched(pipe.unet, cond, x, 500)  # every row with the LoRA
+        with adapters.adapters_disabled(pipe.unet):
+            base = sampling.predict_batched(pipe.unet, cond, x, 500)
+    torch.testing.assert_close(out["mask"], out["peft"], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out["mask"][:4], base[:4], rtol=0, atol=0)  # "__base__" rows: + 0
+    torch.testing.assert_close(out["mask"][4:], plain[4:], rtol=0, atol=0)  # θ rows: the LoRA
+    assert (out["mask"][4:] - base[4:]).abs().max() > 1e-3  # the LoRA matters
+
+
+def test_row_masks_need_active_plain_adapters(model_cache):
+    pipe = _pipe_with_lora(0.5)
+    names = ["__base__", "theta"]
+    with pytest.raises(ValueError, match="unknown per-row method"):
+        with adapters.per_row_adapters(pipe.unet, names, method="fast"):
+            pass
+    with adapters.adapters_disabled(pipe.unet), pytest.raises(ValueError, match="every named adapter"):
+        with adapters.per_row_adapters(pipe.unet, names, method="mask"):
+            pass
+    layer = adapters.lora_layers(pipe.unet)[0]
+    with adapters.per_row_adapters(pipe.unet, names, method="mask"):
+        assert layer.lora_B["theta"]._forward_hooks and not layer._forward_pre_hooks
+    assert not layer.lora_B["theta"]._forward_hooks  # removed on exit
+    adapters.add_lora(pipe.unet, rank=2, alpha=2, name="other")
+    pipe.unet.set_adapters(["theta"])
+    with adapters.per_row_adapters(pipe.unet, ["__base__", "other"]):  # not active: peft's hook
+        assert layer._forward_pre_hooks and not layer.lora_B["theta"]._forward_hooks
+
+
+def test_outputs_are_ordinary_tensors(model_cache):
+    """The loop and the decode run under inference mode; what they return can enter autograd
+    and be changed in place (a prior image used in training, a clamp_ by a caller)."""
+    pipe = load_sdxl("tiny-sdxl")
+    images = sampling.generate(pipe, sampling.GuideSpec("cfg"), ["a robot"], ["a robot"], [3], 64, 2)
+    assert not images.is_inference()
+    images.clamp_(-1, 1)
+    assert not any(p.is_inference() for p in pipe.vae.parameters())
