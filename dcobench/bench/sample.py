@@ -75,16 +75,31 @@ def _runners(pipe, args, dtype) -> dict[str, Callable[[], object]]:
             "stock_pipeline": stock, "ours_cfg_end_to_end": ours}
 
 
-def bench_sample(args) -> dict:
-    from dcobench.io import device, versions
+def load_bench_pipe(base_model: str, mixed_precision: str, rank: int, scheduler: str):
+    """The benchmark pipeline: `base_model` with a random rank-`rank` LoRA "theta" active, and
+    `scheduler` as the stock pipeline's scheduler too. Returns (pipe, its dtype)."""
+    from dcobench.io import device
     from dcobench.models import load_sdxl
     from dcobench.models.finetuned import autocast_dtype
 
     dev = device()
-    dtype = autocast_dtype(args.mixed_precision, dev) or torch.float32
-    pipe = load_sdxl(args.base_model, device=dev, dtype=dtype)
-    pipe.scheduler = sampling.make_scheduler(pipe, args.scheduler)  # the stock pipeline's too
-    random_lora(pipe, args.rank)
+    dtype = autocast_dtype(mixed_precision, dev) or torch.float32
+    pipe = load_sdxl(base_model, device=dev, dtype=dtype)
+    pipe.scheduler = sampling.make_scheduler(pipe, scheduler)  # the stock pipeline's too
+    random_lora(pipe, rank)
+    pipe.set_progress_bar_config(disable=True)  # the stock loop pays no terminal writes
+    return pipe, dtype
+
+
+def bench_sample(args, pipe=None) -> dict:
+    """The figures of `bench sample`; `pipe`: from `load_bench_pipe`, when the caller has one."""
+    from dcobench.io import device, versions
+
+    dev = device()
+    if pipe is None:
+        pipe, dtype = load_bench_pipe(args.base_model, args.mixed_precision, args.rank, args.scheduler)
+    else:
+        dtype = pipe.unet.dtype
     runners = _runners(pipe, args, dtype)
     for fn in runners.values():
         for _ in range(args.warmup):
@@ -98,7 +113,7 @@ def bench_sample(args) -> dict:
             peak[name] = max(peak[name], mem)
     median = {k: statistics.median(v) for k, v in seconds.items()}
     per_step = {k: median[k] / args.steps for k in TIMED}
-    images_per_s = {k: args.batch / median[k] for k in ("stock_pipeline", "ours_cfg_end_to_end")}
+    images_per_s = {k: args.batch / median[k] for k in runners}  # loops: no text encoding, no decode
     gpu = torch.cuda.is_available()
     return {
         "device": str(dev), "gpu": torch.cuda.get_device_name() if gpu else None,

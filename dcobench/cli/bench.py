@@ -1,4 +1,7 @@
-"""`python -m dcobench bench train|merge|sample`: figures written to results/bench/<what>.json."""
+"""`python -m dcobench bench train|merge|sample|gpu`: figures written to results/bench/<what>.json.
+
+`gpu` runs train, sample and merge at the paper's GPU setting in one command with a fixed
+budget (see its --help); `--dry` runs the same code at tiny sizes on any machine."""
 
 from __future__ import annotations
 
@@ -7,9 +10,15 @@ from pathlib import Path
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("what", choices=["train", "merge", "sample"], help="which benchmark")
+    parser.add_argument("what", choices=["train", "merge", "sample", "gpu"],
+                        help="which benchmark; gpu: DCO vs DB step time and peak memory at 1024², "
+                             "rank 32, bf16, with and without gradient checkpointing; CFG / RG / "
+                             "official RG / stock images per second at batch 1, 4, 8; ZipLoRA peak "
+                             "memory. Budget: 8 min on one H100-class GPU with --base-model "
+                             "sdxl-shaped (default for gpu; building the preset the first time is "
+                             "extra); sections that would start after --budget-s are skipped")
     parser.add_argument("--concept", help="concept folder to train on (train)")
-    parser.add_argument("--base-model", default="tiny-sdxl")
+    parser.add_argument("--base-model", default=None, help="default: tiny-sdxl (gpu: sdxl-shaped)")
     parser.add_argument("--steps", type=int, default=20,
                         help="timed steps per objective (sample: denoising steps per timed loop)")
     parser.add_argument("--warmup", type=int, default=3)
@@ -25,10 +34,21 @@ def add_arguments(parser) -> None:
                         help="train/sample: auto | fp32 | bf16 | fp16")
     parser.add_argument("--gradient-checkpointing", action="store_true", help="train: recompute activations")
     parser.add_argument("--ranks", type=int, nargs=2, default=[4, 8], help="merge: LoRA ranks")
+    parser.add_argument("--dry", action="store_true",
+                        help="gpu: tiny sizes and a step or two per figure (CPU tests); the numbers "
+                             "are not GPU figures")
+    parser.add_argument("--budget-s", type=float, default=480.0,
+                        help="gpu: seconds after which the remaining sections are skipped (8 min)")
 
 
 def run(args) -> None:
     args.out = args.out or f"results/bench/{args.what}.json"
+    args.base_model = args.base_model or ("sdxl-shaped" if args.what == "gpu" else "tiny-sdxl")
+    if args.what == "gpu":
+        from dcobench.bench.gpu import Plan, bench_gpu
+
+        plan = Plan.dry(args.budget_s) if args.dry else Plan(budget_s=args.budget_s)
+        return _write(args, bench_gpu(plan, args.base_model))
     if args.what == "merge":
         return _merge(args)
     if args.what == "sample":

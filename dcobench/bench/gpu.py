@@ -1,0 +1,177 @@
+"""`python -m dcobench bench gpu`: every GPU figure of the project in one command, one JSON.
+
+Sections, in order (each one's wall time is recorded; once `budget_s` is spent, the remaining
+sections are skipped and say so, so the command ends near its budget whatever the machine):
+
+- `train`: DCO vs DB seconds per step and peak memory (`bench train`), with and without
+  gradient checkpointing, on the demo subject with its learned token.
+- `sample`: CFG, our one-call RG, the official RG arrangement, the stock diffusers pipeline and
+  our CFG end to end, in images per second, per batch size (`bench sample`, one pipeline).
+- `merge`: ZipLoRA seconds per step and peak memory for a subject/style rank pair (`bench merge`).
+
+The world's build time is not measured here (`python -m dcobench world build` reports its own).
+`Plan.full` is the paper setting on a GPU (1024², rank 32, bf16); `Plan.dry` the same code at
+tiny sizes, for CPU tests. Figures are medians over alternating rounds, as in each bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `bench gpu` runs. Budget 8 min on one H100-class GPU with sdxl-shaped, from an
+    estimate (no GPU has run it yet; ~65 ms per 1024² UNet row in bf16): train 2 × 24 steps
+    plus two model loads ≈ 1.5 min; sample 2,496 UNet rows, 104 decodes and one load ≈ 3.5 min;
+    merge one load and 5 steps ≈ 0.7 min. `budget_s` bounds it whatever the machine."""
+
+    resolution: int = 1024
+    rank: int = 32  # subject LoRA rank (paper); the merge pairs it with `style_rank`
+    style_rank: int = 64
+    mixed_precision: str = "bf16"
+    train_steps: int = 5  # timed steps per objective and round
+    sample_steps: int = 4  # denoising steps per timed loop
+    merge_steps: int = 5  # ZipLoRA steps
+    warmup: int = 2
+    rounds: int = 2
+    batches: tuple[int, ...] = (1, 4, 8)
+    gradient_checkpointing: tuple[bool, ...] = (False, True)
+    budget_s: float = 480.0  # sections starting after this many seconds are skipped
+    sections: tuple[str, ...] = ("train", "sample", "merge")
+
+    def __post_init__(self) -> None:
+        if self.resolution % 8 or min(self.rank, self.style_rank, self.train_steps, self.sample_steps,
+                                       self.merge_steps, self.rounds) < 1 or self.warmup < 0:
+            raise ValueError("resolution must be a multiple of 8; ranks, steps and rounds >= 1")
+        if not self.batches or min(self.batches) < 1:
+            raise ValueError("batches must be non-empty and >= 1")
+        unknown = set(self.sections) - {"train", "sample", "merge"}
+        if unknown:
+            raise ValueError(f"unknown bench gpu sections {sorted(unknown)}; known: train, sample, merge")
+
+    @classmethod
+    def dry(cls, budget_s: float = 480.0) -> Plan:
+        """Tiny sizes, a step or two each, fp32: the whole command in a minute on a CPU."""
+        return cls(resolution=64, rank=4, style_rank=8, mixed_precision="fp32", train_steps=1,
+                   sample_steps=2, merge_steps=2, warmup=0, rounds=1, batches=(1, 2),
+                   budget_s=budget_s)
+
+
+@dataclass
+class _Clock:
+    budget_s: float
+    start: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def spent(self) -> bool:
+        return self.elapsed() >= self.budget_s
+
+
+def _train(plan: Plan, base_model: str, concept: Path) -> dict:
+    from dcobench.bench.train import bench_train
+
+    out = {}
+    for gc in plan.gradient_checkpointing:
+        args = argparse.Namespace(concept=str(concept), base_model=base_model, steps=plan.train_steps,
+                                  rank=plan.rank, resolution=plan.resolution,
+                                  mixed_precision=plan.mixed_precision, gradient_checkpointing=gc,
+                                  warmup=plan.warmup, rounds=plan.rounds)
+        r = bench_train(args)
+        out["checkpointing" if gc else "no_checkpointing"] = {
+            "seconds_per_step": r["seconds_per_step"], "dco_over_db": r["dco_over_db"],
+            "peak_memory_gib": r["peak_memory_gib"], "precision": r["precision"]}
+        _free()
+    return out
+
+
+def _sample(plan: Plan, base_model: str) -> dict:
+    from dcobench.bench.sample import bench_sample, load_bench_pipe
+
+    pipe, _ = load_bench_pipe(base_model, plan.mixed_precision, plan.rank, "ddim")
+    out = {}
+    for b in plan.batches:
+        args = argparse.Namespace(batch=b, resolution=plan.resolution, steps=plan.sample_steps,
+                                  scheduler="ddim", warmup=plan.warmup, rounds=plan.rounds,
+                                  base_model=base_model, rank=plan.rank)
+        r = bench_sample(args, pipe)
+        out[f"batch_{b}"] = {k: r[k] for k in ("images_per_s", "seconds_per_step", "rg_over_cfg",
+                                                 "official_rg_over_cfg", "ours_cfg_over_stock",
+                                                 "peak_memory_gib", "precision")}
+        _free()
+    del pipe
+    _free()
+    return out
+
+
+def _merge(plan: Plan, base_model: str) -> dict:
+    from dcobench.bench.merge import bench_merge
+
+    args = argparse.Namespace(base_model=base_model, ranks=[plan.rank, plan.style_rank],
+                              steps=plan.merge_steps, resolution=plan.resolution, lrs=[1e-2])
+    r = bench_merge(args)
+    run = r["sweep"][0]
+    return {"ranks": r["ranks"], "seconds_per_step": run["seconds_per_step"],
+            "peak_memory_gib": run.get("cuda_max_allocated_mib", 0) / 1024 if r["gpu"] else None,
+            "peak_rss_extra_mib": run["peak_rss_extra_mib"],
+            "memory_model_sdxl": r["memory_model_sdxl"]}
+
+
+def _free() -> None:
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _goals(result: dict) -> dict:
+    """The issue's goals against the figures; None where a figure is missing (a skipped section,
+    or peak memory off CUDA). Paper, App. D.5 (A100): DCO/DB 1.3x, DCO peak 16.0 GB."""
+    train = result["sections"].get("train") or {}
+    sample = result["sections"].get("sample") or {}
+    goals = {}
+    for name, v in train.items():
+        goals[f"dco_over_db_le_1.35_{name}"] = v["dco_over_db"] <= 1.35
+        peak = v["peak_memory_gib"]
+        goals[f"dco_peak_le_12gib_{name}"] = peak["dco"] <= 12 if peak else None
+    for name, v in sample.items():
+        goals[f"rg_over_cfg_le_1.4_{name}"] = v["rg_over_cfg"] <= 1.4
+        goals[f"ours_ge_stock_{name}"] = v["ours_cfg_over_stock"] >= 1.0
+    return goals
+
+
+def bench_gpu(plan: Plan, base_model: str = "sdxl-shaped") -> dict:
+    """Run the plan's sections within its budget; the result dict of gpu.json."""
+    from dcobench.data.demo import write_demo_concepts
+    from dcobench.io import device, versions
+
+    clock = _Clock(plan.budget_s)
+    gpu = torch.cuda.is_available()
+    result = {"device": str(device()), "gpu": torch.cuda.get_device_name() if gpu else None,
+              "base_model": base_model, "dry": plan == Plan.dry(plan.budget_s), "plan": asdict(plan), "sections": {}, "section_seconds": {},
+              "skipped": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        concept = write_demo_concepts(Path(tmp), ["toy_robot"])[0]
+        runs = {"train": lambda: _train(plan, base_model, concept),
+                "sample": lambda: _sample(plan, base_model), "merge": lambda: _merge(plan, base_model)}
+        for name in plan.sections:
+            if clock.spent():
+                result["skipped"].append(name)
+                continue
+            start = time.perf_counter()
+            result["sections"][name] = runs[name]()
+            result["section_seconds"][name] = time.perf_counter() - start
+    result["total_seconds"] = clock.elapsed()
+    result["within_budget"] = result["total_seconds"] <= plan.budget_s
+    result["goals"] = _goals(result)
+    result["versions"] = versions()
+    return result
