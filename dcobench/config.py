@@ -256,4 +256,6 @@ def sample_options(config: dict, guides: list[str]) -> dict:
             "mixed_precision": s["mixed_precision"]}
     if s.get("prompt_sets"):
         opts["prompt_sets"] = s["prompt_sets"]
+    if s.get("channels_last"):  # passed only when on: the default leaves the rule's params as they were
+        opts["channels_last"] = True
     return opts

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from dcobench.data import prompts as prompt_sets
@@ -52,6 +53,7 @@ class SampleOptions:
     captions: str = "comprehensive"  # caption mode when the model folder has no train manifest
     seed: int = 0  # master seed; an image's noise depends on (seed, its seed slot, prompt index)
     mixed_precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    channels_last: bool = False  # UNet weights in channels_last memory format (not bit-exact)
 
     def __post_init__(self) -> None:
         guides = tuple(Guide.parse(g) if isinstance(g, str) else g for g in self.guides)
@@ -108,8 +110,12 @@ def model_prompts(opts: SampleOptions, filled: list[prompt_sets.Prompt]) -> list
 
 
 def load_model(opts: SampleOptions):
-    """The pretrained pipeline with the LoRA as adapter "theta" and learned tokens loaded."""
-    return load_finetuned(opts.base_model, opts.model_dir, opts.mixed_precision)
+    """The pretrained pipeline with the LoRA as adapter "theta" and learned tokens loaded;
+    the UNet in channels_last memory format when `opts.channels_last`."""
+    pipe = load_finetuned(opts.base_model, opts.model_dir, opts.mixed_precision)
+    if opts.channels_last:
+        pipe.unet.to(memory_format=torch.channels_last)
+    return pipe
 
 
 def sample_grid(opts: SampleOptions) -> list[Path]:

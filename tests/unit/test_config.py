@@ -227,3 +227,15 @@ def test_local_source_files_are_the_fetch_inputs(tmp_path):
     data = {"sources": {"db": {"local": str(tmp_path / "mirror")}}}
     assert local_source_files(concept, data) == [str(local / "00.jpg")]  # 01.jpg: not there yet
     assert local_source_files(concept, {"sources": {"db": {"url": "https://x"}}}) == []
+
+
+def test_sample_channels_last_is_passed_only_when_on():
+    """The default leaves the sample rules' params (and so their Snakemake rerun triggers) as
+    they were; on, it reaches SampleOptions."""
+    from dcobench.config import sample_options
+
+    cfg = copy.deepcopy(BASE)
+    assert "channels_last" not in sample_options(cfg, ["cfg"])
+    cfg["sample"]["channels_last"] = True
+    check_config(cfg)
+    assert sample_options(cfg, ["cfg"])["channels_last"] is True
