@@ -115,6 +115,8 @@ def _row_mask_hook(names: list[str], adapter: str):
     cache: dict = {}
 
     def hook(module, args, output):
+        if output.shape[0] != len(names):
+            raise ValueError(f"per-row adapters name {len(names)} rows; a LoRA layer saw {output.shape[0]}")
         key = (output.dtype, output.device, output.ndim)
         mask = cache.get(key)
         if mask is None:  # (N, 1, ..., 1): broadcast over tokens and channels
