@@ -10,7 +10,7 @@ sections are skipped and say so, so the command ends near its budget whatever th
 - `merge`: ZipLoRA seconds per step and peak memory for a subject/style rank pair (`bench merge`).
 
 The world's build time is not measured here (`python -m dcobench world build` reports its own).
-`Plan.full` is the paper setting on a GPU (1024², rank 32, bf16); `Plan.dry` the same code at
+`Plan.full` is the paper setting on a GPU (1024², rank 32, bf16); `Plan.tiny` (`--dry`) the same code at
 tiny sizes, for CPU tests. Figures are medians over alternating rounds, as in each bench.
 """
 
@@ -45,6 +45,7 @@ class Plan:
     gradient_checkpointing: tuple[bool, ...] = (False, True)
     budget_s: float = 480.0  # sections starting after this many seconds are skipped
     sections: tuple[str, ...] = ("train", "sample", "merge")
+    dry: bool = False  # tiny sizes (`Plan.tiny`): the figures are not GPU figures
 
     def __post_init__(self) -> None:
         if self.resolution % 8 or min(self.rank, self.style_rank, self.train_steps, self.sample_steps,
@@ -57,11 +58,11 @@ class Plan:
             raise ValueError(f"unknown bench gpu sections {sorted(unknown)}; known: train, sample, merge")
 
     @classmethod
-    def dry(cls, budget_s: float = 480.0) -> Plan:
+    def tiny(cls, budget_s: float = 480.0) -> Plan:
         """Tiny sizes, a step or two each, fp32: the whole command in a minute on a CPU."""
         return cls(resolution=64, rank=4, style_rank=8, mixed_precision="fp32", train_steps=1,
                    sample_steps=2, merge_steps=2, warmup=0, rounds=1, batches=(1, 2),
-                   budget_s=budget_s)
+                   budget_s=budget_s, dry=True)
 
 
 @dataclass
@@ -85,11 +86,8 @@ def _train(plan: Plan, base_model: str, concept: Path) -> dict:
                                   rank=plan.rank, resolution=plan.resolution,
                                   mixed_precision=plan.mixed_precision, gradient_checkpointing=gc,
                                   warmup=plan.warmup, rounds=plan.rounds)
-        r = bench_train(args)
-        out["checkpointing" if gc else "no_checkpointing"] = {
-            "seconds_per_step": r["seconds_per_step"], "dco_over_db": r["dco_over_db"],
-            "peak_memory_gib": r["peak_memory_gib"], "precision": r["precision"]}
-        _free()
+        out["checkpointing" if gc else "no_checkpointing"] = _guarded(lambda a=args: _pick(
+            bench_train(a), ("seconds_per_step", "dco_over_db", "peak_memory_gib", "precision")))
     return out
 
 
@@ -102,11 +100,9 @@ def _sample(plan: Plan, base_model: str) -> dict:
         args = argparse.Namespace(batch=b, resolution=plan.resolution, steps=plan.sample_steps,
                                   scheduler="ddim", warmup=plan.warmup, rounds=plan.rounds,
                                   base_model=base_model, rank=plan.rank)
-        r = bench_sample(args, pipe)
-        out[f"batch_{b}"] = {k: r[k] for k in ("images_per_s", "seconds_per_step", "rg_over_cfg",
-                                                 "official_rg_over_cfg", "ours_cfg_over_stock",
-                                                 "peak_memory_gib", "precision")}
-        _free()
+        out[f"batch_{b}"] = _guarded(lambda a=args, p=pipe: _pick(bench_sample(a, p), (
+            "images_per_s", "seconds_per_step", "rg_over_cfg", "official_rg_over_cfg",
+            "ours_cfg_over_stock", "peak_memory_gib", "precision")))
     del pipe
     _free()
     return out
@@ -125,6 +121,21 @@ def _merge(plan: Plan, base_model: str) -> dict:
             "memory_model_sdxl": r["memory_model_sdxl"]}
 
 
+def _pick(result: dict, keys: tuple[str, ...]) -> dict:
+    return {k: result[k] for k in keys}
+
+
+def _guarded(run) -> dict:
+    """`run()`, or {"error": ...} when the GPU runs out of memory (a smaller GPU still gets the
+    other figures); memory is released either way."""
+    try:
+        return run()
+    except torch.cuda.OutOfMemoryError as exc:
+        return {"error": f"out of memory: {str(exc).splitlines()[0]}"}
+    finally:
+        _free()
+
+
 def _free() -> None:
     import gc
 
@@ -140,10 +151,14 @@ def _goals(result: dict) -> dict:
     sample = result["sections"].get("sample") or {}
     goals = {}
     for name, v in train.items():
+        if "error" in v:
+            continue
         goals[f"dco_over_db_le_1.35_{name}"] = v["dco_over_db"] <= 1.35
         peak = v["peak_memory_gib"]
         goals[f"dco_peak_le_12gib_{name}"] = peak["dco"] <= 12 if peak else None
     for name, v in sample.items():
+        if "error" in v:
+            continue
         goals[f"rg_over_cfg_le_1.4_{name}"] = v["rg_over_cfg"] <= 1.4
         goals[f"ours_ge_stock_{name}"] = v["ours_cfg_over_stock"] >= 1.0
     return goals
@@ -157,8 +172,8 @@ def bench_gpu(plan: Plan, base_model: str = "sdxl-shaped") -> dict:
     clock = _Clock(plan.budget_s)
     gpu = torch.cuda.is_available()
     result = {"device": str(device()), "gpu": torch.cuda.get_device_name() if gpu else None,
-              "base_model": base_model, "dry": plan == Plan.dry(plan.budget_s), "plan": asdict(plan), "sections": {}, "section_seconds": {},
-              "skipped": []}
+              "base_model": base_model, "dry": plan.dry, "plan": asdict(plan), "sections": {},
+              "section_seconds": {}, "skipped": []}
     with tempfile.TemporaryDirectory() as tmp:
         concept = write_demo_concepts(Path(tmp), ["toy_robot"])[0]
         runs = {"train": lambda: _train(plan, base_model, concept),

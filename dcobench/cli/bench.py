@@ -47,7 +47,7 @@ def run(args) -> None:
     if args.what == "gpu":
         from dcobench.bench.gpu import Plan, bench_gpu
 
-        plan = Plan.dry(args.budget_s) if args.dry else Plan(budget_s=args.budget_s)
+        plan = Plan.tiny(args.budget_s) if args.dry else Plan(budget_s=args.budget_s)
         return _write(args, bench_gpu(plan, args.base_model))
     if args.what == "merge":
         return _merge(args)

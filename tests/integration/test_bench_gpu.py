@@ -40,7 +40,7 @@ def test_bench_gpu_dry_writes_every_figure(model_cache, tmp_path):
 def test_bench_gpu_budget_skips_the_remaining_sections(model_cache):
     from dcobench.bench.gpu import bench_gpu
 
-    r = bench_gpu(Plan.dry(budget_s=0.0), "tiny-sdxl")
+    r = bench_gpu(Plan.tiny(budget_s=0.0), "tiny-sdxl")
     assert r["skipped"] == ["train", "sample", "merge"] and r["sections"] == {}
 
 
@@ -50,3 +50,26 @@ def test_plan_checks_its_fields():
         Plan(sections=("train", "world"))
     with pytest.raises(ValueError, match="multiple of 8"):
         Plan(resolution=100)
+
+
+def test_out_of_memory_is_recorded_not_fatal(model_cache, monkeypatch):
+    """A GPU too small for one setting still gets the other figures."""
+    import torch
+
+    from dcobench.bench import gpu, sample
+
+    calls = []
+
+    def fake_bench_sample(args, pipe=None):
+        calls.append(args.batch)
+        if args.batch == 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return {"images_per_s": {"cfg": 1.0}, "seconds_per_step": {"cfg": 1.0}, "rg_over_cfg": 1.2,
+                "official_rg_over_cfg": 1.9, "ours_cfg_over_stock": 1.1, "peak_memory_gib": None,
+                "precision": "torch.float32"}
+
+    monkeypatch.setattr(sample, "bench_sample", fake_bench_sample)
+    r = gpu.bench_gpu(Plan(**{**Plan.tiny().__dict__, "sections": ("sample",)}), "tiny-sdxl")
+    assert calls == [1, 2]
+    assert r["sections"]["sample"]["batch_2"] == {"error": "out of memory: CUDA out of memory. Tried to allocate 2 GiB"}
+    assert r["goals"] == {"rg_over_cfg_le_1.4_batch_1": True, "ours_ge_stock_batch_1": True}
