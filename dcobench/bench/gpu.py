@@ -6,7 +6,9 @@ sections are skipped and say so, so the command ends near its budget whatever th
 - `train`: DCO vs DB seconds per step and peak memory (`bench train`), with and without
   gradient checkpointing, on the demo subject with its learned token.
 - `sample`: CFG, our one-call RG, the official RG arrangement, the stock diffusers pipeline and
-  our CFG end to end, in images per second, per batch size (`bench sample`, one pipeline).
+  our CFG end to end, in images per second, per batch size (`bench sample`, one pipeline); and
+  the `sample.channels_last` lever: CFG seconds per step in each memory format at the largest
+  batch, and the largest latent difference it makes.
 - `merge`: ZipLoRA seconds per step and peak memory for a subject/style rank pair (`bench merge`).
 
 The world's build time is not measured here (`python -m dcobench world build` reports its own).
@@ -29,8 +31,9 @@ import torch
 class Plan:
     """What `bench gpu` runs. Budget 8 min on one H100-class GPU with sdxl-shaped, from an
     estimate (no GPU has run it yet; ~65 ms per 1024² UNet row in bf16): train 2 × 24 steps
-    plus two model loads ≈ 1.5 min; sample 2,496 UNet rows, 104 decodes and one load ≈ 3.5 min;
-    merge one load and 5 steps ≈ 0.7 min. `budget_s` bounds it whatever the machine."""
+    plus two model loads ≈ 1.5 min; sample 2,496 UNet rows, 104 decodes and one load ≈ 3.5 min,
+    the channels_last lever 256 rows ≈ 0.3 min; merge one load and 5 steps ≈ 0.7 min: ≈ 6 min.
+    `budget_s` bounds it whatever the machine."""
 
     resolution: int = 1024
     rank: int = 32  # subject LoRA rank (paper); the merge pairs it with `style_rank`
@@ -103,9 +106,45 @@ def _sample(plan: Plan, base_model: str) -> dict:
         out[f"batch_{b}"] = _guarded(lambda a=args, p=pipe: _pick(bench_sample(a, p), (
             "images_per_s", "seconds_per_step", "rg_over_cfg", "official_rg_over_cfg",
             "ours_cfg_over_stock", "peak_memory_gib", "precision")))
+    out["channels_last"] = _guarded(lambda p=pipe: channels_last_lever(p, plan, max(plan.batches)))
     del pipe
     _free()
     return out
+
+
+def channels_last_lever(pipe, plan: Plan, batch: int) -> dict:
+    """`sample.channels_last` measured: our CFG loop with the UNet in each memory format,
+    alternating per round (medians), and how far its latents move (the switch is not exact)."""
+    import statistics
+
+    from dcobench.bench.sample import _runners
+
+    args = argparse.Namespace(batch=batch, resolution=plan.resolution, steps=plan.sample_steps,
+                              scheduler="ddim")
+    cfg = _runners(pipe, args, pipe.unet.dtype)["cfg"]
+    formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+    seconds: dict[str, list[float]] = {k: [] for k in formats}
+    latents = {}
+    for round_ in range(plan.warmup + plan.rounds):
+        for name, fmt in formats.items():
+            pipe.unet.to(memory_format=fmt)
+            _sync()
+            start = time.perf_counter()
+            latents[name] = cfg()
+            _sync()
+            if round_ >= plan.warmup:
+                seconds[name].append(time.perf_counter() - start)
+    pipe.unet.to(memory_format=torch.contiguous_format)
+    median = {k: statistics.median(v) / plan.sample_steps for k, v in seconds.items()}
+    diff = (latents["channels_last"].float() - latents["contiguous"].float()).abs().max().item()
+    return {"batch": batch, "cfg_seconds_per_step": median,
+            "speedup": median["contiguous"] / median["channels_last"],
+            "max_abs_latent_diff": diff}
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def _merge(plan: Plan, base_model: str) -> dict:
@@ -157,7 +196,7 @@ def _goals(result: dict) -> dict:
         peak = v["peak_memory_gib"]
         goals[f"dco_peak_le_12gib_{name}"] = peak["dco"] <= 12 if peak else None
     for name, v in sample.items():
-        if "error" in v:
+        if "error" in v or not name.startswith("batch_"):
             continue
         goals[f"rg_over_cfg_le_1.4_{name}"] = v["rg_over_cfg"] <= 1.4
         goals[f"ours_ge_stock_{name}"] = v["ours_cfg_over_stock"] >= 1.0

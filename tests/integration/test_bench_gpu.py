@@ -24,7 +24,10 @@ def test_bench_gpu_dry_writes_every_figure(model_cache, tmp_path):
         assert set(v["seconds_per_step"]) == {"db", "dco"}
         assert all(s > 0 for s in v["seconds_per_step"].values()) and v["dco_over_db"] > 0
     sample = r["sections"]["sample"]
-    assert set(sample) == {"batch_1", "batch_2"}
+    assert set(sample) == {"batch_1", "batch_2", "channels_last"}
+    lever = sample.pop("channels_last")
+    assert lever["batch"] == 2 and lever["speedup"] > 0
+    assert 0 <= lever["max_abs_latent_diff"] < 1e-3  # fp32: rounding only
     for v in sample.values():
         assert set(v["images_per_s"]) == {"cfg", "rg", "rg_official", "stock_pipeline",
                                           "ours_cfg_end_to_end"}
