@@ -206,7 +206,8 @@ def test_row_masks_need_active_plain_adapters(model_cache):
     with torch.no_grad(), adapters.per_row_adapters(pipe.unet, names * 2, method="mask"):
         with pytest.raises(ValueError, match="name 4 rows; a LoRA layer saw 2"):
             sampling.predict_batched(pipe.unet, cond, sampling.initial_noise([1], (4, 8, 8)), 500)
-    adapters.add_lora(pipe.unet, rank=2, alpha=2, name="other")
+    with pytest.warns(UserWarning, match="multiple adapters"):
+        adapters.add_lora(pipe.unet, rank=2, alpha=2, name="other")
     pipe.unet.set_adapters(["theta"])
     with adapters.per_row_adapters(pipe.unet, ["__base__", "other"]):  # not active: peft's hook
         assert layer._forward_pre_hooks and not layer.lora_B["theta"]._forward_hooks
