@@ -58,6 +58,18 @@ def test_merge_variant_must_be_trained():
         check_config(cfg)
 
 
+def test_claims_file_must_exist_and_parse(tmp_path):
+    cfg = copy.deepcopy(BASE)
+    cfg["report"]["claims"] = str(tmp_path / "claims.yaml")
+    with pytest.raises(ConfigError, match=r"report.claims: claims file .*claims.yaml does not exist"):
+        check_config(cfg)
+    (tmp_path / "claims.yaml").write_text("delta: {}\nclaims: []\n")
+    with pytest.raises(ConfigError, match=r"report.claims: .*claims.yaml: no claims"):
+        check_config(cfg)
+    cfg["report"]["claims"] = str(Path(__file__).resolve().parents[2] / "config" / "world_claims.yaml")
+    check_config(cfg)
+
+
 # --- paper presets: variants, experiments, real concept files -----------------------------
 
 PAPER = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "paper.yaml").read_text())
