@@ -180,8 +180,10 @@ def paper_section(opts: ReportOptions, summary: pd.DataFrame) -> Section | None:
                "such cell or benchmark.")
     write_table(table, opts.exp_dir / "tables" / "paper_vs_ours", caption)
     return Section("Paper vs ours", [(table.round(4), caption)],
-                   intro="Tiny demo models are not expected to match SDXL numbers; the rows "
-                   "show where each of our values comes from (column ours_from).")
+                   intro="Unless models.base is SDXL, this run's models are not the paper's "
+                   "(the demo: the procedural world's small pretrained models; config/tiny.yaml: "
+                   "RANDOM weights), so its numbers are not expected to match the published SDXL "
+                   "numbers; the rows show where each of our values comes from (column ours_from).")
 
 
 def training_section(opts: ReportOptions) -> Section | None:

@@ -14,11 +14,26 @@ def _ci(low: float, high: float) -> str:
     return "" if pd.isna(low) or pd.isna(high) else f"[{low:+.3f}, {high:+.3f}]"
 
 
+def _not_run_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """A claim none of whose tests ran: one row naming how many tests and the first missing arm."""
+    out = []
+    for _, tests in table.groupby("claim", sort=False):
+        if (tests["verdict"] == "not run").all() and len(tests) > 1:
+            row = tests.iloc[[0]].copy()
+            note = str(row["note"].iloc[0]) if "note" in row else ""
+            row["test"] = f"{len(tests)} tests; " + note.split(": ", 1)[-1]
+            out.append(row)
+        else:
+            out.append(tests)
+    return pd.concat(out, ignore_index=True) if out else table
+
+
 def claims_display(table: pd.DataFrame) -> pd.DataFrame:
     """tables/claims.csv as the report shows it: claim, statement, primary/secondary, test,
-    effect, 95% CI, test verdict, claim verdict (the claim's columns only on its first row)."""
+    effect, 95% CI, test verdict, claim verdict (the claim's columns only on its first row; a
+    claim that did not run at all on one row)."""
     rows, seen = [], set()
-    for r in table.itertuples(index=False):
+    for r in _not_run_rows(table).itertuples(index=False):
         first = r.claim not in seen
         seen.add(r.claim)
         rows.append({

@@ -266,6 +266,9 @@ def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
     raw = yaml.safe_load(path.read_text())
     raw["claims"].append({"id": "pp", "statement": "p.p. helps", "group": "subject", "secondary": True,
                           "tests": [{"kind": "difference", "a": "dbpp", "b": "db", "metric": "prompt_acc"}]})
+    raw["claims"].append({"id": "merge", "statement": "merges", "group": "merge",
+                          "tests": [{"kind": "difference", "a": "dco-arithmetic", "b": "db-arithmetic",
+                                     "metric": "prompt_acc"}] * 3})
     path.write_text(yaml.safe_dump(raw))
     out = tmp_path / "claims.csv"
     cli.run(SimpleNamespace(claims=str(path), scores=[str(f) for f in files], noise_distance=None,
@@ -274,8 +277,10 @@ def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
     shown = section.items[0][0]
     assert list(shown.columns) == ["claim", "statement", "role", "test", "effect", "95% CI",
                                    "verdict", "claim verdict"]
-    assert list(shown["claim"]) == ["dco_prompt", "pp"] and list(shown["role"]) == ["primary", "secondary"]
-    assert list(shown["claim verdict"]) == [cl.HELD, cl.NOT_RUN]
+    assert list(shown["claim"]) == ["dco_prompt", "pp", "merge"]
+    assert list(shown["role"]) == ["primary", "secondary", "primary"]
+    assert list(shown["claim verdict"]) == [cl.HELD, cl.NOT_RUN, cl.NOT_RUN]
+    assert shown["test"][2].startswith("3 tests; no prompt_acc scores for dco-arithmetic")  # one row
     row = pd.read_csv(out).iloc[0]
     assert shown["effect"][0] == f"{row['effect']:+.4f}"
     assert shown["95% CI"][0] == f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"

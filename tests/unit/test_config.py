@@ -8,7 +8,7 @@ import yaml
 
 from dcobench.config import ConfigError, check_config
 
-BASE = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
+BASE = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "tiny.yaml").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +32,20 @@ def test_demo_config_is_valid():
     concepts = check_config(copy.deepcopy(BASE))
     assert set(concepts) == {"toy_robot", "spotted_mug", "mosaic_style"}
     assert concepts["toy_robot"].class_noun == "robot" and concepts["toy_robot"].demo
+
+
+def test_world_demo_config_is_valid(monkeypatch):
+    """config.yaml (`make demo`): world concepts, every subject method, the oracle's metrics,
+    the committed claims file."""
+    from dcobench.config import load_setup
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # report.claims is relative to the repo
+    demo = yaml.safe_load(Path("config.yaml").read_text())
+    setup = load_setup(demo, decode=False)
+    assert all(ref.world for ref in setup.concepts.values())
+    assert {v for k, _, v in setup.plan.models if k == "subject"} == {"db", "dbpp", "dco"}
+    assert demo["report"]["claims"] == "config/world_claims.yaml"
+    assert {"prompt_acc", "subject_acc"} <= set(demo["score"]["metrics"]["subject"])
 
 
 def test_caption_mismatch_names_the_file(tmp_path):

@@ -16,7 +16,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def _config(**changes):
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
     for dotted, value in changes.items():
         node = config
         *parents, last = dotted.split(".")
