@@ -24,13 +24,18 @@ def add_arguments(parser) -> None:
 
 
 def registration_commit(path: Path) -> str:
-    """The commit that last changed the claims file, or "uncommitted" (git absent or file new)."""
+    """The commit that last changed the claims file, or "uncommitted" (git absent or file new);
+    "<hash> (modified since)" when the working copy differs from that commit."""
     try:
         out = subprocess.run(["git", "log", "-1", "--format=%H", "--", str(path)], capture_output=True,
                              text=True, check=True, cwd=path.parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "uncommitted"
-    return out or "uncommitted"
+    if not out:
+        return "uncommitted"
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", str(path)], capture_output=True,
+                           cwd=path.parent).returncode
+    return f"{out} (modified since)" if dirty else out
 
 
 def run(args) -> None:

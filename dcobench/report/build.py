@@ -46,8 +46,9 @@ class ReportOptions:
     """Inputs of one report, all declared by the DAG: exp_dir: results/<exp> (its tables/ are
     read, figures/ and tables/<experiment>/ written); sample_indexes: index.csv of the sample
     folders of the grids; train_logs: train_log.csv per run; the analyses' csv files (None: not
-    run); claims: the claims table (None: no claims); paper_values: csv (None or missing: no paper section); bench_dir: results/bench
-    (timing rows); limits on what is embedded. Nothing else in exp_dir is read."""
+    run); claims: the claims table (None: no claims); paper_values: csv (None or missing: no
+    paper section); bench_dir: results/bench (timing rows); limits on what is embedded. Nothing
+    else in exp_dir is read."""
 
     exp_dir: Path
     out: Path

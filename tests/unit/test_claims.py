@@ -288,3 +288,27 @@ def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
     text = render_html("t", [section])
     assert "at commit uncommitted" in text and "not run" in text and "p.p. helps" in text
     assert claims_section(None) is None
+
+
+def test_registration_commit_is_the_last_commit_of_the_file_and_flags_edits(tmp_path):
+    import subprocess
+
+    from dcobench.cli.claims import registration_commit
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    path = tmp_path / "claims.yaml"
+    path.write_text("claims: []\n")
+    assert registration_commit(path) == "uncommitted"
+    git("add", "claims.yaml")
+    git("commit", "-qm", "register")
+    registered = git("rev-parse", "HEAD")
+    (tmp_path / "other.txt").write_text("x")
+    git("add", "other.txt")
+    git("commit", "-qm", "later, not the claims")
+    assert registration_commit(path) == registered  # the commit that last changed the file
+    path.write_text("claims: [edited]\n")
+    assert registration_commit(path) == f"{registered} (modified since)"
