@@ -1,4 +1,4 @@
-# The README's two commands: `make demo` (the whole DAG on the embedded tiny default) and
+# The README's two commands: `make demo` (the whole DAG on config.yaml, a reduced world experiment) and
 # `make test` (the test suite). Both create/refresh .venv and install dcobench with its extras.
 #
 # DEPS=lock (default): the exact versions the suite was last run with, requirements/lock.txt

@@ -1,5 +1,6 @@
 # dcobench: reproduce, stress and extend DCO (arXiv 2402.12004) on SDXL.
-# `snakemake --cores all` runs config.yaml (the embedded tiny demo);
+# `snakemake --cores all` runs config.yaml (the embedded demo: a reduced world experiment;
+# config/tiny.yaml is the random-weight plumbing config);
 # `snakemake --configfile config/paper.yaml --profile slurm` the SDXL reproduction.
 from snakemake.utils import min_version, validate
 

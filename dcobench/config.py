@@ -114,6 +114,7 @@ def load_setup(config: dict, decode: bool = True) -> Setup:
                     errors.append(f"merge.variants: {name!r} is not trained for {kind}s "
                                   f"(add it to train.variants.{kind})")
     _check_prompt_sets(config, errors)
+    _check_claims(config, errors)
     errors += check_models(config["models"])
     resolution = config["train"]["resolution"] if decode else None
     concepts = _check_concepts(config["data"], errors, resolution)
@@ -138,6 +139,23 @@ def _check_prompt_sets(config: dict, errors: list[str]) -> None:
             except KeyError as exc:
                 errors.append(f"sample.prompt_sets.{group}: {exc.args[0]} "
                               f"(known for {group}: {', '.join(GROUP_SETS.get(group, []))})")
+
+
+def _check_claims(config: dict, errors: list[str]) -> None:
+    """report.claims: the pre-registered claims file exists and parses (null: no claims)."""
+    path = (config.get("report") or {}).get("claims")
+    if not path:
+        return
+    if not Path(path).is_file():
+        errors.append(f"report.claims: claims file {path} does not exist (a path relative to the "
+                      "working directory, e.g. config/world_claims.yaml; null = no claims table)")
+        return
+    from dcobench.analysis.claims import load_protocol
+
+    try:
+        load_protocol(path)
+    except (ValueError, OSError) as exc:
+        errors.append(f"report.claims: {exc}")
 
 
 def _check_concepts(data: dict, errors: list[str], resolution: int | None = None

@@ -16,6 +16,8 @@ Bootstrap (two-stage, paired): per resample, draw C concepts with replacement
 (`rng.integers(0, C, C)`), then for each drawn concept in order draw its n units with
 replacement (`rng.integers(0, n, n)`); the effect of the pooled resample; 95% CI = percentiles.
 Verdicts: held (CI low > 0), not held (CI high < 0, or the CI inside (−δ, δ)), inconclusive.
+A test whose arm (variant, guide, metric or the noise-distance table) is absent from the run is
+"not run", and so is its claim: a reduced run (the demo) lists every claim without crashing.
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ import yaml
 
 UNIT = ["concept", "prompt_set", "prompt_index", "seed"]
 KINDS = ("difference", "log_ratio", "slope", "frontier_area")
-HELD, NOT_HELD, INCONCLUSIVE = "held", "not held", "inconclusive"
+HELD, NOT_HELD, INCONCLUSIVE, NOT_RUN = "held", "not held", "inconclusive", "not run"
+
+
+class MissingArm(ValueError):
+    """An arm of a test is absent from the run's tables (the test is not run, not failed)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,15 @@ def load_protocol(path: str | Path) -> Protocol:
 # --- tables -------------------------------------------------------------------------------
 
 
+def read_score_tables(files: list[str | Path]) -> pd.DataFrame:
+    """The named score tables (one row per image and metric), one long frame."""
+    if not files:
+        raise FileNotFoundError("no score tables given")
+    frames = [pd.read_csv(f, dtype={"concept": str, "variant": str, "guide": str, "metric": str,
+                                    "prompt_set": str, "group": str}) for f in files]
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_world_scores(results: str | Path) -> pd.DataFrame:
     """Every score table of a results folder (samples and merges), one long frame."""
     results = Path(results)
@@ -126,9 +141,7 @@ def read_world_scores(results: str | Path) -> pd.DataFrame:
     if not files:
         raise FileNotFoundError(f"{results}: no score tables (scores/<group>/<concept>/<variant>/"
                                 "<guide>.csv or merges/<pair>/<merge>/scores/<guide>.csv)")
-    frames = [pd.read_csv(f, dtype={"concept": str, "variant": str, "guide": str, "metric": str,
-                                    "prompt_set": str, "group": str}) for f in files]
-    return pd.concat(frames, ignore_index=True)
+    return read_score_tables(files)
 
 
 def _arm(scores: pd.DataFrame, claim: Claim, variant: str, guide: str, metric: str) -> pd.Series:
@@ -137,7 +150,7 @@ def _arm(scores: pd.DataFrame, claim: Claim, variant: str, guide: str, metric: s
     if claim.prompt_sets:
         sel = sel[sel["prompt_set"].isin(claim.prompt_sets)]
     if sel.empty:
-        raise ValueError(f"claim {claim.id}: no {metric} scores for {variant} @ {guide} "
+        raise MissingArm(f"claim {claim.id}: no {metric} scores for {variant} @ {guide} "
                          f"(group {claim.group}, prompt sets {list(claim.prompt_sets) or 'any'})")
     s = sel.set_index(UNIT)["value"]
     if s.index.duplicated().any():
@@ -178,9 +191,12 @@ def test_matrix(scores: pd.DataFrame, claim: Claim, test: Test,
     """Per-unit values (index = units, first level = concept) and fn(column means) -> effect."""
     if claim.group == "noise_distance":
         if noise is None:
-            raise ValueError(f"claim {claim.id}: needs analysis/noise_distance.csv")
+            raise MissingArm(f"claim {claim.id}: needs analysis/noise_distance.csv")
         arms = {v: noise[noise["variant"] == v].set_index(["concept", "timestep"])[test.metric]
                 for v in (test.a, test.b)}
+        absent = [v for v, s in arms.items() if s.empty]
+        if absent:
+            raise MissingArm(f"claim {claim.id}: no noise distance for {', '.join(absent)}")
         p = _paired(claim, arms)
         return pd.DataFrame({"v": np.log(p[test.a]) - np.log(p[test.b])}), lambda m: float(m[0])
     if test.kind in ("difference", "log_ratio"):
@@ -234,7 +250,10 @@ def verdict(low: float, high: float, delta: float) -> str:
 
 
 def combine(verdicts: list[str]) -> str:
-    """all_of: held if every test is held, not held if any is not held, else inconclusive."""
+    """all_of: not run if any test is not run; held if every test is held, not held if any is
+    not held, else inconclusive."""
+    if NOT_RUN in verdicts:
+        return NOT_RUN
     if all(v == HELD for v in verdicts):
         return HELD
     return NOT_HELD if NOT_HELD in verdicts else INCONCLUSIVE
@@ -249,19 +268,27 @@ class ClaimResult:
 
 def evaluate(protocol: Protocol, scores: pd.DataFrame,
              noise: pd.DataFrame | None = None) -> list[ClaimResult]:
-    """Every claim's tests (effect, CI, verdict) and the claim's verdict."""
+    """Every claim's tests (effect, CI, verdict) and the claim's verdict; a test whose arms
+    are absent is "not run" (NaN effect and CI, the reason in `note`)."""
     out = []
     for claim in protocol.claims:
         res = ClaimResult(claim)
         for test in claim.tests:
-            table, fn = test_matrix(scores, claim, test, noise)
+            try:
+                table, fn = test_matrix(scores, claim, test, noise)
+            except MissingArm as exc:
+                res.rows.append({"claim": claim.id, "test": test.label(), "effect": np.nan,
+                                 "ci_low": np.nan, "ci_high": np.nan, "units": 0, "concepts": 0,
+                                 "verdict": NOT_RUN, "note": str(exc)})
+                continue
             clusters = np.asarray(table.index.get_level_values(0))
             effect, low, high = cluster_bootstrap(table.to_numpy(), clusters, fn,
                                                   protocol.resamples, protocol.seed, protocol.level)
             res.rows.append({"claim": claim.id, "test": test.label(), "effect": effect,
                              "ci_low": low, "ci_high": high, "units": len(table),
                              "concepts": len(set(clusters)),
-                             "verdict": verdict(low, high, protocol.deltas[test.delta_key])})
+                             "verdict": verdict(low, high, protocol.deltas[test.delta_key]),
+                             "note": ""})
         res.verdict = combine([r["verdict"] for r in res.rows])
         out.append(res)
     return out
@@ -272,3 +299,13 @@ def claims_table(results: list[ClaimResult]) -> pd.DataFrame:
     rows = [{**r, "statement": res.claim.statement, "secondary": res.claim.secondary,
              "claim_verdict": res.verdict} for res in results for r in res.rows]
     return pd.DataFrame(rows)
+
+
+def claims_from_tables(claims_file: str | Path, score_files: list[str | Path],
+                       noise_distance: str | Path | None = None) -> pd.DataFrame:
+    """The claims table of a run from the files its DAG declares (the `claims` rule): the
+    claims file, the score tables and the noise-distance table (None: not run)."""
+    protocol = load_protocol(claims_file)
+    noise = pd.read_csv(noise_distance, dtype={"concept": str, "variant": str}) \
+        if noise_distance else None
+    return claims_table(evaluate(protocol, read_score_tables(score_files), noise))

@@ -18,6 +18,7 @@ def add_arguments(parser) -> None:
                         help="train_log.csv of the runs shown in loss plots")
     parser.add_argument("--noise-distance", help="analysis csv (Fig 8c); omit when not run")
     parser.add_argument("--lora-cosine", help="analysis csv (Fig 10); omit when not run")
+    parser.add_argument("--claims", help="claims table csv (dcobench claims); omit when not tested")
     parser.add_argument("--title", default="dcobench report")
     parser.add_argument("--out", required=True, help="report.html path")
     parser.add_argument("--paper-values", default=str(DEFAULT_PAPER_VALUES),
@@ -42,6 +43,7 @@ def run(args) -> None:
         train_logs=tuple(Path(p) for p in args.train_logs),
         noise_distance=Path(args.noise_distance) if args.noise_distance else None,
         lora_cosine=Path(args.lora_cosine) if args.lora_cosine else None,
+        claims=Path(args.claims) if getattr(args, "claims", None) else None,
         paper_values=Path(args.paper_values) if args.paper_values else None,
         bench_dir=Path(args.bench_dir) if args.bench_dir else exp.parent / "bench",
         grids_per_experiment=args.grids_per_experiment, grid_prompts=args.grid_prompts,

@@ -1,8 +1,9 @@
-"""The report of one results folder: paper vs ours first, then per experiment its Pareto
-figures, per-variant tables (Table 1 for merges), paired differences against DCO and sample
-grids, then training losses (one plot per run) and the analyses. Rendered only from the
-aggregated tables (tables/summary.csv, paired.csv, per_concept.csv), plus sample folders for
-the grids and train logs for the loss plots."""
+"""The report of one results folder: the pre-registered claims (when tested) first, then paper
+vs ours, then per experiment its Pareto figures, per-variant tables (Table 1 for merges), paired
+differences against DCO and sample grids, then training losses (one plot per run) and the
+analyses. Rendered only from the aggregated tables (tables/summary.csv, paired.csv,
+per_concept.csv, claims.csv), plus sample folders for the grids and train logs for the loss
+plots."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from dcobench.sample.guides import Guide
 
+from .claims import claims_section
 from .figures import pareto_figure, sample_grid
 from .html import Section, build_html
 from .membership import PRETRAINED
@@ -44,8 +46,9 @@ class ReportOptions:
     """Inputs of one report, all declared by the DAG: exp_dir: results/<exp> (its tables/ are
     read, figures/ and tables/<experiment>/ written); sample_indexes: index.csv of the sample
     folders of the grids; train_logs: train_log.csv per run; the analyses' csv files (None: not
-    run); paper_values: csv (None or missing: no paper section); bench_dir: results/bench
-    (timing rows); limits on what is embedded. Nothing else in exp_dir is read."""
+    run); claims: the claims table (None: no claims); paper_values: csv (None or missing: no
+    paper section); bench_dir: results/bench (timing rows); limits on what is embedded. Nothing
+    else in exp_dir is read."""
 
     exp_dir: Path
     out: Path
@@ -53,6 +56,7 @@ class ReportOptions:
     train_logs: tuple[Path, ...] = ()
     noise_distance: Path | None = None
     lora_cosine: Path | None = None
+    claims: Path | None = None  # tables/claims.csv (dcobench claims); None: no claims section
     title: str = "dcobench report"
     paper_values: Path | None = None
     bench_dir: Path | None = None
@@ -177,8 +181,10 @@ def paper_section(opts: ReportOptions, summary: pd.DataFrame) -> Section | None:
                "such cell or benchmark.")
     write_table(table, opts.exp_dir / "tables" / "paper_vs_ours", caption)
     return Section("Paper vs ours", [(table.round(4), caption)],
-                   intro="Tiny demo models are not expected to match SDXL numbers; the rows "
-                   "show where each of our values comes from (column ours_from).")
+                   intro="Unless models.base is SDXL, this run's models are not the paper's "
+                   "(the demo: the procedural world's small pretrained models; config/tiny.yaml: "
+                   "RANDOM weights), so its numbers are not expected to match the published SDXL "
+                   "numbers; the rows show where each of our values comes from (column ours_from).")
 
 
 def training_section(opts: ReportOptions) -> Section | None:
@@ -230,7 +236,7 @@ def build_report(opts: ReportOptions) -> Path:
             raise ValueError(f"{tables / (name + '.csv')}: no experiment / prompt_set column; "
                              "re-run `dcobench aggregate`")
     samples = sample_sets(opts.sample_indexes)
-    sections = [paper_section(opts, data["summary"])]
+    sections = [claims_section(opts.claims), paper_section(opts, data["summary"])]
     sections += [experiment_section(opts, e, data, samples)
                  for e in experiment_order(data["summary"]["experiment"])]
     sections.append(training_section(opts))

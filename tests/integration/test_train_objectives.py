@@ -134,7 +134,7 @@ def test_style_run_from_config_trains_no_token_with_plain_style_words(model_cach
 
     from dcobench.config import train_options
 
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "tiny.yaml").read_text())
     fields = train_options(cfg, "style", variant)
     assert fields["textual_inversion"] is False
     fields.update(steps=2, resolution=64, mixed_precision="fp32", checkpoints=[])

@@ -23,7 +23,7 @@ SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) "
 
 def reduced_config() -> dict:
     """The demo DAG cut down: 1 subject, 1 style, dco + dbpp (priors), 2 prompts, few steps."""
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
     config["experiment"] = "slurm"
     config["data"].update(root="results/slurm/data", subjects=["toy_robot"], styles=["mosaic_style"])
     config["train"].update(variants={"subject": ["dco", "dbpp"], "style": ["dco"]},

@@ -148,3 +148,167 @@ def test_claims_cli_writes_the_table_with_the_registration(tmp_path, capsys):
     assert list(table["claim_verdict"]) == [cl.NOT_HELD]
     assert table["registered"][0] == "uncommitted"  # tmp_path is outside any git repository
     assert "not held" in capsys.readouterr().out
+
+
+# --- the claims rule's function: a claims table from the tables the DAG declares ------------
+
+
+def write_guides(root: Path, cells: dict[tuple[str, str, str], dict[tuple[int, int], dict[str, float]]]) -> list[Path]:
+    """Score tables per (concept, variant, guide) with several metrics per image; their paths."""
+    files = []
+    for (concept, variant, guide), units in cells.items():
+        rows = [["w", "subject", concept, variant, guide, guide, "", 7.5, f"p{p}_s{s}.png", p, s,
+                 "world_novel", metric, v]
+                for (p, s), metrics in units.items() for metric, v in metrics.items()]
+        path = root / "scores" / "subject" / concept / variant / f"{guide}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
+        files.append(path)
+    return files
+
+
+def test_claims_table_from_declared_tables_matches_hand_computed_effects(tmp_path):
+    """The `claims` rule's function on synthetic tables: a difference, an ω_rg slope, a frontier
+    area and a noise-distance log ratio, each effect by hand; an absent arm is "not run"."""
+    units = [(p, s) for p in range(2) for s in (0, 1)]
+    # db @ cfg: prompt_acc 0.5 + 0.1·p, subject_acc 0.4; dco @ cfg: prompt_acc + 0.2·(s + 1)
+    # dco @ rg<ω>: subject_acc = 0.1·ω + 0.05·p (slope 0.1 for every unit)
+    cells = {}
+    for concept, bump in (("a_star", 0.0), ("b_heart", 0.1)):
+        cells[(concept, "db", "cfg")] = {(p, s): {"prompt_acc": 0.5 + 0.1 * p, "subject_acc": 0.4}
+                                         for p, s in units}
+        cells[(concept, "dco", "cfg")] = {(p, s): {"prompt_acc": 0.5 + 0.1 * p + 0.2 * (s + 1),
+                                                   "subject_acc": 0.4 + bump} for p, s in units}
+        for w in (2, 4):
+            cells[(concept, "dco", f"rg{w}")] = {(p, s): {"subject_acc": 0.1 * w + 0.05 * p}
+                                                 for p, s in units}
+            cells[(concept, "db", f"rg{w}")] = {(p, s): {"subject_acc": 0.3, "prompt_acc": 0.5}
+                                                for p, s in units}
+        for w in (2, 4):
+            cells[(concept, "dco", f"rg{w}")] = {u: {**m, "prompt_acc": 0.6}
+                                                 for u, m in cells[(concept, "dco", f"rg{w}")].items()}
+    files = write_guides(tmp_path / "results", cells)
+    noise = tmp_path / "noise_distance.csv"
+    pd.DataFrame([{"concept": c, "variant": v, "timestep": t, "distance": d}
+                  for c in ("a_star", "b_heart") for t in (100, 500)
+                  for v, d in (("db", 2.0 * np.e), ("dco", 2.0))]).to_csv(noise, index=False)
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump({
+        "bootstrap": {"resamples": 200, "seed": 0, "level": 0.95},
+        "delta": {"prompt_acc": 0.02, "slope": 0.005, "frontier_area": 0.005, "log_ratio": 0.02},
+        "claims": [
+            {"id": "prompt", "statement": "DCO beats DB on prompt_acc", "group": "subject",
+             "prompt_sets": ["world_novel"],
+             "tests": [{"kind": "difference", "a": "dco", "b": "db", "metric": "prompt_acc"}]},
+            {"id": "slope", "statement": "ω_rg raises subject_acc", "group": "subject", "secondary": True,
+             "tests": [{"kind": "slope", "a": "dco", "guides": ["rg2", "rg4"], "metric": "subject_acc"}]},
+            {"id": "area", "statement": "frontier", "group": "subject",
+             "tests": [{"kind": "frontier_area", "a": "dco", "b": "db", "guides": ["rg2", "rg4"],
+                        "x": "subject_acc", "y": "prompt_acc"}]},
+            {"id": "noise", "statement": "noise distance", "group": "noise_distance",
+             "tests": [{"kind": "log_ratio", "a": "db", "b": "dco", "metric": "distance"}]},
+            {"id": "absent", "statement": "p.p.", "group": "subject",
+             "tests": [{"kind": "difference", "a": "dco", "b": "db", "metric": "prompt_acc"},
+                       {"kind": "difference", "a": "dbpp", "b": "db", "metric": "prompt_acc"}]},
+            {"id": "absent_noise", "statement": "β", "group": "noise_distance",
+             "tests": [{"kind": "log_ratio", "a": "dco_b05", "b": "dco", "metric": "distance"}]},
+        ]}))
+    table = cl.claims_from_tables(path, files, noise).set_index("test")
+    by_claim = table.reset_index().groupby("claim")
+    effect = {c: list(g["effect"]) for c, g in by_claim}
+    # difference: mean of 0.2·(s + 1) over s ∈ {0, 1} = 0.3
+    assert effect["prompt"][0] == pytest.approx(0.3)
+    # slope of 0.1·ω (+ a unit constant) on ω ∈ {2, 4}: 0.1
+    assert effect["slope"][0] == pytest.approx(0.1)
+    # frontier: dco points (x = mean subject_acc, y = 0.6) at ω 2, 4: x = 0.225, 0.425 → area
+    # 0.425·0.6 = 0.255; db points (0.3, 0.5) twice → 0.15; gap 0.105
+    assert effect["area"][0] == pytest.approx(0.425 * 0.6 - 0.3 * 0.5)
+    # log(2e) − log(2) = 1
+    assert effect["noise"][0] == pytest.approx(1.0)
+    verdicts = table.reset_index().drop_duplicates("claim").set_index("claim")["claim_verdict"]
+    assert verdicts["prompt"] == cl.HELD and verdicts["noise"] == cl.HELD
+    assert verdicts["absent"] == cl.NOT_RUN and verdicts["absent_noise"] == cl.NOT_RUN
+    absent = table[table["claim"] == "absent"]
+    assert list(absent["verdict"]) == [cl.HELD, cl.NOT_RUN]  # the run test keeps its verdict
+    assert absent["effect"].isna().tolist() == [False, True]
+    assert "dbpp" in absent["note"].iloc[1]
+    assert table.loc[table["claim"] == "slope", "secondary"].tolist() == [True]
+    # no noise-distance table: its claims are not run, the others unchanged
+    without = cl.claims_from_tables(path, files, None)
+    assert set(without.loc[without["claim"].str.startswith("noise"), "verdict"]) == {cl.NOT_RUN}
+    assert without.loc[without["claim"] == "prompt", "effect"].iloc[0] == pytest.approx(0.3)
+
+
+def test_committed_claims_on_a_run_without_their_arms_are_not_run(tmp_path):
+    """The world claims file on a run that has only db and dco at cfg: every claim is listed,
+    those whose arms are absent as "not run", no crash."""
+    files = write_guides(tmp_path, {(c, v, "cfg"): {(0, 0): {"prompt_acc": 0.5, "subject_acc": 0.5}}
+                                    for c in ("a_star", "b_heart") for v in ("db", "dco")})
+    table = cl.claims_from_tables(REPO / "config" / "world_claims.yaml", files)
+    proto = cl.load_protocol(REPO / "config" / "world_claims.yaml")
+    assert list(table.drop_duplicates("claim")["claim"]) == [c.id for c in proto.claims]
+    assert set(table["claim_verdict"]) == {cl.NOT_RUN}
+
+
+def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
+    """The report's claims table from the csv `dcobench claims` writes: id, statement,
+    primary/secondary, each test's effect, 95% CI and verdict, the claim's verdict, the commit."""
+    from types import SimpleNamespace
+
+    from dcobench.cli import claims as cli
+    from dcobench.report.claims import claims_section
+    from dcobench.report.html import render_html
+
+    write_tables(tmp_path / "results", synthetic(0.05))
+    files = sorted((tmp_path / "results").glob("scores/*/*/*/*.csv"))
+    path = tmp_path / "claims.yaml"
+    protocol(path)
+    raw = yaml.safe_load(path.read_text())
+    raw["claims"].append({"id": "pp", "statement": "p.p. helps", "group": "subject", "secondary": True,
+                          "tests": [{"kind": "difference", "a": "dbpp", "b": "db", "metric": "prompt_acc"}]})
+    raw["claims"].append({"id": "merge", "statement": "merges", "group": "merge",
+                          "tests": [{"kind": "difference", "a": "dco-arithmetic", "b": "db-arithmetic",
+                                     "metric": "prompt_acc"}] * 3})
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "claims.csv"
+    cli.run(SimpleNamespace(claims=str(path), scores=[str(f) for f in files], noise_distance=None,
+                            results=None, out=str(out)))
+    section = claims_section(out)
+    shown = section.items[0][0]
+    assert list(shown.columns) == ["claim", "statement", "role", "test", "effect", "95% CI",
+                                   "verdict", "claim verdict"]
+    assert list(shown["claim"]) == ["dco_prompt", "pp", "merge"]
+    assert list(shown["role"]) == ["primary", "secondary", "primary"]
+    assert list(shown["claim verdict"]) == [cl.HELD, cl.NOT_RUN, cl.NOT_RUN]
+    assert shown["test"][2].startswith("3 tests; no prompt_acc scores for dco-arithmetic")  # one row
+    row = pd.read_csv(out).iloc[0]
+    assert shown["effect"][0] == f"{row['effect']:+.4f}"
+    assert shown["95% CI"][0] == f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+    assert shown["95% CI"][1] == "" and shown["verdict"][1] == cl.NOT_RUN
+    text = render_html("t", [section])
+    assert "at commit uncommitted" in text and "not run" in text and "p.p. helps" in text
+    assert claims_section(None) is None
+
+
+def test_registration_commit_is_the_last_commit_of_the_file_and_flags_edits(tmp_path):
+    import subprocess
+
+    from dcobench.cli.claims import registration_commit
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    path = tmp_path / "claims.yaml"
+    path.write_text("claims: []\n")
+    assert registration_commit(path) == "uncommitted"
+    git("add", "claims.yaml")
+    git("commit", "-qm", "register")
+    registered = git("rev-parse", "HEAD")
+    (tmp_path / "other.txt").write_text("x")
+    git("add", "other.txt")
+    git("commit", "-qm", "later, not the claims")
+    assert registration_commit(path) == registered  # the commit that last changed the file
+    path.write_text("claims: [edited]\n")
+    assert registration_commit(path) == f"{registered} (modified since)"

@@ -8,7 +8,7 @@ import yaml
 
 from dcobench.config import ConfigError, check_config
 
-BASE = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
+BASE = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "tiny.yaml").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +34,20 @@ def test_demo_config_is_valid():
     assert concepts["toy_robot"].class_noun == "robot" and concepts["toy_robot"].demo
 
 
+def test_world_demo_config_is_valid(monkeypatch):
+    """config.yaml (`make demo`): world concepts, every subject method, the oracle's metrics,
+    the committed claims file."""
+    from dcobench.config import load_setup
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # report.claims is relative to the repo
+    demo = yaml.safe_load(Path("config.yaml").read_text())
+    setup = load_setup(demo, decode=False)
+    assert all(ref.world for ref in setup.concepts.values())
+    assert {v for k, _, v in setup.plan.models if k == "subject"} == {"db", "dbpp", "dco"}
+    assert demo["report"]["claims"] == "config/world_claims.yaml"
+    assert {"prompt_acc", "subject_acc"} <= set(demo["score"]["metrics"]["subject"])
+
+
 def test_caption_mismatch_names_the_file(tmp_path):
     _user_concept(tmp_path, {"01.png": "a photo of a <my_cat>"})
     cfg = copy.deepcopy(BASE)
@@ -56,6 +70,18 @@ def test_merge_variant_must_be_trained():
     cfg["train"]["variants"]["style"] = ["dco"]
     with pytest.raises(ConfigError, match="'db' is not trained for styles"):
         check_config(cfg)
+
+
+def test_claims_file_must_exist_and_parse(tmp_path):
+    cfg = copy.deepcopy(BASE)
+    cfg["report"]["claims"] = str(tmp_path / "claims.yaml")
+    with pytest.raises(ConfigError, match=r"report.claims: claims file .*claims.yaml does not exist"):
+        check_config(cfg)
+    (tmp_path / "claims.yaml").write_text("delta: {}\nclaims: []\n")
+    with pytest.raises(ConfigError, match=r"report.claims: .*claims.yaml: no claims"):
+        check_config(cfg)
+    cfg["report"]["claims"] = str(Path(__file__).resolve().parents[2] / "config" / "world_claims.yaml")
+    check_config(cfg)
 
 
 # --- paper presets: variants, experiments, real concept files -----------------------------

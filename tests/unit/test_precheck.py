@@ -13,7 +13,7 @@ from dcobench.data.names import MAX_NAME_BYTES, name_problem, suggest_name
 from dcobench.precheck import PrecheckError, precheck
 
 REPO = Path(__file__).resolve().parents[2]
-BASE = yaml.safe_load((REPO / "config.yaml").read_text())
+BASE = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -28,8 +28,8 @@ def _with(path: str, value):
 
 
 def test_the_shipped_configs_pass():
-    for path in (REPO / "config.yaml", REPO / "config" / "paper.yaml",
-                 REPO / "config" / "smoke-real.yaml"):
+    for path in (REPO / "config.yaml", REPO / "config" / "tiny.yaml", REPO / "config" / "paper.yaml",
+                 REPO / "config" / "smoke-real.yaml", REPO / "config" / "world.yaml"):
         precheck(yaml.safe_load(path.read_text()), SCHEMA)
 
 

@@ -9,7 +9,7 @@ import yaml
 from dcobench.config import ConfigError, load_setup
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
+DEMO = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
 
 

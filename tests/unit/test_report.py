@@ -270,9 +270,15 @@ def test_report_builds_offline_per_experiment(tmp_path):
     (bench / "sample.json").write_text(json.dumps(
         {"device": "cuda", "model": "sdxl", "rg_over_cfg": 1.45, "official_rg_over_cfg": 1.9,
          "peak_memory_gib": {"cfg": 9.0, "rg": 11.0, "rg_official": 10.0}}))
+    claims = exp / "tables" / "claims.csv"  # as `dcobench claims` writes it
+    pd.DataFrame([{"registered": "abc123", "claims_file": "c.yaml", "claim": "dco_prompt",
+                   "test": "prompt_acc: dco − db @ cfg", "effect": 0.05, "ci_low": 0.01,
+                   "ci_high": 0.09, "units": 8, "concepts": 2, "verdict": "held", "note": "",
+                   "statement": "DCO beats DB", "secondary": False, "claim_verdict": "held"}]
+                 ).to_csv(claims, index=False)
     out = build_report(ReportOptions(exp_dir=exp, out=exp / "report.html", title="t",
                                      sample_indexes=declared_samples, train_logs=declared_logs,
-                                     paper_values=paper, bench_dir=bench,
+                                     claims=claims, paper_values=paper, bench_dir=bench,
                                      grids_per_experiment=1, grid_prompts=3, loss_plots_inline=1))
     figs = exp / "figures"
     for name in ("fig1/fig1", "fig1/fig9a", "fig1/fig9b", "table1/pareto_merge",
@@ -297,7 +303,9 @@ def test_report_builds_offline_per_experiment(tmp_path):
     n_img = text.count('src="data:image/png;base64,')
     assert n_img == text.count("<figcaption>") == 7  # 3 Pareto fig1, merge, grid, 2 loss
     assert text.count("<caption>") >= 6
-    assert text.index("Paper vs ours") < text.index("Experiment fig1") < text.index("Experiment table1")
+    assert text.index("Claims (pre-registered)") < text.index("Paper vs ours") \
+        < text.index("Experiment fig1") < text.index("Experiment table1")
+    assert "at commit abc123" in text and "[+0.010, +0.090]" in text
     assert "Paper Fig 9a" in text and "Paper Table 1" in text
     assert "2 more per-run loss plots" in text
     assert "A/stale" not in text and not (figs / "loss" / "subject_A_stale.png").exists()

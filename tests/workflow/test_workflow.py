@@ -16,7 +16,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def _config(**changes):
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
     for dotted, value in changes.items():
         node = config
         *parents, last = dotted.split(".")
@@ -69,6 +69,34 @@ def test_merge_weight_grid_reaches_the_dag(tmp_path):
     assert sorted(merges) == [("arithmetic", "0.5,2.0", "dco-arithmetic_w0p5_2"),
                               ("arithmetic", "1.0,1.0", "dco-arithmetic"),
                               ("ziplora", "1.0,1.0", "dco-ziplora")]  # ziplora ignores λ
+
+
+def test_claims_rule_is_scheduled_only_when_configured(tmp_path):
+    """report.claims names a claims file: one `claims` job on the declared score tables feeds
+    the report; null (the tiny config): no such job."""
+    from wfrun import planned_jobs
+
+    cfg = _config(**{"report.claims": str(REPO / "config" / "world_claims.yaml")})
+    out = _snakemake(tmp_path, cfg, "-n", "-p", "--cores", "1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    rules = [rule for rule, _ in planned_jobs(out.stdout)]
+    assert rules.count("claims") == 1 and rules.count("report") == 1
+    command = re.search(r"dcobench claims --claims (\S+) --scores (.*?) --noise-distance (\S+) "
+                        r"--out (\S+)", out.stdout)
+    assert command and command.group(1).endswith("world_claims.yaml"), out.stdout[-3000:]
+    scores, exp = command.group(2).split(), f"results/{cfg['experiment']}"
+    assert f"{exp}/scores/subject/toy_robot/dco/cfg.csv" in scores
+    assert all(f.endswith(".csv") and "*" not in f for f in scores)
+    assert command.group(3) == f"{exp}/analysis/noise_distance.csv"
+    assert command.group(4) == f"{exp}/tables/claims.csv"
+    assert f"--claims {exp}/tables/claims.csv" in out.stdout  # the report reads it
+    cfg["report"]["claims"] = None
+    out = _snakemake(tmp_path, cfg, "-n", "--cores", "1")
+    assert out.returncode == 0 and "claims" not in [rule for rule, _ in planned_jobs(out.stdout)]
+    cfg["report"]["claims"] = "config/missing_claims.yaml"
+    out = _snakemake(tmp_path, cfg, "-n", "--cores", "1")
+    assert out.returncode != 0
+    assert "report.claims: claims file config/missing_claims.yaml does not exist" in out.stderr + out.stdout
 
 
 def test_schema_rejects_unknown_key(tmp_path):

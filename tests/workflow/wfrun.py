@@ -17,7 +17,7 @@ AGGREGATES = {"aggregate", "report", "all", "noise_distance", "lora_cosine"}  # 
 def tiny_config() -> dict:
     """The demo config cut to 1 subject + 1 style in folders the user owns (data/), 2 variants,
     a few steps and one prompt: every stage of the DAG in about a minute."""
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
     config["experiment"] = "incr"
     config["data"].update(root="data", demo=False, subjects=["toy_robot"], styles=["mosaic_style"])
     config["train"].update(variants={"subject": ["dco", "db"], "style": ["dco"]},

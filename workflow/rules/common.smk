@@ -203,6 +203,11 @@ def lora_cosine_files():
     return [f"{R}/analysis/lora_cosine.csv"] if PLAN.lora_cosine else []
 
 
+def claims_files():
+    """tables/claims.csv when report.claims names a claims file, else [] (the report's input)."""
+    return [f"{R}/tables/claims.csv"] if config["report"].get("claims") else []
+
+
 def all_targets():
     """The report (which pulls every score table and analysis) + the LoRA-cosine analysis."""
     return [f"{R}/report.html"] + lora_cosine_files()

@@ -4,6 +4,7 @@
 # Cheap CPU-only steps: run on the submitting host, never through a cluster executor.
 localrules:
     aggregate,
+    claims,
     report,
     noise_distance,  # the join of the per-model noise-distance tables
 
@@ -30,6 +31,27 @@ rule aggregate:
         "--experiments {params.experiments} > {log} 2>&1"
 
 
+# The pre-registered claims (report.claims) tested on the score tables this DAG declares and the
+# noise-distance table: effect, 95% CI and verdict per test, "not run" where an arm is absent.
+# Requested only when report.claims names a file (claims_files()).
+rule claims:
+    input:
+        claims=config["report"].get("claims") or [],
+        scores=score_files(),
+        noise=noise_distance_files(),  # [] when no selected experiment runs the analysis
+    output:
+        f"{R}/tables/claims.csv",
+    log:
+        f"{R}/logs/claims.log",
+    benchmark:
+        f"{R}/benchmarks/claims.tsv"
+    params:
+        noise=lambda w, input: f"--noise-distance {input.noise[0]}" if input.noise else "",
+    shell:
+        "exec {PY} -m dcobench claims --claims {input.claims} --scores {input.scores} "
+        "{params.noise} --out {output} > {log} 2>&1"
+
+
 rule report:
     input:
         summary=f"{R}/tables/summary.csv",
@@ -38,6 +60,7 @@ rule report:
         paper=PAPER_VALUES,
         noise=noise_distance_files(),  # [] when no selected experiment runs the analysis
         cosine=lora_cosine_files(),  # analysis.smk; [] when no experiment asks for lora_cosine
+        claims=claims_files(),  # [] when report.claims is null
         logs=train_logs(),
         samples=sample_indexes(),
     output:
@@ -60,7 +83,11 @@ rule report:
         losses=config["report"]["loss_plots_inline"],
         analyses=lambda w, input: " ".join(
             f"--{flag} {input[name][0]}"
-            for name, flag in (("noise", "noise-distance"), ("cosine", "lora-cosine"))
+            for name, flag in (
+                ("noise", "noise-distance"),
+                ("cosine", "lora-cosine"),
+                ("claims", "claims"),
+            )
             if input[name]
         ),
     shell:

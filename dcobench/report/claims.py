@@ -1,0 +1,69 @@
+"""The report's claims section: the pre-registered claims (tables/claims.csv, written by
+`dcobench claims`), one row per test, with the registration commit in front."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .html import Section
+
+
+def _ci(low: float, high: float) -> str:
+    return "" if pd.isna(low) or pd.isna(high) else f"[{low:+.3f}, {high:+.3f}]"
+
+
+def _not_run_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """A claim none of whose tests ran: one row naming how many tests and the first missing arm."""
+    out = []
+    for _, tests in table.groupby("claim", sort=False):
+        if (tests["verdict"] == "not run").all() and len(tests) > 1:
+            row = tests.iloc[[0]].copy()
+            note = str(row["note"].iloc[0]) if "note" in row else ""
+            row["test"] = f"{len(tests)} tests; " + note.split(": ", 1)[-1]
+            out.append(row)
+        else:
+            out.append(tests)
+    return pd.concat(out, ignore_index=True) if out else table
+
+
+def claims_display(table: pd.DataFrame) -> pd.DataFrame:
+    """tables/claims.csv as the report shows it: claim, statement, primary/secondary, test,
+    effect, 95% CI, test verdict, claim verdict (the claim's columns only on its first row; a
+    claim that did not run at all on one row)."""
+    rows, seen = [], set()
+    for r in _not_run_rows(table).itertuples(index=False):
+        first = r.claim not in seen
+        seen.add(r.claim)
+        rows.append({
+            "claim": r.claim if first else "",
+            "statement": r.statement if first else "",
+            "role": ("secondary" if bool(r.secondary) else "primary") if first else "",
+            "test": r.test,
+            "effect": "" if pd.isna(r.effect) else f"{r.effect:+.4f}",
+            "95% CI": _ci(r.ci_low, r.ci_high),
+            "verdict": r.verdict,
+            "claim verdict": r.claim_verdict if first else "",
+        })
+    return pd.DataFrame(rows)
+
+
+def claims_section(path: Path | None) -> Section | None:
+    """The claims table and its registration commit; None when the run tests no claims."""
+    if path is None:
+        return None
+    table = pd.read_csv(path, dtype={"registered": str, "claims_file": str}, keep_default_na=True)
+    commit = str(table["registered"].iloc[0]) if len(table) else "uncommitted"
+    source = str(table["claims_file"].iloc[0]) if "claims_file" in table and len(table) else "?"
+    verdicts = table.drop_duplicates("claim")["claim_verdict"].value_counts()
+    counts = ", ".join(f"{n} {v}" for v, n in verdicts.items())
+    intro = (f"Pre-registered in {source} at commit {commit} (the commit that last changed the "
+             f"file). Claims: {counts}. Each effect is oriented so that the paper's claim predicts "
+             "a positive value; 95% CI: two-stage paired bootstrap over concepts, then (prompt, "
+             "seed) units within them. held = CI above 0; not held = CI below 0 or inside "
+             "(−δ, δ); inconclusive otherwise; not run = an arm (variant, guide, metric or "
+             "analysis) is absent from this run.")
+    caption = (f"Claims registered at {commit}: one row per test; a claim is held only if every "
+               "test is held.")
+    return Section("Claims (pre-registered)", [(claims_display(table), caption)], intro=intro)
