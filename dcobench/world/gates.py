@@ -1,6 +1,11 @@
 """The world's gates (docs/world.md): measured on held-out data by the build, written to gates.json.
 
 - vae_psnr: reconstruction PSNR (dB, posterior mean) on held-out renders; gate >= 26.
+- vae_concepts: can the VAE reproduce what personalization must learn? The oracle's subject
+  (style) probability on VAE reconstructions of each subject's (style's) references, averaged
+  per kind; gate >= 0.8 for both kinds (our own gate: DB must reach subject_acc 0.8 in the
+  references' contexts through this codec, docs/world_validity.md). Subjects in random
+  contexts (small, styled) are reported beside it, ungated.
 - oracle_accuracy: per head kind on held-out renders; gate >= 0.97 each.
 - sdxl: world-sdxl (DDIM, CFG 7.5) on prompts with held-out (class, colour) compositions, read
   by the oracle: accuracy per attribute >= 0.85 and fraction with every attribute right >= 0.5.
@@ -33,7 +38,7 @@ from .oracle import (
 from .scenes import draw_scene
 from .vocab import SUBJECTS, Obj, parse_caption
 
-GATES = {"vae_psnr": 26.0, "oracle_min_accuracy": 0.97, "sdxl_min_attribute_accuracy": 0.85,
+GATES = {"vae_psnr": 26.0, "vae_concepts": 0.8, "oracle_min_accuracy": 0.97, "sdxl_min_attribute_accuracy": 0.85,
          "sdxl_all_right": 0.5, "siglip_top1": 0.8, "dino_retrieval": 0.9}
 HOLDOUT_START = 5_000_000  # scene indices never used for training
 
@@ -56,6 +61,36 @@ def oracle_accuracy(oracle, images: torch.Tensor, target: torch.Tensor) -> dict[
         mask = target[:, i] != IGNORE
         right.setdefault(kind, []).extend((part.argmax(-1)[mask] == target[mask, i]).float().tolist())
     return {k: float(np.mean(v)) for k, v in right.items()}
+
+
+@torch.no_grad()
+def vae_concepts(vae, oracle, seed: int) -> dict[str, float]:
+    """The oracle's mean subject / style probability on renders and on their VAE
+    reconstructions: each subject's references (`subject`), each subject in random contexts
+    (`subject_in_context`: sizes, positions, personal styles) and each style's references."""
+    from .concepts import STYLE_NAMES, style_scenes, subject_scenes
+    from .oracle import style_probability, subject_probability
+
+    def codec(x):
+        return vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+
+    def read(name, x, refs, prob):
+        for key, imgs in ((name, x), (f"{name}_reconstructed", codec(x))):
+            figures.setdefault(key, []).append(float(prob(oracle_read(oracle, imgs), refs).mean()))
+
+    figures: dict[str, list[float]] = {}
+    renders, _ = subject_renders(seed)
+    per = len(renders) // len(SUBJECTS)
+    for k in range(len(SUBJECTS)):
+        x = render_scenes(subject_scenes(k, seed))
+        refs = oracle_read(oracle, x)
+        read("subject", x, refs, subject_probability)
+        read("subject_in_context", render_scenes(renders[k * per:(k + 1) * per]), refs,
+             subject_probability)
+    for style in STYLE_NAMES:
+        x = render_scenes(style_scenes(style, seed))
+        read("style", x, oracle_read(oracle, x), style_probability)
+    return {k: float(np.mean(v)) for k, v in figures.items()}
 
 
 def oracle_read(oracle, images: torch.Tensor) -> torch.Tensor:
@@ -166,7 +201,7 @@ def measure_gates(dirs: dict[str, Path], opts) -> dict:
     images, _, target, _ = dataset(seed, "oracle", 1000, start=HOLDOUT_START)
     vae = AutoencoderKL.from_pretrained(str(dirs["vae"])).eval()
     held = render_scenes([draw_scene(seed, "heldout", HOLDOUT_START + i) for i in range(256)])
-    figures = {"vae_psnr": vae_psnr(vae, held),
+    figures = {"vae_psnr": vae_psnr(vae, held), "vae_concepts": vae_concepts(vae, oracle, seed),
                "oracle_accuracy": oracle_accuracy(oracle, images, target)}
     pipe = StableDiffusionXLPipeline.from_pretrained(str(dirs["sdxl"]))
     pipe.set_progress_bar_config(disable=True)
@@ -187,6 +222,8 @@ def check(figures: dict) -> dict[str, bool]:
     """Gate name -> passed, from the figures of `measure_gates`."""
     return {
         "vae_psnr": figures["vae_psnr"] >= GATES["vae_psnr"],
+        "vae_concepts": min(figures["vae_concepts"]["subject_reconstructed"],
+                            figures["vae_concepts"]["style_reconstructed"]) >= GATES["vae_concepts"],
         "oracle": min(figures["oracle_accuracy"].values()) >= GATES["oracle_min_accuracy"],
         "sdxl_attributes": min(figures["sdxl"]["per_attribute"].values())
         >= GATES["sdxl_min_attribute_accuracy"],

@@ -32,49 +32,87 @@ def _set_lr(opt, lr: float) -> None:
         g["lr"] = lr
 
 
-def train_vae(vae, images: torch.Tensor, steps: int, batch: int, lr: float, seed: int,
-              kl_weight: float = 1e-6):
-    """MSE + L1 reconstruction of the posterior sample, small KL; images (N, 3, S, S) in [-1, 1]."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    vae.train()
-    bar = tqdm(_batches(len(images), batch, steps, gen), total=steps, desc="world vae",
-               mininterval=5.0)
+def _fit(params, loss_fn, n: int, steps: int, batch: int, lr: float, gen: torch.Generator,
+         desc: str, weight_decay: float = 0.0, warmup: int = 100, clip: float | None = None,
+         after_step=None) -> None:
+    """The loop every world model shares: AdamW, warm-up + cosine lr, `steps` random batches of
+    indices into n items drawn from `gen`; `loss_fn(idx)` gives the batch loss (drawing any
+    noise it needs from the same generator, after the batch indices)."""
+    params = list(params)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    bar = tqdm(_batches(n, batch, steps, gen), total=steps, desc=desc, mininterval=5.0)
     for step, idx in enumerate(bar):
-        _set_lr(opt, _lr(step, steps, lr))
+        _set_lr(opt, _lr(step, steps, lr, warmup))
+        loss = loss_fn(idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        if after_step is not None:
+            after_step(step)
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+
+
+def edge_l1(rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean L1 distance between the horizontal and vertical pixel differences of two batches:
+    it weighs outlines, which a pixel loss averages away on small objects."""
+    def grads(t):
+        return t[..., :, 1:] - t[..., :, :-1], t[..., 1:, :] - t[..., :-1, :]
+
+    (rx, ry), (xx, xy) = grads(rec), grads(x)
+    return (rx - xx).abs().mean() + (ry - xy).abs().mean()
+
+
+def train_vae(vae, images: torch.Tensor, steps: int, batch: int, lr: float, seed: int,
+              kl_weight: float = 1e-6, edge_weight: float = 0.0):
+    """MSE + L1 reconstruction of the posterior sample (+ `edge_weight` x `edge_l1`), small KL;
+    images (N, 3, S, S) in [-1, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def loss(idx):
         x = images[idx]
         post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
         rec = vae.decode(z).sample
-        loss = F.mse_loss(rec, x) + 0.1 * (rec - x).abs().mean() + kl_weight * post.kl().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        out = F.mse_loss(rec, x) + 0.1 * (rec - x).abs().mean() + kl_weight * post.kl().mean()
+        return out + edge_weight * edge_l1(rec, x) if edge_weight else out
+
+    vae.train()
+    _fit(vae.parameters(), loss, len(images), steps, batch, lr, gen, "world vae")
     return vae.eval()
 
 
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur (5x5 kernel, reflect padding) of a batch (B, C, H, W)."""
+    r = torch.arange(-2, 3, dtype=x.dtype)
+    k = torch.exp(-r.square() / (2 * max(sigma, 1e-3) ** 2))
+    k = k / k.sum()
+    kernel = (k[:, None] * k[None, :]).expand(x.shape[1], 1, 5, 5)
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel, groups=x.shape[1])
+
+
 def train_oracle(images: torch.Tensor, target: torch.Tensor, steps: int, batch: int, lr: float,
-                 seed: int) -> Oracle:
-    """Cross-entropy on every head; light pixel noise so generated images read as renders do."""
+                 seed: int, max_blur: float = 0.0) -> Oracle:
+    """Cross-entropy on every head; light pixel noise, and with max_blur > 0 a Gaussian blur of
+    random width (0..max_blur px, one width a batch) on half the batches, so that images that
+    went through the VAE's decoder (which softens edges) read as renders do."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = Oracle(width=16, hidden=128)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    bar = tqdm(_batches(len(images), batch, steps, gen), total=steps, desc="world oracle",
-               mininterval=5.0)
-    for step, idx in enumerate(bar):
-        _set_lr(opt, _lr(step, steps, lr))
-        x = images[idx]
+
+    def loss(idx):
         sigma = torch.rand(len(idx), 1, 1, 1, generator=gen) * 0.1
-        x = x + sigma * torch.randn(x.shape, generator=gen)
-        loss = oracle_loss(model(x), target[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        x = images[idx] + sigma * torch.randn(images[idx].shape, generator=gen)
+        if max_blur:
+            width = float(torch.rand((), generator=gen)) * max_blur * 2
+            if width > max_blur:  # half the batches stay sharp
+                x = blur(x, width - max_blur)
+        return oracle_loss(model(x), target[idx])
+
+    _fit(model.parameters(), loss, len(images), steps, batch, lr, gen, "world oracle",
+         weight_decay=1e-4)
     return model.eval()
 
 
@@ -97,15 +135,10 @@ def train_sdxl(unet, te1, te2, latents: torch.Tensor, ids1: torch.Tensor, ids2: 
     noise_sched = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
                                 beta_schedule="scaled_linear")
     gen = torch.Generator().manual_seed(seed)
-    params = list(unet.parameters()) + list(te1.parameters()) + list(te2.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     time_ids = torch.tensor([size, size, 0, 0, size, size], dtype=torch.float32)
-    unet.train(), te1.train(), te2.train()
-    bar = tqdm(_batches(len(latents), batch, steps, gen), total=steps, desc="world unet+text",
-               mininterval=5.0)
-    for step, idx in enumerate(bar):
-        _set_lr(opt, _lr(step, steps, lr, warmup=200))
+
+    def loss(idx):
         x0 = latents[idx]
         noise = torch.randn(x0.shape, generator=gen)
         t = torch.randint(0, 1000, (len(idx),), generator=gen)
@@ -115,17 +148,18 @@ def train_sdxl(unet, te1, te2, latents: torch.Tensor, ids1: torch.Tensor, ids2: 
         embeds, pooled = embeds * keep[:, None, None], pooled * keep[:, None]
         added = {"text_embeds": pooled, "time_ids": time_ids.expand(len(idx), 6)}
         pred = unet(xt, t, encoder_hidden_states=embeds, added_cond_kwargs=added).sample
-        loss = F.mse_loss(pred, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        return F.mse_loss(pred, noise)
+
+    @torch.no_grad()
+    def update_ema(step):
         decay = min(ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
-                pe.lerp_(p, 1 - decay)
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
+            pe.lerp_(p, 1 - decay)
+
+    unet.train(), te1.train(), te2.train()
+    params = list(unet.parameters()) + list(te1.parameters()) + list(te2.parameters())
+    _fit(params, loss, len(latents), steps, batch, lr, gen, "world unet+text", warmup=200,
+         clip=1.0, after_step=update_ema)
     return ema, te1.eval(), te2.eval()
 
 
@@ -139,18 +173,13 @@ def train_siglip(model, images: torch.Tensor, ids: torch.Tensor, steps: int, bat
     with torch.no_grad():
         model.logit_bias.fill_(-math.log(batch))
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+
+    def loss(idx):
+        return model(input_ids=ids[idx], pixel_values=images[idx], return_loss=True).loss
+
     model.train()
-    bar = tqdm(_batches(len(images), batch, steps, gen), total=steps, desc="world siglip",
-               mininterval=5.0)
-    for step, idx in enumerate(bar):
-        _set_lr(opt, _lr(step, steps, lr))
-        out = model(input_ids=ids[idx], pixel_values=images[idx], return_loss=True)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        opt.step()
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{out.loss.item():.4f}")
+    _fit(model.parameters(), loss, len(images), steps, batch, lr, gen, "world siglip",
+         weight_decay=1e-4)
     return model.eval()
 
 
@@ -164,20 +193,14 @@ def train_dino(model, images: torch.Tensor, target: torch.Tensor, steps: int, ba
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     probe = torch.nn.Linear(model.config.hidden_size, sum(WIDTHS))
-    params = list(model.parameters()) + list(probe.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    model.train()
-    bar = tqdm(_batches(len(images), batch, steps, gen), total=steps, desc="world dinov2",
-               mininterval=5.0)
-    for step, idx in enumerate(bar):
-        _set_lr(opt, _lr(step, steps, lr))
+
+    def loss(idx):
         cls = model(pixel_values=images[idx]).last_hidden_state[:, 0]
-        loss = oracle_loss(probe(cls), target[idx]) + subject_contrast(cls, target[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        return oracle_loss(probe(cls), target[idx]) + subject_contrast(cls, target[idx])
+
+    model.train()
+    _fit(list(model.parameters()) + list(probe.parameters()), loss, len(images), steps, batch,
+         lr, gen, "world dinov2", weight_decay=1e-4)
     return model.eval()
 
 
