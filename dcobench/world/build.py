@@ -139,13 +139,15 @@ class Builder:
     def phase_sdxl(self, stage: Path) -> dict:
         from diffusers import AutoencoderKL
 
+        from .data import incomplete_captions
         from .models import assemble_sdxl, build_text_encoders, build_unet, tokenizers
         from .pretrain import train_sdxl
         from .render import SIZE
 
         o = self.opts
         vae = AutoencoderKL.from_pretrained(str(self.work / "vae" / "vae")).eval()
-        images, captions, _, _ = self.train_data()
+        images, _, _, scenes = self.train_data()
+        captions = incomplete_captions(scenes, o.seed)
         with torch.no_grad():
             latents = torch.cat([vae.encode(images[i:i + 256]).latent_dist.mean
                                  for i in range(0, len(images), 256)]) * vae.config.scaling_factor

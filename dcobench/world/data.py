@@ -29,3 +29,18 @@ def dataset(seed: int, split: str, n: int, start: int = 0, desc: str | None = No
     images = render_scenes(items, desc)
     target = torch.tensor([labels(s) for s in items], dtype=torch.long)
     return images, [caption(s) for s in items], target, items
+
+
+def incomplete_captions(items: list[Scene], seed: int, p: float = 0.25) -> list[str]:
+    """Captions that leave each object's colour unsaid with probability p (deterministic from
+    seed and scene index), as real captions leave things out. A subject's prompts name no
+    colour ("a large star in the center"), so a model pretrained only on complete captions
+    meets them out of distribution and draws a poor baseline."""
+    from dataclasses import replace
+
+    out = []
+    for i, s in enumerate(items):
+        rng = np.random.default_rng([seed, 7, i])
+        objects = tuple(replace(o, color=None) if rng.random() < p else o for o in s.objects)
+        out.append(caption(replace(s, objects=objects)))
+    return out
