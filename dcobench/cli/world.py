@@ -25,6 +25,8 @@ def add_arguments(parser) -> None:
                         help="build: phase outputs, kept so a rerun resumes")
     parser.add_argument("--phases", default="", help="build: comma-separated subset of phases")
     parser.add_argument("--seed", type=int, default=0, help="concepts/figure: world seed")
+    parser.add_argument("--contexts", type=int, default=2,
+                        help="concepts: backgrounds per subject's references (1 = narrowest)")
     parser.add_argument("--world", default=None,
                         help="figure: folder with the world presets (default: the committed ones)")
     parser.add_argument("--threads", type=int, default=1,
@@ -60,7 +62,7 @@ def run(args) -> None:
 
         if not args.out:
             raise ValueError("world concepts needs --out")
-        for folder in write_world_concepts(Path(args.out), args.seed):
+        for folder in write_world_concepts(Path(args.out), args.seed, args.contexts):
             print(f"wrote {folder}")
     elif args.action == "ceiling":
         from dcobench.world.validity import codec_ceiling

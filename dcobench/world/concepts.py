@@ -1,7 +1,8 @@
 """The world's personalization concepts, written as ordinary concept folders.
 
 Subjects (8): a known class drawn with a two-colour pattern the vocabulary cannot name, shown
-in 5 references whose contexts are deliberately narrow (large, centred, photo, two backgrounds).
+in 5 references whose contexts are deliberately narrow (large, centred, photo, one or two
+backgrounds: `contexts`).
 Styles (4): rendering transforms never seen in pretraining, shown on 5 varied scenes.
 Each folder holds the PNGs, ``concept.yaml`` (comprehensive captions generated from the truth)
 and ``world_truth.json`` (the scene of every image, for the oracle and for tests).
@@ -43,14 +44,18 @@ def style_token(style: str) -> str:
     return f"<{style}_style>"
 
 
-def subject_scenes(index: int, seed: int) -> list[Scene]:
-    """The references of subject `index` (0-based): large, centred photos on two backgrounds."""
+def subject_scenes(index: int, seed: int, contexts: int = 2) -> list[Scene]:
+    """The references of subject `index` (0-based): large, centred photos on `contexts`
+    backgrounds (drawn at random; two may coincide), taken in turn."""
+    if not 1 <= contexts <= N_REFERENCES:
+        raise ValueError(f"contexts must be in 1..{N_REFERENCES}, got {contexts}")
     rng = np.random.default_rng([seed, 101, index])
-    contexts = [(BG_COLORS[int(rng.integers(4))], TEXTURES[int(rng.integers(4))]) for _ in range(2)]
+    backgrounds = [(BG_COLORS[int(rng.integers(4))], TEXTURES[int(rng.integers(4))])
+                   for _ in range(contexts)]
     look = SUBJECTS[index]
     out = []
     for i in range(N_REFERENCES):
-        bg, tex = contexts[i % 2]
+        bg, tex = backgrounds[i % contexts]
         obj = Obj(look.cls, None, "large", "center", subject=index + 1)
         out.append(Scene("photo", bg, tex, (obj,), seed=int(rng.integers(2**31))))
     return out
@@ -82,12 +87,13 @@ def _write_folder(folder: Path, meta: dict, scenes: list[Scene], captions: list[
     return folder
 
 
-def write_world_concepts(out_dir: str | Path, seed: int = 0) -> list[Path]:
-    """Write every subject and style folder under out_dir; return the folders (deterministic)."""
+def write_world_concepts(out_dir: str | Path, seed: int = 0, contexts: int = 2) -> list[Path]:
+    """Write every subject and style folder under out_dir; return the folders (deterministic).
+    `contexts`: backgrounds per subject's references (`subject_scenes`)."""
     out_dir, folders = Path(out_dir), []
     for i, look in enumerate(SUBJECTS):
         token = subject_token(look.name)
-        scenes = subject_scenes(i, seed)
+        scenes = subject_scenes(i, seed, contexts)
         caps = [caption(s, tokens={i + 1: token}) for s in scenes]
         meta = {"kind": "subject", "class": look.cls, "live": False, "token": token}
         folders.append(_write_folder(out_dir / look.name, meta, scenes, caps))

@@ -3,8 +3,10 @@
 import json
 from argparse import Namespace
 
+import pytest
+
 from dcobench.data.concept import validate_concept
-from dcobench.world.concepts import TRUTH_FILE, write_world_concepts
+from dcobench.world.concepts import TRUTH_FILE, subject_scenes, write_world_concepts
 from dcobench.world.scenes import draw_scene
 from dcobench.world.vocab import parse_caption
 
@@ -40,6 +42,15 @@ def test_subject_references_are_narrow_and_never_in_pretraining(tmp_path):
         truth = json.loads((folder / TRUTH_FILE).read_text()).values()
         assert len({(s["bg_color"], s["texture"]) for s in truth}) <= 2
     assert all(o.subject == 0 for i in range(2000) for o in draw_scene(0, "pretrain", i).objects)
+
+
+def test_one_context_puts_every_reference_on_one_background(tmp_path):
+    for folder in write_world_concepts(tmp_path, contexts=1)[:8]:
+        truth = json.loads((folder / TRUTH_FILE).read_text()).values()
+        assert len({(s["bg_color"], s["texture"]) for s in truth}) == 1
+        assert len(truth) == 5
+    with pytest.raises(ValueError, match="contexts"):
+        subject_scenes(0, 0, contexts=0)
 
 
 def test_prepare_validate_accepts_world_concepts(tmp_path):

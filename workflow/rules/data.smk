@@ -31,8 +31,10 @@ if WORLD:
             f"{R}/benchmarks/world_concepts.tsv"
         params:
             seed=config["seed"],
+            contexts=config["data"]["world_contexts"],
         shell:
-            "exec {PY} -m dcobench world concepts --out {DATA} --seed {params.seed} > {log} 2>&1"
+            "exec {PY} -m dcobench world concepts --out {DATA} --seed {params.seed} "
+            "--contexts {params.contexts} > {log} 2>&1"
 
 
 if SOURCED:
