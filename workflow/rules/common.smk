@@ -203,6 +203,17 @@ def lora_cosine_files():
     return [f"{R}/analysis/lora_cosine.csv"] if PLAN.lora_cosine else []
 
 
+def experiment_tables():
+    """tables/{experiment}/ of every experiment that scores something (the report writes its
+    variant and paired tables there; the aggregated tables hold exactly these experiments)."""
+    return [directory(f"{R}/tables/{e}") for e in PLAN.membership()]
+
+
+def lora_cosine_tables():
+    """tables/lora_cosine.{csv,md,tex} (the report's per-block table) when the analysis runs."""
+    return [f"{R}/tables/lora_cosine.{ext}" for ext in ("csv", "md", "tex")] if PLAN.lora_cosine else []
+
+
 def claims_files():
     """tables/claims.csv when report.claims names a claims file, else [] (the report's input)."""
     return [f"{R}/tables/claims.csv"] if config["report"].get("claims") else []

@@ -70,6 +70,9 @@ rule report:
             category="Report",
         ),
         paper=f"{R}/tables/paper_vs_ours.csv",
+        paper_text=[f"{R}/tables/paper_vs_ours.md", f"{R}/tables/paper_vs_ours.tex"],
+        experiments=experiment_tables(),  # tables/{experiment}/, written only by the report
+        cosine=lora_cosine_tables(),  # [] when no experiment asks for lora_cosine
         figures=directory(f"{R}/figures"),
     log:
         f"{R}/logs/report.log",
