@@ -308,6 +308,7 @@ def test_report_builds_offline_per_experiment(tmp_path):
     assert text.count("<caption>") >= 6
     assert text.index("Claims (pre-registered)") < text.index("Paper vs ours") \
         < text.index("Experiment fig1") < text.index("Experiment table1")
+    assert text.index("<h2>Paper vs ours</h2>") < text.index("rows = variants")  # numbers, then grids
     assert "at commit abc123" in text and "[+0.010, +0.090]" in text
     assert "Paper Fig 9a" in text and "Paper Table 1" in text
     assert "2 more per-run loss plots" in text
