@@ -50,7 +50,9 @@ class ReportOptions:
     folders of the grids; train_logs: train_log.csv per run; the analyses' csv files (None: not
     run); claims: the claims table (None: no claims); paper_values: csv (None or missing: no
     paper section); bench_dir: results/bench (timing rows); limits on what is embedded. Nothing
-    else in exp_dir is read or written."""
+    else in exp_dir is read or written. The limits' defaults serve library callers; pipeline
+    runs pass report.* from the config, whose defaults are the schema's (a unit test keeps both
+    equal)."""
 
     exp_dir: Path
     out: Path
