@@ -44,11 +44,15 @@ CI_NOTE = "error bars / ± : 95% percentile bootstrap CI over concepts (1000 res
 @dataclass(frozen=True)
 class ReportOptions:
     """Inputs of one report, all declared by the DAG: exp_dir: results/<exp> (its tables/ are
-    read, figures/ and tables/<experiment>/ written); sample_indexes: index.csv of the sample
+    read; written, each a declared output of rule `report`: figures/, tables/<experiment>/ per
+    experiment of the summary, tables/paper_vs_ours.{csv,md,tex} with paper values,
+    tables/lora_cosine.{csv,md,tex} with lora_cosine); sample_indexes: index.csv of the sample
     folders of the grids; train_logs: train_log.csv per run; the analyses' csv files (None: not
     run); claims: the claims table (None: no claims); paper_values: csv (None or missing: no
     paper section); bench_dir: results/bench (timing rows); limits on what is embedded. Nothing
-    else in exp_dir is read."""
+    else in exp_dir is read or written. The limits' defaults serve library callers; pipeline
+    runs pass report.* from the config, whose defaults are the schema's (a unit test keeps both
+    equal)."""
 
     exp_dir: Path
     out: Path

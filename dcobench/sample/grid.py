@@ -33,7 +33,9 @@ PARTIAL_INDEX = "index.partial.csv"  # images written before a stop signal; neve
 
 @dataclass(frozen=True)
 class SampleOptions:
-    """A sampling job. Every variant and grid point gets the same noise per (seed, prompt)."""
+    """A sampling job. Every variant and grid point gets the same noise per (seed, prompt). The
+    defaults serve library callers; pipeline runs pass the config's values (config.sample_options),
+    whose defaults are workflow/schemas/config.schema.yaml's (a unit test keeps both equal)."""
 
     out_dir: Path  # results/{exp}/samples/{kind}/{concept}/{variant}: one folder per guide inside
     model_dir: Path | None = None  # LoRA folder (train or merge output); None = pretrained model

@@ -14,7 +14,9 @@ from dcobench.train.objectives import OBJECTIVES
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """One training run. Steps, ranks and learning rates follow the paper unless overridden."""
+    """One training run. Steps, ranks and learning rates follow the paper unless overridden. The
+    defaults serve library callers; pipeline runs pass every field from the config, whose
+    defaults are workflow/schemas/config.schema.yaml's (a unit test keeps both equal)."""
 
     concept_dir: Path  # folder with images + concept.yaml
     out_dir: Path  # results/{exp}/models/{kind}/{concept}/{variant}

@@ -5,6 +5,8 @@ A run writing `results/.../{variant}/` keeps its in-progress files in the siblin
 `state.pt` (LoRA, learned-token rows, optimizer, LR scheduler, grad scaler, RNG states, step,
 log rows) and `checkpoints/step-N/`. A rerun with the same options continues from `state.pt`;
 a rerun with different options starts over. The folder is removed once the run has finished.
+The trainer's part of the state is `Trainer.state_dict()` / `Trainer.load_state_dict()`; this
+module owns the files, the options fingerprint and the row compaction of the token moments.
 """
 
 from __future__ import annotations
@@ -91,56 +93,3 @@ def expand_rows(state: dict, rows: list[int], like: torch.Tensor) -> dict:
             v = full
         out[k] = v
     return out
-
-
-def _token_matrices(trainer) -> list[torch.Tensor]:
-    return trainer.tokens.parameters(trainer.pipe) if trainer.tokens is not None else []
-
-
-def trainer_state(trainer) -> dict:
-    """Everything a resumed `dcobench.train.trainer.Trainer` needs to continue bit-exactly."""
-    opt = trainer.optimizer.state_dict()
-    opt["state"] = dict(opt["state"])  # shallow copy: the live optimizer state is not touched
-    first = len(trainer.optimizer.param_groups[0]["params"])  # token matrices follow the LoRA
-    for k, row in enumerate(trainer.tokens.ids if trainer.tokens is not None else []):
-        if first + k in opt["state"]:
-            opt["state"][first + k] = compact_rows(opt["state"][first + k], [row])
-    unet = trainer.pipe.unet
-    state = {
-        "lora": {n: p.detach().float().cpu().clone() for n, p in unet.named_parameters() if p.requires_grad},
-        "tokens": [w[i].detach().float().cpu().clone()
-                   for w, i in zip(_token_matrices(trainer), trainer.tokens.ids if trainer.tokens else [],
-                                   strict=True)],
-        "optimizer": opt,
-        "lr_scheduler": trainer.lr_scheduler.state_dict(),
-        "generator": trainer.generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-    }
-    if trainer.scaler.is_enabled():
-        state["scaler"] = trainer.scaler.state_dict()
-    if torch.cuda.is_available():
-        state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-@torch.no_grad()
-def load_trainer_state(trainer, state: dict) -> None:
-    """Inverse of `trainer_state` on a freshly built Trainer with the same options."""
-    params = dict(trainer.pipe.unet.named_parameters())
-    for name, value in state["lora"].items():
-        params[name].copy_(value)
-    opt = state["optimizer"]
-    first = len(trainer.optimizer.param_groups[0]["params"])
-    ids = trainer.tokens.ids if trainer.tokens is not None else []
-    for k, (w, row, value) in enumerate(zip(_token_matrices(trainer), ids, state["tokens"], strict=True)):
-        w[row] = value.to(w)
-        if first + k in opt["state"]:
-            opt["state"][first + k] = expand_rows(opt["state"][first + k], [row], w)
-    trainer.optimizer.load_state_dict(opt)
-    trainer.lr_scheduler.load_state_dict(state["lr_scheduler"])
-    if "scaler" in state and trainer.scaler.is_enabled():
-        trainer.scaler.load_state_dict(state["scaler"])
-    trainer.generator.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
-    if "cuda_rng" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -193,6 +193,58 @@ class Trainer:
         if self.tokens is not None:
             self.tokens.restore(self.pipe)
 
+    def _token_rows(self) -> list[tuple[torch.Tensor, int]]:
+        """(token-embedding matrix, learned row) per text encoder; [] without a learned token."""
+        if self.tokens is None:
+            return []
+        return list(zip(self.tokens.parameters(self.pipe), self.tokens.ids, strict=True))
+
+    def state_dict(self) -> dict:
+        """Everything a freshly built Trainer with the same options needs to continue this run
+        bit-exactly: LoRA, learned-token rows, optimizer (token-matrix moments of the learned
+        rows only), LR scheduler, grad scaler, RNG states."""
+        opt = self.optimizer.state_dict()
+        opt["state"] = dict(opt["state"])  # shallow copy: the live optimizer state is not touched
+        first = len(self.optimizer.param_groups[0]["params"])  # token matrices follow the LoRA
+        for k, (_, row) in enumerate(self._token_rows()):
+            if first + k in opt["state"]:
+                opt["state"][first + k] = resume.compact_rows(opt["state"][first + k], [row])
+        state = {
+            "lora": {n: p.detach().float().cpu().clone()
+                     for n, p in self.pipe.unet.named_parameters() if p.requires_grad},
+            "tokens": [w[i].detach().float().cpu().clone() for w, i in self._token_rows()],
+            "optimizer": opt,
+            "lr_scheduler": self.lr_scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.scaler.is_enabled():
+            state["scaler"] = self.scaler.state_dict()
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        """Inverse of `state_dict` on a freshly built Trainer with the same options."""
+        params = dict(self.pipe.unet.named_parameters())
+        for name, value in state["lora"].items():
+            params[name].copy_(value)
+        opt = state["optimizer"]
+        first = len(self.optimizer.param_groups[0]["params"])
+        for k, ((w, row), value) in enumerate(zip(self._token_rows(), state["tokens"], strict=True)):
+            w[row] = value.to(w)
+            if first + k in opt["state"]:
+                opt["state"][first + k] = resume.expand_rows(opt["state"][first + k], [row], w)
+        self.optimizer.load_state_dict(opt)
+        self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        if "scaler" in state and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
     def save(self, out_dir: Path) -> None:
         """LoRA (diffusers format, with metadata) and learned token rows."""
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -227,7 +279,7 @@ def train(opts: TrainOptions) -> Path:
     if state is None:
         shutil.rmtree(work, ignore_errors=True)
     else:
-        resume.load_trainer_state(trainer, state)
+        trainer.load_state_dict(state)
         start, rows, elapsed = state["step"], list(state["log"]), state["elapsed"]
         log.info("resuming %s from step %d/%d (%s)", out, start, opts.steps, work)
     begin = time.time() - elapsed
@@ -243,7 +295,7 @@ def train(opts: TrainOptions) -> Path:
             if step in opts.checkpoints:
                 resume.save_dir_atomic(work / "checkpoints" / f"step-{step}", trainer.save)
             if step < opts.steps and (stop.requested or step % opts.resume_every == 0):
-                resume.save_state(work, {**resume.trainer_state(trainer), "step": step, "log": rows,
+                resume.save_state(work, {**trainer.state_dict(), "step": step, "log": rows,
                                          "elapsed": time.time() - begin, "fingerprint": key})
             if stop.requested and step < opts.steps:
                 raise Interrupted(f"{stop.name()} at step {step}/{opts.steps}: resume state saved in "

@@ -265,3 +265,29 @@ def test_sample_channels_last_is_passed_only_when_on():
     cfg["sample"]["channels_last"] = True
     check_config(cfg)
     assert sample_options(cfg, ["cfg"])["channels_last"] is True
+
+
+def test_option_dataclass_defaults_agree_with_the_schema():
+    """The schema is the one source of config defaults; where an options dataclass also has a
+    default for a key the schema defaults, the two are equal (library calls = pipeline runs)."""
+    import dataclasses
+
+    from dcobench.config import schema_defaults
+    from dcobench.report.build import ReportOptions
+    from dcobench.sample.grid import SampleOptions
+    from dcobench.train.options import TrainOptions
+
+    checked = 0
+    options = {"train": TrainOptions, "sample": SampleOptions, "report": ReportOptions}
+    for name, cls in options.items():
+        schema = schema_defaults(name)
+        for f in dataclasses.fields(cls):
+            # report.claims names the claims file; ReportOptions.claims is the tested table
+            if f.name not in schema or f.name == "claims":
+                continue
+            ours, theirs = f.default, schema[f.name]
+            if isinstance(theirs, dict):  # per kind (train.textual_inversion): a run is one kind
+                theirs = theirs["subject"]
+            assert (list(ours) if isinstance(ours, tuple) else ours) == theirs, (name, f.name)
+            checked += 1
+    assert checked >= 15

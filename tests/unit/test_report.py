@@ -276,6 +276,7 @@ def test_report_builds_offline_per_experiment(tmp_path):
                    "ci_high": 0.09, "units": 8, "concepts": 2, "verdict": "held", "note": "",
                    "statement": "DCO beats DB", "secondary": False, "claim_verdict": "held"}]
                  ).to_csv(claims, index=False)
+    inputs = {p.name for p in (exp / "tables").iterdir()}
     out = build_report(ReportOptions(exp_dir=exp, out=exp / "report.html", title="t",
                                      sample_indexes=declared_samples, train_logs=declared_logs,
                                      claims=claims, paper_values=paper, bench_dir=bench,
@@ -289,6 +290,8 @@ def test_report_builds_offline_per_experiment(tmp_path):
                  "fig1/paired_subject_stylization", "table1/table1", "paper_vs_ours"):
         for ext in (".csv", ".md", ".tex"):
             assert (exp / "tables" / f"{name}{ext}").exists(), name + ext
+    written = {p.name for p in (exp / "tables").iterdir()} - inputs  # what rule report declares
+    assert written == {"fig1", "table1", "paper_vs_ours.csv", "paper_vs_ours.md", "paper_vs_ours.tex"}
     vs = pd.read_csv(exp / "tables" / "paper_vs_ours.csv")
     assert len(vs) == len(pd.read_csv(paper))  # one row per published number
     assert vs.loc[0, "ours"] == pytest.approx(pd.read_csv(exp / "tables" / "summary.csv").query(
@@ -305,6 +308,7 @@ def test_report_builds_offline_per_experiment(tmp_path):
     assert text.count("<caption>") >= 6
     assert text.index("Claims (pre-registered)") < text.index("Paper vs ours") \
         < text.index("Experiment fig1") < text.index("Experiment table1")
+    assert text.index("<h2>Paper vs ours</h2>") < text.index("rows = variants")  # numbers, then grids
     assert "at commit abc123" in text and "[+0.010, +0.090]" in text
     assert "Paper Fig 9a" in text and "Paper Table 1" in text
     assert "2 more per-run loss plots" in text

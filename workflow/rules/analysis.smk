@@ -7,7 +7,7 @@ ND = config["analysis"]["noise_distance"]
 
 rule noise_distance_run:
     input:
-        lambda w: f"{model_dir('subject', w.concept, w.variant)}/{LORA}",
+        subject_lora_of,
     output:
         f"{R}/analysis/noise_distance/{{concept}}/{{variant}}/noise_distance.csv",
     log:
@@ -15,7 +15,7 @@ rule noise_distance_run:
     benchmark:
         f"{R}/benchmarks/analysis/noise_distance/{{concept}}/{{variant}}.tsv"
     params:
-        run=lambda w: f"{concept_dir(w.concept)}:{w.variant}:{model_dir('subject', w.concept, w.variant)}",
+        run=noise_run_of,
         options=opts(
             {
                 "timesteps": ND["timesteps"],

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dcobench import config as dcfg
 from dcobench.data.concept import IMAGE_EXTS
+from dcobench.merge.ids import parse_merge_id
 
 try:  # a job's own snakemake process (SLURM) skips decoding the images again
     SETUP = dcfg.load_setup(config, decode=not workflow.remote_exec)
@@ -110,7 +111,7 @@ def variant_regex(names):
     return "|".join(sorted(names, key=len, reverse=True)) or "^$"
 
 
-# --- named input / param functions (w = the job's wildcards) -------------------------------
+# --- named input / param functions (w: the job's wildcards; input, output: its files) ------
 
 
 def concept_yaml_of(w):
@@ -171,6 +172,185 @@ def metrics_of(w):
     return ",".join(config["score"]["metrics"][w.kind])
 
 
+def concept_dir_of(w):
+    return concept_dir(w.concept)
+
+
+def quoted_concept_dir_of(w):
+    return shlex.quote(concept_dir(w.concept))
+
+
+def source_concept_of(w):
+    """The source concept's own folder (its concept.yaml names the files to fetch), quoted."""
+    return shlex.quote(str(CONCEPTS[w.concept].path))
+
+
+def output_folder_of(w, output):
+    """The folder holding the job's first output: the --out of a stage writing a folder."""
+    return folder(output[0])
+
+
+def input_folder_of(w, input):
+    """The folder holding the job's first input."""
+    return folder(input[0])
+
+
+def sample_root_of(w, output):
+    """The folder holding one sample folder per guide (outputs are {root}/{guide}/index.csv)."""
+    return folder(folder(output[0]))
+
+
+def model_flag_of(w, input):
+    """--model DIR: the folder of the LoRA the job samples."""
+    return f"--model {folder(input.lora)}"
+
+
+# used by train.smk
+
+
+def prior_noun_of(w):
+    return shlex.quote(prior_classes()[w.prior])
+
+
+def prior_options_of(w):
+    """The prior stage's options; a function, not a string, because its prompt holds {class},
+    which Snakemake would read as a wildcard."""
+    return opts(dcfg.prior_options(config))
+
+
+def train_inputs(w):
+    inputs = {
+        "concept": concept_yaml(w.concept),
+        "prepared": prepared(w.concept),
+        "base": model_json("base"),
+    }
+    if VARIANTS[w.variant].prior:
+        inputs["prior"] = f"{prior_dir(w.concept)}/index.csv"
+    return inputs
+
+
+def prior_flag_of(w):
+    return f"--prior {prior_dir(w.concept)}" if VARIANTS[w.variant].prior else ""
+
+
+def objective_of(w):
+    return VARIANTS[w.variant].objective
+
+
+def train_options_of(w):
+    return opts(dcfg.train_options(config, w.kind, w.variant))
+
+
+def parent_manifest_of(w):
+    """A checkpoint variant's parent run (its manifest: the run has finished)."""
+    return f"{model_dir(w.kind, w.concept, VARIANTS[w.variant].checkpoint_of)}/manifest.json"
+
+
+def checkpoint_step_of(w):
+    return VARIANTS[w.variant].step
+
+
+# used by merge.smk
+
+
+def merge_loras(w):
+    """The subject's and the style's LoRA of the merge's variant."""
+    variant = parse_merge_id(w.merge)[0]
+    return {
+        "subject": f"{model_dir('subject', w.subject, variant)}/{LORA}",
+        "style": f"{model_dir('style', w.style, variant)}/{LORA}",
+    }
+
+
+def subject_model_of(w, input):
+    return folder(input.subject)
+
+
+def style_model_of(w, input):
+    return folder(input.style)
+
+
+def merger_of(w):
+    return parse_merge_id(w.merge)[1]
+
+
+def merge_weights_of(w):
+    return ",".join(str(x) for x in parse_merge_id(w.merge)[2])
+
+
+def merge_options():
+    m = config["merge"]
+    return {k: m[k] for k in ("rank", "density", "ziplora") if k in m} | {"seed": config["seed"]}
+
+
+# used by score.smk
+
+
+def scorer_jsons(metrics):
+    """The model records of the embedders `metrics` use: a changed models.<key> reruns only the
+    score jobs whose metrics use it."""
+    return [model_json(k) for k in scorer_models(metrics)]
+
+
+def group_metrics(w):
+    return config["score"]["metrics"][w.kind]
+
+
+def scorer_jsons_of(w):
+    return scorer_jsons(group_metrics(w))
+
+
+def scorer_models_of(w):
+    return opts(scorer_models(group_metrics(w)))
+
+
+def sample_folders(w, input):
+    return " ".join(folder(p) for p in input.samples)
+
+
+def score_meta(group, concept, variant):
+    """Columns copied into every score row: the run a sample folder belongs to."""
+    return opts({"exp": EXP, "group": group, "concept": concept, "variant": variant})
+
+
+def score_meta_of(w):
+    return score_meta(w.kind, w.concept, w.variant)
+
+
+def pretrained_meta_of(w):
+    return score_meta(w.kind, w.concept, "pretrained")
+
+
+def merge_meta_of(w):
+    return score_meta("merge", f"{w.subject}__{w.style}", w.merge)
+
+
+# used by analysis.smk and report.smk
+
+
+def subject_lora_of(w):
+    return f"{model_dir('subject', w.concept, w.variant)}/{LORA}"
+
+
+def noise_run_of(w):
+    """--run CONCEPT_DIR:VARIANT:MODEL_DIR of one noise-distance job."""
+    return f"{concept_dir(w.concept)}:{w.variant}:{model_dir('subject', w.concept, w.variant)}"
+
+
+def noise_flag_of(w, input):
+    return f"--noise-distance {input.noise[0]}" if input.noise else ""
+
+
+def analysis_flags_of(w, input):
+    """The report's --noise-distance / --lora-cosine / --claims flags, for the inputs present."""
+    flags = (
+        ("noise", "noise-distance"),
+        ("cosine", "lora-cosine"),
+        ("claims", "claims"),
+    )
+    return " ".join(f"--{flag} {input[name][0]}" for name, flag in flags if input[name])
+
+
 # --- targets ------------------------------------------------------------------------------
 
 
@@ -201,6 +381,19 @@ def noise_distance_files():
 
 def lora_cosine_files():
     return [f"{R}/analysis/lora_cosine.csv"] if PLAN.lora_cosine else []
+
+
+def experiment_tables():
+    """tables/{experiment}/ of every experiment that scores something (the report writes its
+    variant and paired tables there; the aggregated tables hold exactly these experiments)."""
+    return [directory(f"{R}/tables/{e}") for e in PLAN.membership()]
+
+
+def lora_cosine_tables():
+    """tables/lora_cosine.{csv,md,tex} (the report's per-block table) when the analysis runs."""
+    if not PLAN.lora_cosine:
+        return []
+    return [f"{R}/tables/lora_cosine.{ext}" for ext in ("csv", "md", "tex")]
 
 
 def claims_files():

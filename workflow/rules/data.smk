@@ -51,9 +51,9 @@ if SOURCED:
         wildcard_constraints:
             concept=name_regex(SOURCED),
         params:
-            concept=lambda w: shlex.quote(str(CONCEPTS[w.concept].path)),
+            concept=source_concept_of,
             sources=opts(config["data"].get("sources") or {}),
-            out=lambda w, output: output[0].rsplit("/", 1)[0],
+            out=output_folder_of,
         shell:
             "exec {PY} -m dcobench prepare fetch --concept {params.concept} --sources {params.sources} "
             "--out {params.out} > {log} 2>&1"
@@ -73,7 +73,7 @@ rule prepare:
     wildcard_constraints:
         concept=name_regex(CONCEPTS),
     params:
-        concept=lambda w: shlex.quote(concept_dir(w.concept)),
+        concept=quoted_concept_dir_of,
         resolution=config["train"]["resolution"],
     shell:
         "{PY} -m dcobench prepare validate --concepts {params.concept} "

@@ -46,7 +46,7 @@ rule claims:
     benchmark:
         f"{R}/benchmarks/claims.tsv"
     params:
-        noise=lambda w, input: f"--noise-distance {input.noise[0]}" if input.noise else "",
+        noise=noise_flag_of,
     shell:
         "exec {PY} -m dcobench claims --claims {input.claims} --scores {input.scores} "
         "{params.noise} --out {output} > {log} 2>&1"
@@ -70,6 +70,9 @@ rule report:
             category="Report",
         ),
         paper=f"{R}/tables/paper_vs_ours.csv",
+        paper_text=[f"{R}/tables/paper_vs_ours.md", f"{R}/tables/paper_vs_ours.tex"],
+        experiments=experiment_tables(),  # tables/{experiment}/, written only by the report
+        cosine=lora_cosine_tables(),  # [] when no experiment asks for lora_cosine
         figures=directory(f"{R}/figures"),
     log:
         f"{R}/logs/report.log",
@@ -81,15 +84,7 @@ rule report:
         grids=config["report"]["grids_per_experiment"],  # defaults: the schema
         prompts=config["report"]["grid_prompts"],
         losses=config["report"]["loss_plots_inline"],
-        analyses=lambda w, input: " ".join(
-            f"--{flag} {input[name][0]}"
-            for name, flag in (
-                ("noise", "noise-distance"),
-                ("cosine", "lora-cosine"),
-                ("claims", "claims"),
-            )
-            if input[name]
-        ),
+        analyses=analysis_flags_of,
     shell:
         "exec {PY} -m dcobench report --exp-dir {R} --title {params.title} --out {output.html} "
         "--paper-values {input.paper} --bench-dir {params.bench} "

@@ -16,9 +16,9 @@ rule sample:
     benchmark:
         f"{R}/benchmarks/sample/{{kind}}/{{concept}}/{{variant}}.tsv"
     params:
-        model=lambda w, input: f"--model {folder(input.lora)}",
+        model=model_flag_of,
         concepts=concept_flag_of,
-        out=lambda w, output: folder(folder(output[0])),
+        out=sample_root_of,
         options=opts(dcfg.sample_options(config, GUIDES)),
         base=config["models"]["base"],
     shell:
@@ -40,7 +40,7 @@ use rule sample as sample_pretrained with:
     params:
         model="",  # no LoRA: the pretrained model
         concepts=concept_flag_of,
-        out=lambda w, output: folder(folder(output[0])),
+        out=sample_root_of,
         options=opts(dcfg.sample_options(config, ["cfg"])),
         base=config["models"]["base"],
 
@@ -59,8 +59,8 @@ use rule sample as sample_merge with:
     benchmark:
         f"{R}/benchmarks/sample_merge/{{subject}}__{{style}}/{{merge}}.tsv"
     params:
-        model=lambda w, input: f"--model {folder(input.lora)}",
+        model=model_flag_of,
         concepts=pair_flags_of,
-        out=lambda w, output: folder(folder(output[0])),
+        out=sample_root_of,
         options=opts(dcfg.sample_options(config, MERGE_GUIDES)),
         base=config["models"]["base"],

@@ -5,30 +5,11 @@
 SCORE_CACHE = shlex.quote(config["score"]["cache_dir"] or f"{R}/cache/embeddings")
 
 
-def scorer_jsons(metrics):
-    """The model records of the embedders `metrics` use: a changed models.<key> reruns only the
-    score jobs whose metrics use it."""
-    return [model_json(k) for k in scorer_models(metrics)]
-
-
-def group_metrics(w):
-    return config["score"]["metrics"][w.kind]
-
-
-def sample_folders(w, input):
-    return " ".join(folder(p) for p in input.samples)
-
-
-def score_meta(group, concept, variant):
-    """Columns copied into every score row: the run a sample folder belongs to."""
-    return opts({"exp": EXP, "group": group, "concept": concept, "variant": variant})
-
-
 rule score:
     input:
         samples=[f"{R}/samples/{{kind}}/{{concept}}/{{variant}}/{g}/index.csv" for g in GUIDES],
         concept=concept_yaml_of,
-        models=lambda w: scorer_jsons(group_metrics(w)),
+        models=scorer_jsons_of,
     output:
         [f"{R}/scores/{{kind}}/{{concept}}/{{variant}}/{g}.csv" for g in GUIDES],
     log:
@@ -37,11 +18,11 @@ rule score:
         f"{R}/benchmarks/score/{{kind}}/{{concept}}/{{variant}}.tsv"
     params:
         samples=sample_folders,
-        out=lambda w, output: folder(output[0]),
+        out=output_folder_of,
         metrics=metrics_of,
-        models=lambda w: opts(scorer_models(group_metrics(w))),
+        models=scorer_models_of,
         concepts=concept_flag_of,
-        meta=lambda w: score_meta(w.kind, w.concept, w.variant),
+        meta=score_meta_of,
     shell:
         "exec {PY} -m dcobench score --samples {params.samples} --out-dir {params.out} "
         "--metrics {params.metrics} --models {params.models} {params.concepts} "
@@ -54,7 +35,7 @@ use rule score as score_pretrained with:
     input:
         samples=[f"{R}/samples/{{kind}}/{{concept}}/pretrained/cfg/index.csv"],
         concept=concept_yaml_of,
-        models=lambda w: scorer_jsons(group_metrics(w)),
+        models=scorer_jsons_of,
     output:
         f"{R}/scores/{{kind}}/{{concept}}/pretrained/cfg.csv",
     log:
@@ -63,11 +44,11 @@ use rule score as score_pretrained with:
         f"{R}/benchmarks/score/{{kind}}/{{concept}}/pretrained.tsv"
     params:
         samples=sample_folders,
-        out=lambda w, output: folder(output[0]),
+        out=output_folder_of,
         metrics=metrics_of,
-        models=lambda w: opts(scorer_models(group_metrics(w))),
+        models=scorer_models_of,
         concepts=concept_flag_of,
-        meta=lambda w: score_meta(w.kind, w.concept, "pretrained"),
+        meta=pretrained_meta_of,
 
 
 ruleorder: score_pretrained > score
@@ -86,8 +67,8 @@ use rule score as score_merge with:
         f"{R}/benchmarks/score_merge/{{subject}}__{{style}}/{{merge}}.tsv"
     params:
         samples=sample_folders,
-        out=lambda w, output: folder(output[0]),
+        out=output_folder_of,
         metrics=",".join(config["score"]["metrics"]["merge"]),
         models=opts(scorer_models(config["score"]["metrics"]["merge"])),
         concepts=pair_flags_of,
-        meta=lambda w: score_meta("merge", f"{w.subject}__{w.style}", w.merge),
+        meta=merge_meta_of,

@@ -14,28 +14,13 @@ rule priors:
     benchmark:
         f"{R}/benchmarks/priors/{{prior}}.tsv"
     params:
-        noun=lambda w: shlex.quote(prior_classes()[w.prior]),
-        options=lambda w: opts(dcfg.prior_options(config)),  # a function: the prompt holds {class}
+        noun=prior_noun_of,
+        options=prior_options_of,
         base=config["models"]["base"],
-        out=lambda w, output: folder(output[0]),
+        out=output_folder_of,
     shell:
         "exec {PY} -m dcobench priors --class-noun {params.noun} --out {params.out} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
-
-
-def train_inputs(w):
-    inputs = {
-        "concept": concept_yaml(w.concept),
-        "prepared": prepared(w.concept),
-        "base": model_json("base"),
-    }
-    if VARIANTS[w.variant].prior:
-        inputs["prior"] = f"{prior_dir(w.concept)}/index.csv"
-    return inputs
-
-
-def prior_flag_of(w):
-    return f"--prior {prior_dir(w.concept)}" if VARIANTS[w.variant].prior else ""
 
 
 rule train:
@@ -52,11 +37,11 @@ rule train:
     wildcard_constraints:
         variant=variant_regex(TRAINED),
     params:
-        concept=lambda w: concept_dir(w.concept),
+        concept=concept_dir_of,
         out=model_dir_of,
-        objective=lambda w: VARIANTS[w.variant].objective,
+        objective=objective_of,
         prior=prior_flag_of,
-        options=lambda w: opts(dcfg.train_options(config, w.kind, w.variant)),
+        options=train_options_of,
         base=config["models"]["base"],
     shell:
         "exec {PY} -m dcobench train --concept {params.concept} --objective {params.objective} "
@@ -68,7 +53,7 @@ if EXPORTED:
 
     rule export_checkpoint:
         input:
-            lambda w: f"{model_dir(w.kind, w.concept, VARIANTS[w.variant].checkpoint_of)}/manifest.json",
+            parent_manifest_of,
         output:
             lora=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}",
             log_csv=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv",
@@ -80,8 +65,8 @@ if EXPORTED:
         wildcard_constraints:
             variant=variant_regex(EXPORTED),  # checkpoint variants: no retraining
         params:
-            parent=lambda w, input: folder(input[0]),
-            step=lambda w: VARIANTS[w.variant].step,
+            parent=input_folder_of,
+            step=checkpoint_step_of,
             out=model_dir_of,
         shell:
             "exec {PY} -m dcobench prepare checkpoint --parent {params.parent} --step {params.step} "

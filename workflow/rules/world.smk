@@ -13,7 +13,7 @@ rule world_build:
     benchmark:
         "results/world/benchmarks/world_build.tsv"
     params:
-        out=lambda w, output: output[0].rsplit("/", 1)[0],
+        out=output_folder_of,
     threads: 1
     shell:
         "exec {PY} -m dcobench world build --out {params.out} --work results/world/build "
@@ -30,7 +30,7 @@ rule world_figures:
     log:
         "results/world/logs/world_figures.log",
     params:
-        world=lambda w, input: input[0].rsplit("/", 1)[0],
-        out=lambda w, output: output[0].rsplit("/", 1)[0],
+        world=input_folder_of,
+        out=output_folder_of,
     shell:
         "exec {PY} -m dcobench world figure --world {params.world} --out {params.out} > {log} 2>&1"
