@@ -130,7 +130,7 @@ def load_setup(config: dict, decode: bool = True) -> Setup:
 
 
 def _check_prompt_sets(config: dict, errors: list[str]) -> None:
-    from dcobench.data.prompts import GROUP_SETS, resolve_set
+    from dcobench.data.prompts import DEFAULT_SETS, GROUP_SETS, resolve_set
 
     for group, names in (config["sample"].get("prompt_sets") or {}).items():
         for name in names:
@@ -139,6 +139,12 @@ def _check_prompt_sets(config: dict, errors: list[str]) -> None:
             except KeyError as exc:
                 errors.append(f"sample.prompt_sets.{group}: {exc.args[0]} "
                               f"(known for {group}: {', '.join(GROUP_SETS.get(group, []))})")
+    configured = config["sample"].get("prompt_sets") or DEFAULT_SETS
+    sampled = {name for names in configured.values() for name in names}
+    for name in config["sample"].get("set_seeds") or {}:
+        if name not in sampled:
+            errors.append(f"sample.set_seeds: {name!r} is not a prompt set this config samples "
+                          f"({', '.join(sorted(sampled))})")
 
 
 def _check_claims(config: dict, errors: list[str]) -> None:
@@ -274,6 +280,8 @@ def sample_options(config: dict, guides: list[str]) -> dict:
             "mixed_precision": s["mixed_precision"]}
     if s.get("prompt_sets"):
         opts["prompt_sets"] = s["prompt_sets"]
+    if s.get("set_seeds"):  # passed only when set, as channels_last
+        opts["set_seeds"] = s["set_seeds"]
     if s.get("channels_last"):  # passed only when on: the default leaves the rule's params as they were
         opts["channels_last"] = True
     return opts

@@ -47,6 +47,7 @@ class SampleOptions:
     prompt_sets: dict | None = None  # group (subject|style|merge) -> set names; None = defaults
     num_prompts: int | None = None  # the first N prompts of each set; None = all
     seeds: tuple[int, ...] = (0, 1)
+    set_seeds: dict | None = None  # prompt set -> its own seeds (a set whose measure needs more images)
     steps: int = 50  # denoising steps
     w_text: float = 7.5  # ω_text
     scheduler: str = "ddim"
@@ -67,9 +68,17 @@ class SampleOptions:
             raise ValueError("give subject_dir and/or style_dir: they fill the prompt templates")
         if self.batch_size < 1 or self.steps < 1 or not self.seeds:
             raise ValueError("batch_size and steps must be >= 1 and seeds non-empty")
+        for name, seeds in (self.set_seeds or {}).items():
+            if not seeds or len(set(seeds)) != len(seeds) or any(int(x) < 0 for x in seeds):
+                raise ValueError(f"set_seeds[{name!r}] must be distinct seeds >= 0, got {seeds!r}")
         if self.mixed_precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be auto, fp32, bf16 or fp16, "
                              f"got {self.mixed_precision!r}")
+
+
+def seeds_of(opts: SampleOptions, prompt_set: str) -> tuple[int, ...]:
+    """The seeds of a prompt set: its `set_seeds` entry, else `seeds`."""
+    return tuple((opts.set_seeds or {}).get(prompt_set, opts.seeds))
 
 
 def noise_seed(master: int, seed: int, prompt_index: int) -> int:
@@ -131,7 +140,7 @@ def sample_grid(opts: SampleOptions) -> list[Path]:
     filled = prompt_list(opts)
     pairs = model_prompts(opts, filled)
     slots = [(p, s, theta, phi) for p, (theta, phi) in zip(filled, pairs, strict=True)
-             for s in opts.seeds]
+             for s in seeds_of(opts, p.prompt_set)]
     pipe = load_model(opts)
     folders = []
     with StopSignals() as stop:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from dcobench.models import adapters
-from dcobench.sample.grid import SampleOptions, noise_seed, sample_grid
+from dcobench.sample.grid import SampleOptions, noise_seed, prompt_list, sample_grid
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +73,23 @@ def test_index_encodes_slot_prompt_and_guide(grids, demo_root):
     assert all(r["prompt"] == r["scoring_prompt"] and "<" not in r["prompt"] for r in rows)
     cfg_rows = list(csv.DictReader(open(grids / "dco" / "cfg" / "index.csv")))
     assert {(r["guidance"], r["w_rg"], float(r["w_text"])) for r in cfg_rows} == {("cfg", "", 7.5)}
+
+
+def test_set_seeds_add_images_to_one_set_on_the_same_noise(grids, demo_root, tmp_path):
+    """`set_seeds` gives one prompt set its own seeds; the seeds it shares with `seeds` keep
+    their images (the noise is a function of the slot)."""
+    base = dict(subject_dir=demo_root / "toy_robot", guides=("cfg",), num_prompts=2, steps=3,
+                resolution=64, batch_size=4, model_dir=_zero_lora(tmp_path / "lora"))
+    name = prompt_list(SampleOptions(out_dir=tmp_path, **base))[0].prompt_set
+    sample_grid(SampleOptions(out_dir=tmp_path / "more", set_seeds={name: (0, 1, 5)}, **base))
+    rows = list(csv.DictReader(open(tmp_path / "more" / "cfg" / "index.csv")))
+    assert [(r["prompt_index"], r["seed"]) for r in rows] == [
+        (p, s) for p in ("0", "1") for s in ("0", "1", "5")]
+    for name in ("p000_s0.png", "p001_s1.png"):
+        a, b = _pixels(tmp_path / "more" / "cfg" / name), _pixels(grids / "dco" / "cfg" / name)
+        assert np.abs(a - b).max() <= 1, name  # batch composition only (see above)
+    with pytest.raises(ValueError, match="set_seeds"):
+        SampleOptions(out_dir=tmp_path, set_seeds={name: (1, 1)}, **base)
 
 
 def test_bad_options_are_refused(demo_root, tmp_path):

@@ -267,6 +267,20 @@ def test_sample_channels_last_is_passed_only_when_on():
     assert sample_options(cfg, ["cfg"])["channels_last"] is True
 
 
+def test_sample_set_seeds_is_passed_only_when_set_and_names_a_sampled_set():
+    from dcobench.config import sample_options
+
+    cfg = copy.deepcopy(BASE)
+    assert "set_seeds" not in sample_options(cfg, ["cfg"])
+    name = (BASE["sample"].get("prompt_sets") or {"subject": ["dreambooth"]})["subject"][0]
+    cfg["sample"]["set_seeds"] = {name: [0, 1, 2, 3]}
+    check_config(cfg)
+    assert sample_options(cfg, ["cfg"])["set_seeds"] == {name: [0, 1, 2, 3]}
+    cfg["sample"]["set_seeds"] = {"no_such_set": [0]}
+    with pytest.raises(ConfigError, match="sample.set_seeds: 'no_such_set'"):
+        check_config(cfg)
+
+
 def test_option_dataclass_defaults_agree_with_the_schema():
     """The schema is the one source of config defaults; where an options dataclass also has a
     default for a key the schema defaults, the two are equal (library calls = pipeline runs)."""
