@@ -27,7 +27,7 @@ from pathlib import Path
 OVERRIDE_KEYS = (
     "steps", "rank", "alpha", "lr", "ti_lr", "textual_inversion", "captions", "beta",
     "offset_noise", "snr_gamma", "max_grad_norm", "resolution", "batch_size", "seed",
-    "prior_weight", "checkpoints",
+    "prior_weight", "checkpoints", "targets",
 )
 # may be a value or {subject: .., style: ..}
 PER_KIND_KEYS = ("steps", "rank", "offset_noise", "textual_inversion")

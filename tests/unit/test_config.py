@@ -145,6 +145,10 @@ def test_variant_options_override_and_per_kind():
     assert one["steps"] == 1000 and one["checkpoints"] == []  # 1000 is not < 1000
     assert train_options(cfg, "style", "dco")["offset_noise"] == 0.1
     assert base["mixed_precision"] == "auto" and "resume_every" in base
+    cfg["train"]["variant_defs"]["db_convs"] = {"objective": "db", "targets": ["to_q", "conv1"]}
+    _schema_validate(cfg)
+    assert train_options(cfg, "subject", "db_convs")["targets"] == ["to_q", "conv1"]
+    assert train_options(cfg, "subject", "db")["targets"] == ["to_q", "to_k", "to_v", "to_out.0"]
 
 
 def test_override_keys_are_train_options_fields():
