@@ -19,6 +19,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--noise-distance", help="analysis csv (Fig 8c); omit when not run")
     parser.add_argument("--lora-cosine", help="analysis csv (Fig 10); omit when not run")
     parser.add_argument("--claims", help="claims table csv (dcobench claims); omit when not tested")
+    parser.add_argument("--claims-caveat", help="a sentence printed above the claims table")
     parser.add_argument("--title", default="dcobench report")
     parser.add_argument("--out", required=True, help="report.html path")
     parser.add_argument("--paper-values", default=str(DEFAULT_PAPER_VALUES),
@@ -44,6 +45,7 @@ def run(args) -> None:
         noise_distance=Path(args.noise_distance) if args.noise_distance else None,
         lora_cosine=Path(args.lora_cosine) if args.lora_cosine else None,
         claims=Path(args.claims) if getattr(args, "claims", None) else None,
+        claims_caveat=getattr(args, "claims_caveat", None),
         paper_values=Path(args.paper_values) if args.paper_values else None,
         bench_dir=Path(args.bench_dir) if args.bench_dir else exp.parent / "bench",
         grids_per_experiment=args.grids_per_experiment, grid_prompts=args.grid_prompts,

@@ -61,6 +61,7 @@ class ReportOptions:
     noise_distance: Path | None = None
     lora_cosine: Path | None = None
     claims: Path | None = None  # tables/claims.csv (dcobench claims); None: no claims section
+    claims_caveat: str | None = None  # report.claims_caveat: printed above the claims table
     title: str = "dcobench report"
     paper_values: Path | None = None
     bench_dir: Path | None = None
@@ -240,7 +241,7 @@ def build_report(opts: ReportOptions) -> Path:
             raise ValueError(f"{tables / (name + '.csv')}: no experiment / prompt_set column; "
                              "re-run `dcobench aggregate`")
     samples = sample_sets(opts.sample_indexes)
-    sections = [claims_section(opts.claims), paper_section(opts, data["summary"])]
+    sections = [claims_section(opts.claims, opts.claims_caveat), paper_section(opts, data["summary"])]
     sections += [experiment_section(opts, e, data, samples)
                  for e in experiment_order(data["summary"]["experiment"])]
     sections.append(training_section(opts))

@@ -49,8 +49,9 @@ def claims_display(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def claims_section(path: Path | None) -> Section | None:
-    """The claims table and its registration commit; None when the run tests no claims."""
+def claims_section(path: Path | None, caveat: str | None = None) -> Section | None:
+    """The claims table and its registration commit; None when the run tests no claims.
+    `caveat` (report.claims_caveat) is printed first, e.g. that the testbed is not yet valid."""
     if path is None:
         return None
     table = pd.read_csv(path, dtype={"registered": str, "claims_file": str}, keep_default_na=True)
@@ -64,6 +65,8 @@ def claims_section(path: Path | None) -> Section | None:
              "seed) units within them. held = CI above 0; not held = CI below 0 or inside "
              "(−δ, δ); inconclusive otherwise; not run = an arm (variant, guide, metric or "
              "analysis) is absent from this run.")
+    if caveat:
+        intro = f"Caveat: {caveat.strip()} {intro}"
     caption = (f"Claims registered at {commit}: one row per test; a claim is held only if every "
                "test is held.")
     return Section("Claims (pre-registered)", [(claims_display(table), caption)], intro=intro)

@@ -288,6 +288,8 @@ def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
     text = render_html("t", [section])
     assert "at commit uncommitted" in text and "not run" in text and "p.p. helps" in text
     assert claims_section(None) is None
+    warned = render_html("t", [claims_section(out, caveat="The testbed is not yet valid.")])
+    assert "Caveat: The testbed is not yet valid. Pre-registered in" in warned
 
 
 def test_registration_commit_is_the_last_commit_of_the_file_and_flags_edits(tmp_path):

@@ -341,6 +341,12 @@ def noise_flag_of(w, input):
     return f"--noise-distance {input.noise[0]}" if input.noise else ""
 
 
+def claims_caveat_flag():
+    """ --claims-caveat '<report.claims_caveat>', or "" (the report's command is unchanged)."""
+    caveat = config["report"].get("claims_caveat")
+    return f" --claims-caveat {shlex.quote(caveat)}" if caveat else ""
+
+
 def analysis_flags_of(w, input):
     """The report's --noise-distance / --lora-cosine / --claims flags, for the inputs present."""
     flags = (

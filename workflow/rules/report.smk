@@ -85,9 +85,10 @@ rule report:
         prompts=config["report"]["grid_prompts"],
         losses=config["report"]["loss_plots_inline"],
         analyses=analysis_flags_of,
+        caveat=claims_caveat_flag(),  # "" unless report.claims_caveat is set
     shell:
         "exec {PY} -m dcobench report --exp-dir {R} --title {params.title} --out {output.html} "
         "--paper-values {input.paper} --bench-dir {params.bench} "
         "--grids-per-experiment {params.grids} --grid-prompts {params.prompts} "
         "--loss-plots-inline {params.losses} --train-logs {input.logs} --samples {input.samples} "
-        "{params.analyses} > {log} 2>&1"
+        "{params.analyses}{params.caveat} > {log} 2>&1"
