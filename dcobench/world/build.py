@@ -31,7 +31,11 @@ class BuildOptions:
 
     seed: world seed (scenes, inits, batches); n_train: pretraining renders; *_steps/*_batch:
     optimisation per phase; n_gate_prompts: held-out prompts for the world-sdxl gate;
-    gate_steps: sampling steps for it (DDIM, CFG 7.5)."""
+    gate_steps: sampling steps for it (DDIM, CFG 7.5); patterned: fraction of the ordinary
+    objects of the pretraining and oracle renders drawn with a two-colour pattern (see
+    `scenes`), so that a class's prior holds patterned instances as well as plain ones;
+    oracle_width: channels of the oracle's first convolution (hidden layer: 8x that);
+    latent_channels: channels of the VAE's 8x8 latent (and of the UNet's input and output)."""
 
     seed: int = 0
     n_train: int = 24000
@@ -40,6 +44,7 @@ class BuildOptions:
     vae_batch: int = 16
     oracle_steps: int = 3500
     oracle_batch: int = 64
+    oracle_width: int = 16
     sdxl_steps: int = 5000
     sdxl_batch: int = 32
     siglip_steps: int = 2000
@@ -48,10 +53,15 @@ class BuildOptions:
     dino_batch: int = 64
     n_gate_prompts: int = 200
     gate_steps: int = 25
+    patterned: float = 0.0
+    latent_channels: int = 4
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():
-            if not isinstance(v, int) or (v < 1 and k != "seed"):
+            if k == "patterned":
+                if not isinstance(v, int | float) or not 0 <= v < 1:
+                    raise ValueError(f"world build option patterned must be in [0, 1), got {v!r}")
+            elif not isinstance(v, int) or (v < 1 and k != "seed"):
                 raise ValueError(f"world build option {k} must be a positive integer, got {v!r}")
 
 
@@ -76,7 +86,7 @@ class Builder:
 
         if self._train is None:
             self._train = dataset(self.opts.seed, "pretrain", self.opts.n_train,
-                                  desc="render pretrain")
+                                  desc="render pretrain", patterned=self.opts.patterned)
         return self._train
 
     def oracle_data(self):
@@ -85,7 +95,7 @@ class Builder:
 
         if self._oracle is None:
             self._oracle = dataset(self.opts.seed, "oracle", self.opts.n_oracle,
-                                   desc="render oracle")
+                                   desc="render oracle", patterned=self.opts.patterned)
         return self._oracle
 
     def run(self, phases: list[str]) -> dict:
@@ -114,7 +124,7 @@ class Builder:
 
         o = self.opts
         torch.manual_seed(o.seed)
-        vae = build_vae()
+        vae = build_vae(o.latent_channels)
         images = self.train_data()[0]
         train_vae(vae, torch.cat([images, self.oracle_data()[0]]), o.vae_steps, o.vae_batch,
                   1e-3, o.seed, edge_weight=1.0)
@@ -132,7 +142,7 @@ class Builder:
         o = self.opts
         images, _, target, _ = self.oracle_data()
         model = train_oracle(images, target, o.oracle_steps, o.oracle_batch, 2e-3, o.seed,
-                             max_blur=1.0)
+                             max_blur=1.0, width=o.oracle_width, hidden=8 * o.oracle_width)
         save_oracle(model, stage / PRESET_DIRS["oracle"])
         return {}
 
@@ -156,7 +166,7 @@ class Builder:
         ids1, ids2 = tok1(captions, **enc).input_ids, tok2(captions, **enc).input_ids
         torch.manual_seed(o.seed + 1)
         te1, te2 = build_text_encoders(tok1, tok2)
-        unet = build_unet()
+        unet = build_unet(vae.config.latent_channels)
         unet, te1, te2 = train_sdxl(unet, te1, te2, latents, ids1, ids2, o.sdxl_steps,
                                     o.sdxl_batch, 1e-3, o.seed, SIZE)
         pipe = assemble_sdxl(vae, te1, te2, tok1, tok2, unet)

@@ -23,9 +23,10 @@ def render_scenes(items: list[Scene], desc: str | None = None) -> torch.Tensor:
     return to_tensor([render(s) for s in it])
 
 
-def dataset(seed: int, split: str, n: int, start: int = 0, desc: str | None = None):
+def dataset(seed: int, split: str, n: int, start: int = 0, desc: str | None = None,
+            patterned: float = 0.0):
     """(images (N, 3, S, S), captions [N], labels (N, heads) long, scenes) of a split."""
-    items = scenes(seed, split, n, start)
+    items = scenes(seed, split, n, start, patterned)
     images = render_scenes(items, desc)
     target = torch.tensor([labels(s) for s in items], dtype=torch.long)
     return images, [caption(s) for s in items], target, items

@@ -124,13 +124,15 @@ def sdxl_prompt_accuracy(pipe, oracle, prompts: list[str], steps: int, seed: int
 
 
 @torch.no_grad()
-def siglip_top1(model, proc, seed: int, groups: int = 4, n: int = 64) -> float:
+def siglip_top1(model, proc, seed: int, groups: int = 4, n: int = 64,
+                patterned: float = 0.0) -> float:
     from .render import render
     from .vocab import caption
 
     right = 0
     for g in range(groups):
-        scenes = [draw_scene(seed, "pretrain", HOLDOUT_START + g * n + i) for i in range(n)]
+        scenes = [draw_scene(seed, "pretrain", HOLDOUT_START + g * n + i, patterned)
+                  for i in range(n)]
         pil = [render(s) for s in scenes]
         pix = proc(images=pil, return_tensors="pt")["pixel_values"]
         ids = proc(text=[caption(s) for s in scenes], padding="max_length", truncation=True,
@@ -198,7 +200,8 @@ def measure_gates(dirs: dict[str, Path], opts) -> dict:
 
     seed = opts.seed
     oracle = load_oracle(dirs["oracle"])
-    images, _, target, _ = dataset(seed, "oracle", 1000, start=HOLDOUT_START)
+    images, _, target, _ = dataset(seed, "oracle", 1000, start=HOLDOUT_START,
+                                   patterned=opts.patterned)
     vae = AutoencoderKL.from_pretrained(str(dirs["vae"])).eval()
     held = render_scenes([draw_scene(seed, "heldout", HOLDOUT_START + i) for i in range(256)])
     figures = {"vae_psnr": vae_psnr(vae, held), "vae_concepts": vae_concepts(vae, oracle, seed),
@@ -211,7 +214,7 @@ def measure_gates(dirs: dict[str, Path], opts) -> dict:
     figures["sdxl"] = {**sd, "cfg": 7.5, "steps": opts.gate_steps, "scheduler": "ddim"}
     sig = AutoModel.from_pretrained(str(dirs["siglip"])).eval()
     figures["siglip_top1"] = siglip_top1(sig, AutoProcessor.from_pretrained(str(dirs["siglip"])),
-                                         seed)
+                                         seed, patterned=opts.patterned)
     dino = AutoModel.from_pretrained(str(dirs["dino"])).eval()
     figures["dino_retrieval"] = dino_retrieval(
         dino, AutoImageProcessor.from_pretrained(str(dirs["dino"])), seed)

@@ -1,8 +1,8 @@
 """Architectures of the world's models (the real diffusers / transformers classes, small sizes).
 
 - world-sdxl: ``StableDiffusionXLPipeline`` with two CLIP text encoders over the full CLIP BPE
-  (49,408 tokens), a text-time UNet on 4x8x8 latents and an AutoencoderKL with a x4 scale
-  (3 blocks), so images are 32x32 px.
+  (49,408 tokens), a text-time UNet on C x 8 x 8 latents and an AutoencoderKL with a x4 scale
+  (3 blocks), so images are 32x32 px (C = the build's ``latent_channels``).
 - world-siglip: ``SiglipModel`` (32 px, patch 4) + ``SiglipProcessor`` (CLIP BPE, 64 tokens).
 - world-dinov2: ``Dinov2Model`` (32 px, patch 4) + ``BitImageProcessor`` (no crop: objects sit
   at the edges).
@@ -27,11 +27,11 @@ def tokenizers():
             build_clip_tokenizer(n_merges=FULL_MERGES, pad_token="!"))
 
 
-def build_vae():
+def build_vae(latent_channels: int = 4):
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, sample_size=SIZE, layers_per_block=1,
+        in_channels=3, out_channels=3, latent_channels=latent_channels, sample_size=SIZE, layers_per_block=1,
         down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
         block_out_channels=(32, 48, 64), norm_num_groups=8, scaling_factor=1.0,
         force_upcast=False,
@@ -53,12 +53,15 @@ def build_text_encoders(tok1, tok2):
     return te1, te2
 
 
-def build_unet():
+def build_unet(latent_channels: int = 4):
+    """The tiny-sdxl UNet, on the VAE's latent channels."""
     from diffusers import UNet2DConditionModel
 
     from dcobench.models.presets import TINY_UNET
 
-    return UNet2DConditionModel(sample_size=LATENT, **TINY_UNET)  # the tiny-sdxl UNet
+    return UNet2DConditionModel(**{**TINY_UNET, "sample_size": LATENT,
+                                   "in_channels": latent_channels,
+                                   "out_channels": latent_channels})
 
 
 def scheduler():

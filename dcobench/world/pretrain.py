@@ -94,13 +94,13 @@ def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def train_oracle(images: torch.Tensor, target: torch.Tensor, steps: int, batch: int, lr: float,
-                 seed: int, max_blur: float = 0.0) -> Oracle:
+                 seed: int, max_blur: float = 0.0, width: int = 16, hidden: int = 128) -> Oracle:
     """Cross-entropy on every head; light pixel noise, and with max_blur > 0 a Gaussian blur of
     random width (0..max_blur px, one width a batch) on half the batches, so that images that
     went through the VAE's decoder (which softens edges) read as renders do."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = Oracle(width=16, hidden=128)
+    model = Oracle(width=width, hidden=hidden)
 
     def loss(idx):
         sigma = torch.rand(len(idx), 1, 1, 1, generator=gen) * 0.1

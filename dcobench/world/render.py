@@ -69,29 +69,37 @@ def _background(scene: Scene) -> Image.Image:
     return im
 
 
-def _pattern(obj: Obj, box: tuple[float, float, float, float]) -> Image.Image:
-    """Full-canvas fill image of a subject's pattern, laid out relative to its bounding box."""
-    look = SUBJECTS[obj.subject - 1]
-    c1, c2 = look.colors
+def _fill_look(obj: Obj) -> tuple[str, tuple, tuple] | None:
+    """(pattern, rgb, rgb) of a subject or a patterned object; None for a plain object."""
+    if obj.subject:
+        look = SUBJECTS[obj.subject - 1]
+        return look.pattern, *look.colors
+    if obj.look is not None:
+        return obj.look[0], RGB[obj.look[1]], RGB[obj.look[2]]
+    return None
+
+
+def _pattern(pattern: str, c1, c2, box: tuple[float, float, float, float]) -> Image.Image:
+    """Full-canvas fill image of a two-colour pattern, laid out relative to a bounding box."""
     n = SIZE * SS
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     yy, xx = np.mgrid[0:n, 0:n].astype(float)
-    if look.pattern == "split_v":
+    if pattern == "split_v":
         sel = xx < cx
-    elif look.pattern == "split_h":
+    elif pattern == "split_h":
         sel = yy < cy
-    elif look.pattern == "stripes":
+    elif pattern == "stripes":
         sel = ((xx - x0) // max((x1 - x0) / 5, 1)) % 2 == 0
-    elif look.pattern == "dot":
+    elif pattern == "dot":
         sel = (xx - cx) ** 2 + (yy - cy) ** 2 > ((x1 - x0) * 0.22) ** 2
-    elif look.pattern == "rings":
+    elif pattern == "rings":
         rad = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
         sel = (rad // max((x1 - x0) / 6, 1)) % 2 == 0
-    elif look.pattern == "quarters":
+    elif pattern == "quarters":
         sel = (xx < cx) == (yy < cy)
     else:
-        raise ValueError(f"unknown pattern {look.pattern!r}")
+        raise ValueError(f"unknown pattern {pattern!r}")
     arr = np.where(sel[..., None], np.array(c1), np.array(c2)).astype(np.uint8)
     return Image.fromarray(arr, "RGB")
 
@@ -102,10 +110,8 @@ def _draw_object(im: Image.Image, obj: Obj, medium: str, rng: np.random.Generato
     r = (R_OF[obj.size] + rng.uniform(-0.4, 0.4)) * SS
     pts = _shape_points(obj.cls, cx, cy, r)
     box = (cx - r, cy - r, cx + r, cy + r)
-    if obj.subject:
-        fill_rgb = SUBJECTS[obj.subject - 1].colors[0]
-    else:
-        fill_rgb = RGB[obj.color]
+    look = _fill_look(obj)
+    fill_rgb = look[1] if look else RGB[obj.color]
     mask = Image.new("L", im.size, 0)
     md = ImageDraw.Draw(mask)
     dark = tuple(int(v * 0.45) for v in fill_rgb)
@@ -121,7 +127,7 @@ def _draw_object(im: Image.Image, obj: Obj, medium: str, rng: np.random.Generato
         md.ellipse(box, fill=255)
     else:
         md.polygon(pts, fill=255)
-    fill = _pattern(obj, box) if obj.subject else Image.new("RGB", im.size, fill_rgb)
+    fill = _pattern(*look, box) if look else Image.new("RGB", im.size, fill_rgb)
     im.paste(fill, mask=mask)
     d = ImageDraw.Draw(im)
     if pts is None:

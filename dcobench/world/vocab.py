@@ -25,6 +25,8 @@ TEXTURES = ("plain", "striped", "dotted", "checked")
 MEDIA = ("photo", "drawing")
 # Personal styles (rendering transforms absent from pretraining); "none" = no transform.
 STYLES = ("none", "vintage", "negative", "blinds", "wavy")
+# Two-colour fill patterns (personal subjects; patterned ordinary objects, see `Obj.look`).
+PATTERNS = ("split_v", "split_h", "stripes", "dot", "rings", "quarters")
 POSITION_PHRASE = {"left": "on the left", "center": "in the center", "right": "on the right"}
 
 # Held-out compositions: (class, colour) pairs that never appear in pretraining renders.
@@ -34,13 +36,17 @@ HELD_OUT_PAIRS = frozenset((c, COLORS[(i * 2 + 1) % len(COLORS)]) for i, c in en
 @dataclass(frozen=True)
 class Obj:
     """One object. color is None for a personal subject (its pattern has no name);
-    subject is the subject's index in `concepts.SUBJECTS` + 1 (0 = an ordinary object)."""
+    subject is the subject's index in `SUBJECTS` + 1 (0 = an ordinary object). look, for an
+    ordinary patterned object (a "distractor": the class's prior holds patterned instances, as
+    "dog" holds many dogs), is (pattern, colour, colour) with named colours; its color is None
+    and captions name only its class."""
 
     cls: str
     color: str | None
     size: str
     position: str
     subject: int = 0
+    look: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,10 @@ class Scene:
             checks += [(o.cls, CLASSES), (o.size, SIZES), (o.position, POSITIONS)]
             if o.color is not None:
                 checks.append((o.color, COLORS))
+            if o.look is not None:
+                if o.color is not None or o.subject:
+                    raise ValueError("a patterned object (look) has no colour and is no subject")
+                checks += [(o.look[0], PATTERNS), (o.look[1], COLORS), (o.look[2], COLORS)]
         for value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"scene attribute {value!r} is not one of {allowed}")
@@ -149,7 +159,7 @@ class SubjectLook:
 
     name: str
     cls: str
-    pattern: str  # split_v | split_h | stripes | dot | rings | quarters
+    pattern: str  # one of PATTERNS
     colors: tuple[tuple[int, int, int], tuple[int, int, int]]
 
 
@@ -164,3 +174,6 @@ SUBJECTS = (
     SubjectLook("striped_star", "star", "stripes", ((255, 200, 0), (20, 90, 160))),
     SubjectLook("split_circle", "circle", "split_h", ((250, 250, 250), (230, 30, 60))),
 )
+
+# (class, pattern) of the subjects: patterned ordinary objects never take these.
+SUBJECT_KINDS = frozenset((s.cls, s.pattern) for s in SUBJECTS)

@@ -9,7 +9,8 @@ from dcobench.world.build import PHASES, Builder, BuildOptions
 
 SMOKE = BuildOptions(n_train=128, n_oracle=128, vae_steps=2, vae_batch=4, oracle_steps=2,
                      oracle_batch=8, sdxl_steps=2, sdxl_batch=4, siglip_steps=2, siglip_batch=8,
-                     dino_steps=2, dino_batch=8, n_gate_prompts=4, gate_steps=2)
+                     dino_steps=2, dino_batch=8, n_gate_prompts=4, gate_steps=2,
+                     patterned=0.25, latent_channels=8)
 
 
 def test_smoke_build_writes_loadable_presets_gates_and_manifest_and_resumes(tmp_path):
@@ -25,9 +26,10 @@ def test_smoke_build_writes_loadable_presets_gates_and_manifest_and_resumes(tmp_
     assert vae_file.stat().st_mtime_ns == stamp
     assert set(json.loads((out / "gates.json").read_text())["passed"]) >= {"vae_psnr", "oracle"}
     assert manifest["command"].startswith("python -m dcobench world build --options")
-    assert manifest["options"]["vae_steps"] == 2
+    assert manifest["options"]["vae_steps"] == 2 and manifest["options"]["patterned"] == 0.25
     pipe = StableDiffusionXLPipeline.from_pretrained(str(out / "world-sdxl"))
     assert pipe.unet.dtype == torch.float32  # fp16 files, upcast on load
+    assert pipe.unet.config.in_channels == pipe.vae.config.latent_channels == 8
     assert all(v.dtype == torch.float16 for v in load_file(
         str(out / "world-sdxl" / "unet" / "diffusion_pytorch_model.safetensors")).values())
     for name in ("world-siglip", "world-dinov2"):
@@ -41,3 +43,12 @@ def test_vae_phase_is_deterministic_from_the_seed(tmp_path):
     a, b = (load_file(str(tmp_path / r / "vae" / "vae" / "diffusion_pytorch_model.safetensors"))
             for r in ("a", "b"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_build_options_refuse_a_patterned_fraction_outside_0_1():
+    import pytest
+
+    assert BuildOptions(patterned=0.25).patterned == 0.25
+    for bad in (1.0, -0.1, "x"):
+        with pytest.raises(ValueError, match="patterned"):
+            BuildOptions(patterned=bad)

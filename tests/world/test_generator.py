@@ -100,3 +100,52 @@ def test_incomplete_captions_drop_only_colour_about_a_quarter_of_the_time():
             total += 1
             dropped += color is None
     assert 0.22 < dropped / total < 0.28
+
+
+def test_patterned_zero_draws_the_scenes_of_the_committed_world():
+    """The committed presets were pretrained on these draws: the patterned option must not move
+    the random stream when it is off (fingerprint of 600 scenes' captions, seeds, subjects)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for split in ("pretrain", "heldout", "oracle"):
+        for s in scenes(0, split, 200):
+            h.update(f"{caption(s)}|{s.seed}|{[o.subject for o in s.objects]}".encode())
+    assert h.hexdigest()[:16] == "6b7b8f496515f63d"
+    assert not any(o.look for s in scenes(0, "oracle", 500) for o in s.objects)
+
+
+def test_patterned_objects_take_no_subject_kind_and_are_captioned_by_class():
+    from dcobench.world.oracle import HEAD_INDEX, IGNORE, labels
+    from dcobench.world.vocab import SUBJECT_KINDS
+
+    objs = [(s, o) for s in scenes(0, "pretrain", 2000, patterned=0.25) for o in s.objects]
+    patterned = [(s, o) for s, o in objs if o.look]
+    assert 0.2 < len(patterned) / len(objs) < 0.3
+    for s, o in patterned:
+        pattern, c1, c2 = o.look
+        assert (o.cls, pattern) not in SUBJECT_KINDS and c1 != c2 and o.subject == 0
+        assert (o.cls, c1) not in HELD_OUT_PAIRS and (o.cls, c2) not in HELD_OUT_PAIRS
+        assert (o.cls, None, o.size, o.position) in parse_caption(caption(s)).objects
+        lab = labels(s)
+        assert lab[HEAD_INDEX[f"{o.position}.color"]] == IGNORE
+        assert lab[HEAD_INDEX[f"{o.position}.subject"]] == 0
+    s, o = patterned[0]  # two colours in the render, where a plain object has one
+    plain = Scene(s.medium, s.bg_color, s.texture, (Obj(o.cls, o.look[1], o.size, o.position),),
+                  seed=s.seed)
+    alone = Scene(s.medium, s.bg_color, s.texture, (o,), seed=s.seed)
+    assert not np.array_equal(render(plain), render(alone))
+    assert not any(o.look for s in scenes(0, "heldout", 300, patterned=0.25) for o in s.objects)
+    oracle = [o for s in scenes(0, "oracle", 1000, patterned=0.25) for o in s.objects]
+    assert any(o.look for o in oracle) and any(o.subject for o in oracle)
+
+
+def test_bad_patterned_values_are_refused():
+    with pytest.raises(ValueError, match="no colour"):
+        Scene("photo", "gray", "plain", (Obj("star", "red", "large", "center",
+                                             look=("dot", "red", "blue")),))
+    with pytest.raises(ValueError, match="not one of"):
+        Scene("photo", "gray", "plain", (Obj("star", None, "large", "center",
+                                             look=("zigzag", "red", "blue")),))
+    with pytest.raises(ValueError, match="fraction"):
+        draw_scene(0, "pretrain", 0, patterned=1.0)
