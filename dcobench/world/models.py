@@ -31,7 +31,8 @@ def build_vae(latent_channels: int = 4):
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=latent_channels, sample_size=SIZE, layers_per_block=1,
+        in_channels=3, out_channels=3, latent_channels=latent_channels, sample_size=SIZE,
+        layers_per_block=1,
         down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
         block_out_channels=(32, 48, 64), norm_num_groups=8, scaling_factor=1.0,
         force_upcast=False,
