@@ -69,3 +69,34 @@ def test_vae_concepts_reads_what_a_codec_keeps():
     assert same["style_reconstructed"] == pytest.approx(same["style"], abs=1e-6)
     blank = vae_concepts(Codec(blank=True), oracle, seed=0)
     assert blank["subject_reconstructed"] < 0.2 and blank["style_reconstructed"] < 0.2
+
+
+def test_colour_is_not_asked_where_vintage_erases_it():
+    """Under vintage a red and a blue object render almost alike (sepia keeps luminance only),
+    so the oracle gate drops colour on vintage rows and nowhere else."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from dcobench.world.data import dataset
+    from dcobench.world.gates import readable_target
+    from dcobench.world.oracle import HEAD_INDEX, IGNORE
+    from dcobench.world.render import render
+    from dcobench.world.vocab import STYLES, Obj, Scene
+
+    red = Scene("photo", "gray", "plain", (Obj("star", "red", "large", "center"),), "vintage", 3)
+    blue = replace(red, objects=(Obj("star", "blue", "large", "center"),))
+    gap = np.abs(render(red).astype(int) - render(blue).astype(int)).max()
+    assert gap <= 2 < np.abs(render(replace(red, style="none")).astype(int)
+                             - render(replace(blue, style="none")).astype(int)).max()
+
+    _, _, target, _ = dataset(0, "oracle", 200, start=5_000_000)
+    out = readable_target(target)
+    vintage = target[:, HEAD_INDEX["style"]] == STYLES.index("vintage")
+    assert 0 < int(vintage.sum()) < len(target)
+    colour = [i for name, i in HEAD_INDEX.items() if name.endswith(".color")]
+    other = [i for i in range(target.shape[1]) if i not in colour]
+    assert (target[vintage][:, colour] != IGNORE).any()
+    assert (out[vintage][:, colour] == IGNORE).all()
+    assert (out[~vintage] == target[~vintage]).all()
+    assert (out[:, other] == target[:, other]).all()
