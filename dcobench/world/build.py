@@ -42,22 +42,22 @@ class BuildOptions:
     seed: int = 0
     n_train: int = 24000
     n_oracle: int = 24000
-    vae_steps: int = 3000
+    vae_steps: int = 4500
     vae_batch: int = 16
-    oracle_steps: int = 3500
+    oracle_steps: int = 6000
     oracle_batch: int = 64
-    oracle_width: int = 16
+    oracle_width: int = 32
     sdxl_steps: int = 5000
     sdxl_batch: int = 32
-    siglip_steps: int = 2000
+    siglip_steps: int = 5000
     siglip_batch: int = 64
     dino_steps: int = 1500
     dino_batch: int = 64
     n_gate_prompts: int = 200
     gate_steps: int = 25
-    patterned: float = 0.0
+    patterned: float = 0.25
     latent_channels: int = 4
-    decoder_steps: int = 0
+    decoder_steps: int = 6000
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():

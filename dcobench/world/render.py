@@ -90,12 +90,12 @@ def _pattern(pattern: str, c1, c2, box: tuple[float, float, float, float]) -> Im
     elif pattern == "split_h":
         sel = yy < cy
     elif pattern == "stripes":
-        sel = ((xx - x0) // max((x1 - x0) / 5, 1)) % 2 == 0
+        sel = ((xx - x0) // max((x1 - x0) / 3, 1)) % 2 == 0
     elif pattern == "dot":
-        sel = (xx - cx) ** 2 + (yy - cy) ** 2 > ((x1 - x0) * 0.22) ** 2
+        sel = (xx - cx) ** 2 + (yy - cy) ** 2 > ((x1 - x0) * 0.3) ** 2
     elif pattern == "rings":
         rad = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
-        sel = (rad // max((x1 - x0) / 6, 1)) % 2 == 0
+        sel = (rad // max((x1 - x0) / 4, 1)) % 2 == 0
     elif pattern == "quarters":
         sel = (xx < cx) == (yy < cy)
     else:
