@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,19 @@ def _job_ids(stdout):
     return match.group(1).split()
 
 
-def _sacct(job):
-    out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job, "-o", "JobID,State,AllocTRES,Timelimit"],
-                         capture_output=True, text=True, check=True).stdout
-    return [row.split("|") for row in out.splitlines() if row]
+def _sacct(job, rows=1, wait_s=60.0):
+    """Accounting rows of a job (one per array task). slurmdbd records them asynchronously, so
+    on a loaded machine a finished task can be missing for a while: poll until `rows` are there
+    (or `wait_s` passes, and the caller's assertion reports what was found)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job, "-o",
+                              "JobID,State,AllocTRES,Timelimit"],
+                             capture_output=True, text=True, check=True).stdout
+        found = [row.split("|") for row in out.splitlines() if row]
+        if len(found) >= rows or time.monotonic() > deadline:
+            return found
+        time.sleep(2)
 
 
 @pytest.mark.slow
@@ -61,7 +71,7 @@ def test_launch_sweep_is_a_job_array(slurm_cluster, tmp_path):
     assert (tmp_path / "a" / "toy_robot" / "concept.yaml").exists()
     assert (tmp_path / "b" / "spotted_mug" / "concept.yaml").exists()
     assert not (REPO / "unused").exists()
-    rows = _sacct(jobs[0].split("_")[0])
+    rows = _sacct(jobs[0].split("_")[0], rows=2)
     assert len(rows) == 2 and all(r[1] == "COMPLETED" and "gres/gpu" not in r[2] for r in rows)
 
 
