@@ -64,8 +64,9 @@ class BuildOptions:
             if k == "patterned":
                 if not isinstance(v, int | float) or not 0 <= v < 1:
                     raise ValueError(f"world build option patterned must be in [0, 1), got {v!r}")
-            elif not isinstance(v, int) or v < (0 if k in ("seed", "decoder_steps") else 1):
-                raise ValueError(f"world build option {k} must be a positive integer, got {v!r}")
+            elif not isinstance(v, int) or v < (low := 0 if k in ("seed", "decoder_steps") else 1):
+                kind = "a non-negative" if low == 0 else "a positive"
+                raise ValueError(f"world build option {k} must be {kind} integer, got {v!r}")
 
 
 def _done(folder: Path) -> bool:
@@ -141,7 +142,7 @@ class Builder:
     def phase_decoder(self, stage: Path) -> dict:
         """The VAE's decoder alone, fine-tuned on the oracle split (where the personal subjects
         are) with the encoder frozen: the latents the UNet learns are those of the vae phase,
-        while decoding keeps more of the subjects' patterns (a scratch build: the strict oracle
+        while decoding keeps more of the subjects' patterns (the committed build: the strict oracle
         found the subject on 0.76 of reconstructions of the references after the vae phase,
         0.998 after 6,000 decoder steps; docs/world_validity.md, sixth check)."""
         from diffusers import AutoencoderKL
