@@ -65,6 +65,12 @@ def edge_l1(rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (rx - xx).abs().mean() + (ry - xy).abs().mean()
 
 
+def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor, edge_weight: float) -> torch.Tensor:
+    """The codec's pixel loss: MSE + 0.1 L1 (+ `edge_weight` x `edge_l1`)."""
+    out = F.mse_loss(rec, x) + 0.1 * (rec - x).abs().mean()
+    return out + edge_weight * edge_l1(rec, x) if edge_weight else out
+
+
 def train_vae(vae, images: torch.Tensor, steps: int, batch: int, lr: float, seed: int,
               kl_weight: float = 1e-6, edge_weight: float = 0.0):
     """MSE + L1 reconstruction of the posterior sample (+ `edge_weight` x `edge_l1`), small KL;
@@ -76,8 +82,7 @@ def train_vae(vae, images: torch.Tensor, steps: int, batch: int, lr: float, seed
         post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
         rec = vae.decode(z).sample
-        out = F.mse_loss(rec, x) + 0.1 * (rec - x).abs().mean() + kl_weight * post.kl().mean()
-        return out + edge_weight * edge_l1(rec, x) if edge_weight else out
+        return reconstruction_loss(rec, x, edge_weight) + kl_weight * post.kl().mean()
 
     vae.train()
     _fit(vae.parameters(), loss, len(images), steps, batch, lr, gen, "world vae")
@@ -88,7 +93,8 @@ def train_decoder(vae, images: torch.Tensor, steps: int, batch: int, lr: float, 
                   edge_weight: float = 1.0):
     """Fine-tune the decoder alone (post_quant_conv + decoder) on posterior samples of frozen
     encodings of `images`: the latent space, and so any UNet trained on it, is unchanged, while
-    reconstructions improve. Same loss as `train_vae` without the KL (the encoder is fixed)."""
+    reconstructions improve. `reconstruction_loss` as in `train_vae`, without the KL (the encoder
+    is fixed)."""
     gen = torch.Generator().manual_seed(seed)
     vae.eval()
     with torch.no_grad():
@@ -99,7 +105,7 @@ def train_decoder(vae, images: torch.Tensor, steps: int, batch: int, lr: float, 
     def loss(idx):
         z = mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen)
         rec, x = vae.decode(z).sample, images[idx]
-        return F.mse_loss(rec, x) + 0.1 * (rec - x).abs().mean() + edge_weight * edge_l1(rec, x)
+        return reconstruction_loss(rec, x, edge_weight)
 
     vae.decoder.train()
     _fit(params, loss, len(images), steps, batch, lr, gen, "world decoder")
