@@ -2,7 +2,7 @@
 
 Subjects (8): a known class drawn with a two-colour pattern the vocabulary cannot name, shown
 in 5 references whose contexts are deliberately narrow (large, centred, photo, one or two
-backgrounds: `contexts`).
+backgrounds: `contexts`) and readable (`reference_backgrounds`).
 Styles (4): rendering transforms never seen in pretraining, shown on 5 varied scenes.
 Each folder holds the PNGs, ``concept.yaml`` (comprehensive captions generated from the truth)
 and ``world_truth.json`` (the scene of every image, for the oracle and for tests).
@@ -20,9 +20,9 @@ from PIL import Image
 
 from dcobench.io import save_png_atomic, write_text_atomic
 
-from .render import render
+from .render import background_rgbs, render
 from .scenes import draw_scene
-from .vocab import BG_COLORS, STYLES, SUBJECTS, TEXTURES, Obj, Scene, caption
+from .vocab import BG_COLORS, STYLES, SUBJECTS, TEXTURES, Obj, Scene, SubjectLook, caption
 
 N_REFERENCES = 5
 TRUTH_FILE = "world_truth.json"
@@ -44,15 +44,45 @@ def style_token(style: str) -> str:
     return f"<{style}_style>"
 
 
+# A reference background keeps the subject readable: each colour it is painted in lies at least
+# this far (RGB distance) from both of the subject's colours, and its texture does not repeat the
+# subject's pattern. Without this rule an indigo-and-orange ringed circle drawn on navy showed
+# DB only an orange blob, and quarters on a checked ground of the same scale were learned as
+# background (docs/world_validity.md, sixth check).
+MIN_CONTRAST = 100.0
+PATTERN_ECHOES = {"stripes": "striped", "quarters": "checked", "dot": "dotted"}
+
+
+def reference_backgrounds(look: SubjectLook) -> list[tuple[str, str]]:
+    """The (colour, texture) backgrounds a subject's references may be drawn on."""
+    out = []
+    for bg in BG_COLORS:
+        for tex in TEXTURES:
+            if tex == PATTERN_ECHOES.get(look.pattern):
+                continue
+            gap = min(float(np.linalg.norm(np.subtract(a, b)))
+                      for a in background_rgbs(bg, tex) for b in look.colors)
+            if gap >= MIN_CONTRAST:
+                out.append((bg, tex))
+    return out
+
+
 def subject_scenes(index: int, seed: int, contexts: int = 2) -> list[Scene]:
-    """The references of subject `index` (0-based): large, centred photos on `contexts`
-    backgrounds (drawn at random; two may coincide), taken in turn."""
+    """The references of subject `index` (0-based): large, centred photos on `contexts` distinct
+    backgrounds drawn at random among `reference_backgrounds`, taken in turn."""
     if not 1 <= contexts <= N_REFERENCES:
         raise ValueError(f"contexts must be in 1..{N_REFERENCES}, got {contexts}")
-    rng = np.random.default_rng([seed, 101, index])
-    backgrounds = [(BG_COLORS[int(rng.integers(4))], TEXTURES[int(rng.integers(4))])
-                   for _ in range(contexts)]
     look = SUBJECTS[index]
+    allowed = reference_backgrounds(look)
+    if len(allowed) < contexts:
+        raise ValueError(f"subject {look.name!r} has {len(allowed)} readable backgrounds, "
+                         f"fewer than contexts={contexts}")
+    rng = np.random.default_rng([seed, 101, index])
+    backgrounds: list[tuple[str, str]] = []
+    while len(backgrounds) < contexts:  # rejection keeps earlier draws where they were allowed
+        bg = (BG_COLORS[int(rng.integers(4))], TEXTURES[int(rng.integers(4))])
+        if bg in allowed and bg not in backgrounds:
+            backgrounds.append(bg)
     out = []
     for i in range(N_REFERENCES):
         bg, tex = backgrounds[i % contexts]

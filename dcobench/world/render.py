@@ -48,11 +48,19 @@ def _shape_points(cls: str, cx: float, cy: float, r: float) -> list[tuple[float,
     raise ValueError(f"unknown class {cls!r}")
 
 
+def background_rgbs(bg_color: str, texture: str) -> tuple[tuple[int, int, int], ...]:
+    """The colours a background is painted in: its base, and a lighter one for its texture."""
+    base = tuple(BG_RGB[bg_color])
+    if texture == "plain":
+        return (base,)
+    return base, tuple(int(v) for v in np.clip(np.array(base) + 55, 0, 255))
+
+
 def _background(scene: Scene) -> Image.Image:
-    base = np.array(BG_RGB[scene.bg_color])
-    light = tuple(int(v) for v in np.clip(base + 55, 0, 255))
+    base, *rest = background_rgbs(scene.bg_color, scene.texture)
+    light = rest[0] if rest else base
     n = SIZE * SS
-    im = Image.new("RGB", (n, n), tuple(int(v) for v in base))
+    im = Image.new("RGB", (n, n), base)
     d = ImageDraw.Draw(im)
     if scene.texture == "striped":
         for y in range(0, n, 4 * SS):

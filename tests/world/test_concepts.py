@@ -3,12 +3,21 @@
 import json
 from argparse import Namespace
 
+import numpy as np
 import pytest
 
 from dcobench.data.concept import validate_concept
-from dcobench.world.concepts import TRUTH_FILE, subject_scenes, write_world_concepts
+from dcobench.world import concepts
+from dcobench.world.concepts import (
+    MIN_CONTRAST,
+    PATTERN_ECHOES,
+    TRUTH_FILE,
+    subject_scenes,
+    write_world_concepts,
+)
+from dcobench.world.render import BG_RGB, background_rgbs, render
 from dcobench.world.scenes import draw_scene
-from dcobench.world.vocab import parse_caption
+from dcobench.world.vocab import SUBJECTS, Obj, Scene, parse_caption
 
 
 def test_concept_folders_validate_and_are_deterministic(tmp_path):
@@ -40,7 +49,7 @@ def test_captions_describe_the_truth_with_the_token(tmp_path):
 def test_subject_references_are_narrow_and_never_in_pretraining(tmp_path):
     for folder in write_world_concepts(tmp_path)[:8]:
         truth = json.loads((folder / TRUTH_FILE).read_text()).values()
-        assert len({(s["bg_color"], s["texture"]) for s in truth}) <= 2
+        assert len({(s["bg_color"], s["texture"]) for s in truth}) == 2
     assert all(o.subject == 0 for i in range(2000) for o in draw_scene(0, "pretrain", i).objects)
 
 
@@ -51,6 +60,37 @@ def test_one_context_puts_every_reference_on_one_background(tmp_path):
         assert len(truth) == 5
     with pytest.raises(ValueError, match="contexts"):
         subject_scenes(0, 0, contexts=0)
+
+
+def test_references_keep_the_subject_apart_from_its_background():
+    """Every reference background is painted at least MIN_CONTRAST from both subject colours
+    and does not repeat the subject's pattern; navy (under the ringed circle's indigo) and a
+    checked ground (under the quartered square) are excluded where they were drawn before."""
+    for k, look in enumerate(SUBJECTS):
+        for contexts in (1, 2, 5):
+            for scene in subject_scenes(k, seed=0, contexts=contexts):
+                assert scene.texture != PATTERN_ECHOES.get(look.pattern)
+                gap = min(np.linalg.norm(np.subtract(a, b))
+                          for a in background_rgbs(scene.bg_color, scene.texture) for b in look.colors)
+                assert gap >= MIN_CONTRAST, (look.name, scene.bg_color, scene.texture, gap)
+    ringed = [s.bg_color for seed in range(10) for s in subject_scenes(1, seed)]
+    quartered = [s.texture for seed in range(10) for s in subject_scenes(2, seed)]
+    assert "navy" not in ringed and "checked" not in quartered
+
+
+def test_background_rgbs_are_the_rendered_colours():
+    star = (Obj("star", "red", "small", "center"),)
+    for bg in BG_RGB:
+        plain = render(Scene("photo", bg, "plain", star))
+        assert tuple(plain[0, 0]) == background_rgbs(bg, "plain")[0]
+        striped = render(Scene("photo", bg, "striped", star))
+        assert {tuple(px) for px in striped[:4, 0]} == set(background_rgbs(bg, "striped"))
+
+
+def test_too_few_readable_backgrounds_is_an_error(monkeypatch):
+    monkeypatch.setattr(concepts, "MIN_CONTRAST", 1000.0)
+    with pytest.raises(ValueError, match="readable backgrounds"):
+        subject_scenes(0, 0)
 
 
 def test_prepare_validate_accepts_world_concepts(tmp_path):
