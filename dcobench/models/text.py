@@ -49,31 +49,33 @@ def time_ids(height: int, width: int, batch: int, device=None, dtype=None) -> to
 
 @dataclass
 class LearnedTokens:
-    """New token rows per encoder, with the frozen copies needed to restore untouched rows."""
+    """A new token row per encoder. Training steps the rows as separate (1, d) parameters
+    (`rows`); `write` puts them back into the embedding matrices, whose other rows never change."""
 
     token: str
     ids: list[int]  # one id per encoder
-    original: list[torch.Tensor]  # full embedding matrices before training
     init_norms: list[torch.Tensor]
 
-    def parameters(self, pipe) -> list[torch.nn.Parameter]:
+    def tables(self, pipe) -> list[torch.nn.Parameter]:
+        """The full embedding matrices, one per encoder."""
         return [enc.get_input_embeddings().weight for _, enc in encoders(pipe)]
 
+    def rows(self, pipe) -> list[torch.nn.Parameter]:
+        """Fresh fp32 leaf copies of the learned rows, shape (1, d): what the optimizer steps."""
+        return [torch.nn.Parameter(w.detach()[i : i + 1].float().clone())
+                for w, i in zip(self.tables(pipe), self.ids, strict=True)]
+
     @torch.no_grad()
-    def restore(self, pipe) -> None:
-        """Put every row but the new ones back; rescale new rows to the initializer norm."""
-        for k, (_, enc) in enumerate(encoders(pipe)):
-            weight = enc.get_input_embeddings().weight
-            keep = torch.ones(weight.shape[0], dtype=torch.bool, device=weight.device)
-            keep[self.ids[k]] = False
-            weight[keep] = self.original[k].to(weight)[keep]
-            row = weight[self.ids[k]]
-            weight[self.ids[k]] = row * (self.init_norms[k].to(row) / row.norm().clamp_min(1e-12))
+    def write(self, pipe, rows: list[torch.Tensor]) -> None:
+        """Rescale each row to its initializer's norm, in place, and copy it into its matrix."""
+        for w, i, norm, row in zip(self.tables(pipe), self.ids, self.init_norms, rows, strict=True):
+            row.mul_(norm.to(row) / row.norm().clamp_min(1e-12))
+            w[i] = row[0].to(w)
 
 
 def add_learned_token(pipe, token: str, init_phrase: str) -> LearnedTokens:
     """Add `token` to both tokenizers, initialised from the mean embedding of `init_phrase`."""
-    ids, originals, norms = [], [], []
+    ids, norms = [], []
     for tokenizer, encoder in encoders(pipe):
         if tokenizer.add_tokens([token]) != 1:
             raise ValueError(f"token {token!r} already exists in the tokenizer; choose another")
@@ -85,8 +87,7 @@ def add_learned_token(pipe, token: str, init_phrase: str) -> LearnedTokens:
             weight[new_id] = weight[init_ids].mean(dim=0)
         ids.append(new_id)
         norms.append(weight[new_id].detach().norm().clone())
-        originals.append(weight.detach().clone())
-    return LearnedTokens(token, ids, originals, norms)
+    return LearnedTokens(token, ids, norms)
 
 
 def save_learned_embeds(path: Path, pipe, tokens: LearnedTokens) -> None:

@@ -6,7 +6,7 @@ A run writing `results/.../{variant}/` keeps its in-progress files in the siblin
 log rows) and `checkpoints/step-N/`. A rerun with the same options continues from `state.pt`;
 a rerun with different options starts over. The folder is removed once the run has finished.
 The trainer's part of the state is `Trainer.state_dict()` / `Trainer.load_state_dict()`; this
-module owns the files, the options fingerprint and the row compaction of the token moments.
+module owns the files and the options fingerprint.
 """
 
 from __future__ import annotations
@@ -71,25 +71,3 @@ def save_dir_atomic(final: Path, write) -> None:
     write(tmp)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-
-
-def compact_rows(state: dict, rows: list[int]) -> dict:
-    """Keep only `rows` of per-row optimizer buffers (exp_avg, exp_avg_sq) of one parameter.
-
-    Used for the token-embedding matrices: every other row is restored from the pretrained
-    copy after each step, so its Adam moments never influence the result.
-    """
-    return {k: (v[rows].clone() if torch.is_tensor(v) and v.ndim >= 1 else v)
-            for k, v in state.items()}
-
-
-def expand_rows(state: dict, rows: list[int], like: torch.Tensor) -> dict:
-    """Inverse of `compact_rows`: zeros everywhere but `rows`."""
-    out = {}
-    for k, v in state.items():
-        if torch.is_tensor(v) and v.ndim >= 1:
-            full = torch.zeros(like.shape, dtype=v.dtype)
-            full[rows] = v
-            v = full
-        out[k] = v
-    return out

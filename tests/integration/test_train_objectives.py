@@ -63,7 +63,7 @@ def test_bf16_autocast_trains_fp32_lora_and_token_rows_only(model_cache, demo_ro
     trainer = Trainer(_opts(demo_root, tmp_path, mixed_precision="bf16"))
     assert trainer.amp == torch.bfloat16
     unet_before = {k: v.clone() for k, v in trainer.pipe.unet.state_dict().items()}
-    rows_before = [w.detach().clone() for w in trainer.tokens.parameters(trainer.pipe)]
+    rows_before = [w.detach().clone() for w in trainer.tokens.tables(trainer.pipe)]
     for _ in range(3):
         trainer.step()
     after = trainer.pipe.unet.state_dict()
@@ -74,13 +74,55 @@ def test_bf16_autocast_trains_fp32_lora_and_token_rows_only(model_cache, demo_ro
             assert p.dtype == torch.bfloat16, name
             assert torch.equal(after[name], unet_before[name]), name
     assert any(not torch.equal(after[k], unet_before[k]) for k in after if "lora_B" in k)
-    for k, w in enumerate(trainer.tokens.parameters(trainer.pipe)):
+    for k, w in enumerate(trainer.tokens.tables(trainer.pipe)):
         assert w.dtype == torch.float32
         idx = trainer.tokens.ids[k]
         assert not torch.equal(w[idx], rows_before[k][idx])
         keep = torch.ones(w.shape[0], dtype=torch.bool)
         keep[idx] = False
         assert torch.equal(w[keep], rows_before[k][keep])
+
+
+def test_learned_rows_step_as_the_whole_matrices_restored(model_cache, demo_root, tmp_path):
+    """Only the learned rows are stepped; the weights are bit-for-bit those of the recipe it
+    replaces: AdamW over the whole embedding matrices, the clipping norm over LoRA and matrix
+    gradients, every other row restored and the learned row rescaled after each step."""
+    opts = _opts(demo_root, tmp_path, objective="db", ti_lr=5e-2, max_grad_norm=1e-3)  # clips
+    torch.manual_seed(0)
+    fast = Trainer(opts)
+    torch.manual_seed(0)
+    ref = Trainer(opts)
+    tables = ref.tokens.tables(ref.pipe)
+    originals = [w.detach().clone() for w in tables]
+    whole = torch.optim.AdamW([{"params": ref.lora_parameters(), "lr": opts.lr},
+                               {"params": tables, "lr": opts.ti_lr, "weight_decay": 0.0}],
+                              weight_decay=0.0)
+
+    def whole_matrix_update(loss):
+        whole.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in whole.param_groups for p in g["params"]],
+                                       opts.max_grad_norm)
+        whole.step()
+        with torch.no_grad():
+            for w, orig, i, norm in zip(tables, originals, ref.tokens.ids, ref.tokens.init_norms,
+                                        strict=True):
+                keep = torch.ones(w.shape[0], dtype=torch.bool)
+                keep[i] = False
+                w[keep] = orig[keep]
+                w[i] = w[i] * (norm / w[i].norm().clamp_min(1e-12))
+
+    ref._update = whole_matrix_update
+    for _ in range(4):
+        fast.step()
+        ref.step()
+    # The same elementwise ops on the same values: exact, not close.
+    for a, b in zip(fast.lora_parameters(), ref.lora_parameters(), strict=True):
+        assert torch.equal(a, b)
+    for a, b, orig in zip(fast.tokens.tables(fast.pipe), tables, originals, strict=True):
+        assert torch.equal(a, b)
+        assert not torch.equal(a, orig)  # the learned rows moved
+    assert all(fast.optimizer.state[r]["exp_avg"].shape == r.shape for r in fast.token_rows)
 
 
 def test_fp16_needs_a_gpu():

@@ -23,7 +23,7 @@ OPTIONS = dict(objective="dco", rank=4, lr=1e-2, ti_lr=1e-2, resolution=64, mixe
 
 def _trainable(trainer):
     lora = [p.detach().clone() for p in trainer.lora_parameters()]
-    rows = [w[i].detach().clone() for w, i in zip(trainer.tokens.parameters(trainer.pipe),
+    rows = [w[i].detach().clone() for w, i in zip(trainer.tokens.tables(trainer.pipe),
                                                    trainer.tokens.ids, strict=True)]
     return lora + rows
 
