@@ -33,6 +33,17 @@ def test_the_shipped_configs_pass():
         precheck(yaml.safe_load(path.read_text()), SCHEMA)
 
 
+def test_the_world_overlay_passes_on_world_yaml():
+    """config/world_first_dco.yaml is given after config/world.yaml (later files update earlier
+    ones key by key, as Snakemake merges --configfile)."""
+    from snakemake.utils import update_config
+
+    cfg = yaml.safe_load((REPO / "config" / "world.yaml").read_text())
+    update_config(cfg, yaml.safe_load((REPO / "config" / "world_first_dco.yaml").read_text()))
+    assert "db_rare" in cfg["train"]["variant_defs"] and "dco_b01" in cfg["train"]["variant_defs"]
+    precheck(cfg, SCHEMA)
+
+
 @pytest.mark.parametrize(("key", "value", "expected"), [
     ("train.lr", float("nan"), r"train.lr: nan is not a finite number"),
     ("train.lr", float("inf"), r"train.lr: inf is not a finite number"),
