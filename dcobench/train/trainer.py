@@ -189,18 +189,21 @@ class Trainer:
         pivotal-tuning recipe); only the learned rows are stepped, which gives the same weights
         without Adam and a restore over the ~49k-row matrices (about 40 % of a world step)."""
         self.optimizer.zero_grad(set_to_none=True)
-        token_rows = self._token_rows()
-        for w, _ in token_rows:
+        matrices = self._token_rows()  # (embedding matrix, learned row) per encoder
+        for w, _ in matrices:
             w.grad = None
         self.scaler.scale(loss).backward()
-        for (w, i), row in zip(token_rows, self.token_rows, strict=True):
+        for (w, i), row in zip(matrices, self.token_rows, strict=True):
             row.grad = w.grad[i : i + 1].clone()
+            if self.scaler.is_enabled() and not torch.isfinite(w.grad).all():
+                row.grad.fill_(float("inf"))  # an inf anywhere in the matrix skips the step, as before
         self.scaler.unscale_(self.optimizer)
-        tables = [w.grad for w, _ in token_rows]
-        if tables and self.scaler.is_enabled():  # the matrices are not in the optimizer
-            torch._foreach_mul_(tables, self.scaler.get_scale() ** -1)
+        matrix_grads = [w.grad for w, _ in matrices]
+        if matrix_grads and self.scaler.is_enabled():  # the matrices are not in the optimizer
+            torch._foreach_mul_(matrix_grads, self.scaler.get_scale() ** -1)
         lora = self.optimizer.param_groups[0]["params"]
-        total_norm = torch.nn.utils.get_total_norm([p.grad for p in lora if p.grad is not None] + tables)
+        total_norm = torch.nn.utils.get_total_norm(
+            [p.grad for p in lora if p.grad is not None] + matrix_grads)
         torch.nn.utils.clip_grads_with_norm_(lora + self.token_rows, self.opts.max_grad_norm, total_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
