@@ -18,6 +18,8 @@ replacement (`rng.integers(0, n, n)`); the effect of the pooled resample; 95% CI
 Verdicts: held (CI low > 0), not held (CI high < 0, or the CI inside (−δ, δ)), inconclusive.
 A test whose arm (variant, guide, metric or the noise-distance table) is absent from the run is
 "not run", and so is its claim: a reduced run (the demo) lists every claim without crashing.
+A claim's `concepts` restricts its units to those concepts (a revision tested on held-out
+subjects); `revises` names the earlier claim it revises, which keeps its own verdict.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ class Claim:
     experiment: str = ""
     secondary: bool = False
     combine: str = "all_of"
+    concepts: tuple[str, ...] = ()  # only these concepts' units (empty: every concept of the group)
+    revises: str = ""  # the id of the claim this one revises (a revision never replaces it)
+    reason: str = ""  # why the revision (required with `revises`)
 
 
 @dataclass(frozen=True)
@@ -96,30 +101,54 @@ class Protocol:
     source: str = ""
 
 
+CLAIM_KEYS = {"id", "statement", "group", "tests", "prompt_sets", "experiment", "secondary",
+              "combine", "note", "concepts", "revises", "reason"}
+
+
 def load_protocol(path: str | Path) -> Protocol:
     """Parse and check a claims file; ValueError naming the file and the claim."""
-    raw = yaml.safe_load(Path(path).read_text())
-    boot, deltas, claims = raw.get("bootstrap", {}), raw.get("delta", {}), []
+    return parse_protocol(yaml.safe_load(Path(path).read_text()), str(path))
+
+
+def parse_protocol(raw: dict, source: str) -> Protocol:
+    """A claims file's parsed yaml as a Protocol; `source` names it in errors. A revision
+    (`revises: <id>`) must name an earlier claim and say why (`reason`)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{source}: not a mapping of bootstrap, delta and claims")
+    boot, deltas, claims = raw.get("bootstrap") or {}, raw.get("delta") or {}, []
     for i, c in enumerate(raw.get("claims") or []):
-        where = f"{path}: claims[{i}] ({c.get('id', '?')})"
+        where = f"{source}: claims[{i}] ({c.get('id', '?') if isinstance(c, dict) else '?'})"
+        if not isinstance(c, dict):
+            raise ValueError(f"{where}: a claim is a mapping, got {c!r}")
+        unknown = sorted(set(c) - CLAIM_KEYS)
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {unknown} (known: {', '.join(sorted(CLAIM_KEYS))})")
         try:
             tests = tuple(Test(**{k: tuple(v) if k == "guides" else v for k, v in t.items()})
                           for t in c["tests"])
             claim = Claim(c["id"], c["statement"], c["group"], tests,
                           tuple(c.get("prompt_sets") or ()), c.get("experiment", ""),
-                          bool(c.get("secondary", False)), c.get("combine", "all_of"))
+                          bool(c.get("secondary", False)), c.get("combine", "all_of"),
+                          tuple(c.get("concepts") or ()), c.get("revises") or "",
+                          str(c.get("reason") or "").strip())
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: {exc}") from exc
         if claim.combine != "all_of":
             raise ValueError(f"{where}: combine must be all_of, got {claim.combine!r}")
+        if any(claim.id == earlier.id for earlier in claims):
+            raise ValueError(f"{where}: the id {claim.id!r} is used twice")
+        if claim.revises and not any(claim.revises == earlier.id for earlier in claims):
+            raise ValueError(f"{where}: revises {claim.revises!r}, which is not an earlier claim id")
+        if claim.revises and not claim.reason:
+            raise ValueError(f"{where}: a revision needs a `reason`")
         for t in tests:
             if t.delta_key not in deltas:
-                raise ValueError(f"{where}: no delta for {t.delta_key!r} in {path} (key delta)")
+                raise ValueError(f"{where}: no delta for {t.delta_key!r} in {source} (key delta)")
         claims.append(claim)
     if not claims:
-        raise ValueError(f"{path}: no claims")
+        raise ValueError(f"{source}: no claims")
     return Protocol(tuple(claims), dict(deltas), int(boot.get("resamples", 10_000)),
-                    int(boot.get("seed", 0)), float(boot.get("level", 0.95)), str(path))
+                    int(boot.get("seed", 0)), float(boot.get("level", 0.95)), source)
 
 
 # --- tables -------------------------------------------------------------------------------
@@ -149,9 +178,12 @@ def _arm(scores: pd.DataFrame, claim: Claim, variant: str, guide: str, metric: s
                  & (scores["guide"] == guide) & (scores["metric"] == metric)]
     if claim.prompt_sets:
         sel = sel[sel["prompt_set"].isin(claim.prompt_sets)]
+    if claim.concepts:
+        sel = sel[sel["concept"].isin(claim.concepts)]
     if sel.empty:
         raise MissingArm(f"claim {claim.id}: no {metric} scores for {variant} @ {guide} "
-                         f"(group {claim.group}, prompt sets {list(claim.prompt_sets) or 'any'})")
+                         f"(group {claim.group}, prompt sets {list(claim.prompt_sets) or 'any'}"
+                         + (f", concepts {list(claim.concepts)})" if claim.concepts else ")"))
     s = sel.set_index(UNIT)["value"]
     if s.index.duplicated().any():
         raise ValueError(f"claim {claim.id}: duplicated units for {variant} @ {guide} {metric}")
@@ -192,6 +224,8 @@ def test_matrix(scores: pd.DataFrame, claim: Claim, test: Test,
     if claim.group == "noise_distance":
         if noise is None:
             raise MissingArm(f"claim {claim.id}: needs analysis/noise_distance.csv")
+        if claim.concepts:
+            noise = noise[noise["concept"].isin(claim.concepts)]
         arms = {v: noise[noise["variant"] == v].set_index(["concept", "timestep"])[test.metric]
                 for v in (test.a, test.b)}
         absent = [v for v, s in arms.items() if s.empty]
@@ -297,7 +331,8 @@ def evaluate(protocol: Protocol, scores: pd.DataFrame,
 def claims_table(results: list[ClaimResult]) -> pd.DataFrame:
     """One row per test, with its claim's statement and overall verdict."""
     rows = [{**r, "statement": res.claim.statement, "secondary": res.claim.secondary,
-             "claim_verdict": res.verdict} for res in results for r in res.rows]
+             "claim_verdict": res.verdict, "revises": res.claim.revises, "reason": res.claim.reason}
+            for res in results for r in res.rows]
     return pd.DataFrame(rows)
 
 

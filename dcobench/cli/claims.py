@@ -1,13 +1,16 @@
 """`python -m dcobench claims`: evaluate pre-registered claims (config/world_claims.yaml) on a
 run's score tables: per test the paired effect, its bootstrap CI and the verdict ("not run"
-where an arm is absent), written as csv with the commit that last changed the claims file (the
-pre-registration). The `claims` rule names the tables (--scores, --noise-distance); by hand,
---results reads every table of a results folder."""
+where an arm is absent), written as csv with, per claim, the commit that first held it (its pre-registration; flagged
+when the claim differs now) and the commit that last changed the file. The `claims` rule names
+the tables (--scores, --noise-distance); by hand, --results reads every table of a results
+folder."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+
+import yaml
 
 
 def add_arguments(parser) -> None:
@@ -38,6 +41,42 @@ def registration_commit(path: Path) -> str:
     return f"{out} (modified since)" if dirty else out
 
 
+def _git(path: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                          cwd=path.parent).stdout
+
+
+def claim_registrations(path: Path) -> dict[str, str]:
+    """Per claim id of the claims file: the first commit whose version of the file holds the
+    claim; "<hash> (changed since)" when the claim now differs from that version (its tests,
+    arms, concepts, statement: anything but the `note`); "uncommitted" when no commit holds it
+    or git is absent. Versions of the file that no longer parse are skipped."""
+    from dcobench.analysis.claims import load_protocol, parse_protocol
+
+    now = load_protocol(path).claims
+    first: dict[str, tuple[str, object]] = {}
+    try:
+        commits = _git(path, "log", "--reverse", "--format=%H", "--", path.name).split()
+    except (OSError, subprocess.CalledProcessError):
+        commits = []
+    for commit in commits:
+        try:
+            text = _git(path, "show", f"{commit}:./{path.name}")
+            old = parse_protocol(yaml.safe_load(text), f"{commit}:{path.name}").claims
+        except (OSError, subprocess.CalledProcessError, ValueError, yaml.YAMLError):
+            continue
+        for claim in old:
+            first.setdefault(claim.id, (commit, claim))
+    out = {}
+    for claim in now:
+        if claim.id not in first:
+            out[claim.id] = "uncommitted"
+            continue
+        commit, registered = first[claim.id]
+        out[claim.id] = commit if registered == claim else f"{commit} (changed since)"
+    return out
+
+
 def run(args) -> None:
     from dcobench.analysis.claims import claims_from_tables
     from dcobench.io import write_text_atomic
@@ -52,8 +91,10 @@ def run(args) -> None:
         noise_csv = results / "analysis" / "noise_distance.csv"
         noise = noise_csv if noise_csv.is_file() else None
     table = claims_from_tables(args.claims, scores, noise)
-    table.insert(0, "registered", registration_commit(Path(args.claims).resolve()))
+    path = Path(args.claims).resolve()
+    table.insert(0, "registered", registration_commit(path))
     table.insert(1, "claims_file", str(args.claims))
+    table.insert(2, "claim_registered", table["claim"].map(claim_registrations(path)))
     print(table[["claim", "test", "effect", "ci_low", "ci_high", "verdict", "claim_verdict"]]
           .to_string(index=False, float_format=lambda x: f"{x:+.4f}"))
     if args.out:

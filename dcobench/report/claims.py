@@ -1,5 +1,6 @@
 """The report's claims section: the pre-registered claims (tables/claims.csv, written by
-`dcobench claims`), one row per test, with the registration commit in front."""
+`dcobench claims`), one row per test, with each claim's registration commit; a revision is
+shown beside the claim it revises, with its reason, and both verdicts stand."""
 
 from __future__ import annotations
 
@@ -28,18 +29,36 @@ def _not_run_rows(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else table
 
 
+def _text(row, column: str) -> str:
+    value = getattr(row, column, "")
+    return "" if pd.isna(value) else str(value)
+
+
+def _statement(row) -> str:
+    revises = _text(row, "revises")
+    return f"{row.statement} (revises {revises}: {_text(row, 'reason')})" if revises else row.statement
+
+
+def _short(commit: str) -> str:
+    """A commit as the report prints it: 7 hex digits, any flag kept ("abc1234 (changed since)")."""
+    head, _, flag = commit.partition(" ")
+    return (head[:7] if len(head) == 40 else head) + (f" {flag}" if flag else "")
+
+
 def claims_display(table: pd.DataFrame) -> pd.DataFrame:
-    """tables/claims.csv as the report shows it: claim, statement, primary/secondary, test,
-    effect, 95% CI, test verdict, claim verdict (the claim's columns only on its first row; a
-    claim that did not run at all on one row)."""
+    """tables/claims.csv as the report shows it: claim, statement (a revision names the claim it
+    revises and why), primary/secondary, registration commit, test, effect, 95% CI, test
+    verdict, claim verdict (the claim's columns only on its first row; a claim that did not run
+    at all on one row)."""
     rows, seen = [], set()
     for r in _not_run_rows(table).itertuples(index=False):
         first = r.claim not in seen
         seen.add(r.claim)
         rows.append({
             "claim": r.claim if first else "",
-            "statement": r.statement if first else "",
+            "statement": _statement(r) if first else "",
             "role": ("secondary" if bool(r.secondary) else "primary") if first else "",
+            "registered": _short(_text(r, "claim_registered")) if first else "",
             "test": r.test,
             "effect": "" if pd.isna(r.effect) else f"{r.effect:+.4f}",
             "95% CI": _ci(r.ci_low, r.ci_high),
@@ -54,19 +73,27 @@ def claims_section(path: Path | None, caveat: str | None = None) -> Section | No
     `caveat` (report.claims_caveat) is printed first, e.g. that the testbed is not yet valid."""
     if path is None:
         return None
-    table = pd.read_csv(path, dtype={"registered": str, "claims_file": str}, keep_default_na=True)
+    table = pd.read_csv(path, dtype={"registered": str, "claims_file": str, "claim_registered": str,
+                                     "revises": str, "reason": str}, keep_default_na=True)
     commit = str(table["registered"].iloc[0]) if len(table) else "uncommitted"
     source = str(table["claims_file"].iloc[0]) if "claims_file" in table and len(table) else "?"
-    verdicts = table.drop_duplicates("claim")["claim_verdict"].value_counts()
-    counts = ", ".join(f"{n} {v}" for v, n in verdicts.items())
-    intro = (f"Pre-registered in {source} at commit {commit} (the commit that last changed the "
-             f"file). Claims: {counts}. Each effect is oriented so that the paper's claim predicts "
+    claims = table.drop_duplicates("claim")
+    counts = ", ".join(f"{n} {v}" for v, n in claims["claim_verdict"].value_counts().items())
+    if "claim_registered" in claims:  # per claim: the commit that first held it
+        by_commit = claims.groupby(claims["claim_registered"].fillna("uncommitted"), sort=False)["claim"]
+        registered = "; ".join(f"{len(ids)} at commit {c} ({', '.join(ids)})" if len(by_commit) > 1
+                               else f"at commit {c}" for c, ids in by_commit)
+        where = (f"Pre-registered in {source}: {registered}; the file last changed at {commit}. "
+                 "A revision is a new claim beside the one it revises; both verdicts stand.")
+    else:
+        where = f"Pre-registered in {source} at commit {commit} (the commit that last changed the file)."
+    intro = (f"{where} Claims: {counts}. Each effect is oriented so that the paper's claim predicts "
              "a positive value; 95% CI: two-stage paired bootstrap over concepts, then (prompt, "
              "seed) units within them. held = CI above 0; not held = CI below 0 or inside "
              "(−δ, δ); inconclusive otherwise; not run = an arm (variant, guide, metric or "
              "analysis) is absent from this run.")
     if caveat:
         intro = f"Caveat: {caveat.strip()} {intro}"
-    caption = (f"Claims registered at {commit}: one row per test; a claim is held only if every "
-               "test is held.")
+    caption = ("One row per test; a claim is held only if every test is held. registered: the "
+               "commit that first held the claim (flagged if the claim has changed since).")
     return Section("Claims (pre-registered)", [(claims_display(table), caption)], intro=intro)

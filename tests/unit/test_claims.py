@@ -1,6 +1,7 @@
 """Pre-registered claims: CIs recomputed by hand from stored score tables, verdicts that can
 fail, the hypervolume, and the committed claims file parses."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,25 @@ def test_committed_world_claims_parse():
     assert {"frontier", "prior_preservation", "reward_guidance", "merge_order",
             "comprehensive_captions", "noise_distance_dco", "noise_distance_beta"} <= set(ids)
     assert proto.resamples == 10_000 and proto.level == 0.95
+
+
+def test_world_claims_name_arms_their_experiment_in_world_yaml_trains():
+    """Each subject claim's experiment is in config/world.yaml and trains the claim's arms on
+    the claim's concepts (a revision's held-out subjects included), so the full run tests it."""
+    proto = cl.load_protocol(REPO / "config" / "world_claims.yaml")
+    world = yaml.safe_load((REPO / "config" / "world.yaml").read_text())
+    defs, subjects = world["experiment_defs"], world["data"]["subjects"]
+    revisions = [c for c in proto.claims if c.revises]
+    assert {c.id for c in revisions} >= {"frontier_b01"}
+    for claim in (c for c in proto.claims if c.group == "subject"):
+        assert claim.experiment in world["experiments"], claim.id
+        exp = defs[claim.experiment]
+        trained = subjects if exp["subjects"] == "all" else exp["subjects"]
+        assert set(claim.concepts) <= set(trained), claim.id
+        for test in claim.tests:
+            assert {test.a, test.b} - {None} <= set(exp["variants"]), (claim.id, test)
+    for claim in revisions:
+        assert claim.concepts and claim.reason
 
 
 def test_bad_claim_names_the_file_and_claim(tmp_path):
@@ -275,8 +295,8 @@ def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
                             results=None, out=str(out)))
     section = claims_section(out)
     shown = section.items[0][0]
-    assert list(shown.columns) == ["claim", "statement", "role", "test", "effect", "95% CI",
-                                   "verdict", "claim verdict"]
+    assert list(shown.columns) == ["claim", "statement", "role", "registered", "test", "effect",
+                                   "95% CI", "verdict", "claim verdict"]
     assert list(shown["claim"]) == ["dco_prompt", "pp", "merge"]
     assert list(shown["role"]) == ["primary", "secondary", "primary"]
     assert list(shown["claim verdict"]) == [cl.HELD, cl.NOT_RUN, cl.NOT_RUN]
@@ -314,3 +334,97 @@ def test_registration_commit_is_the_last_commit_of_the_file_and_flags_edits(tmp_
     assert registration_commit(path) == registered  # the commit that last changed the file
     path.write_text("claims: [edited]\n")
     assert registration_commit(path) == f"{registered} (modified since)"
+
+
+# --- revisions: a new claim beside the old one, restricted to held-out concepts -------------
+
+
+def test_revision_must_name_an_earlier_claim_and_a_reason_and_keys_are_checked(tmp_path):
+    base = {"id": "a", "statement": "s", "group": "subject",
+            "tests": [{"kind": "difference", "a": "dco", "b": "db", "metric": "prompt_acc"}]}
+    cases = [({**base, "id": "b", "revises": "nope", "reason": "r"}, r"revises 'nope', which is not an earlier"),
+             ({**base, "id": "b", "revises": "a"}, r"\(b\): a revision needs a `reason`"),
+             ({**base}, r"the id 'a' is used twice"),
+             ({**base, "id": "b", "concept": ["x"]}, r"\(b\): unknown keys \['concept'\]")]
+    for second, message in cases:
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump({"delta": {"prompt_acc": 0.02}, "claims": [base, second]}))
+        with pytest.raises(ValueError, match=message):
+            cl.load_protocol(path)
+    path.write_text(yaml.safe_dump({"delta": {"prompt_acc": 0.02}, "claims": [
+        base, {**base, "id": "b", "revises": "a", "reason": " a world-chosen arm ", "concepts": ["x", "y"]}]}))
+    revised = cl.load_protocol(path).claims[1]
+    assert (revised.revises, revised.reason, revised.concepts) == ("a", "a world-chosen arm", ("x", "y"))
+
+
+def test_claim_restricted_to_concepts_uses_only_their_units(tmp_path):
+    """A claim with `concepts` (a held-out set) pairs and resamples only those concepts' units:
+    its effect is the hand-computed mean over them, and the other concepts cannot move it."""
+    cells = synthetic(0.05)
+    cells[("a_star", "dco")] = {k: v - 0.5 for k, v in cells[("a_star", "db")].items()}  # not held-out
+    write_tables(tmp_path, cells)
+    path = tmp_path / "claims.yaml"
+    protocol(path)
+    raw = yaml.safe_load(path.read_text())
+    raw["claims"].append({**copy.deepcopy(raw["claims"][0]), "id": "held_out", "revises": "dco_prompt",
+                          "reason": "test", "concepts": ["b_circle", "c_heart"]})
+    path.write_text(yaml.safe_dump(raw))
+    whole, held_out = cl.evaluate(cl.load_protocol(path), cl.read_world_scores(tmp_path))
+    diffs = [cells[(c, "dco")][k] - cells[(c, "db")][k] for c in ("b_circle", "c_heart") for k in cells[(c, "db")]]
+    assert held_out.rows[0]["effect"] == pytest.approx(np.mean(diffs))
+    assert held_out.rows[0]["concepts"] == 2 and held_out.rows[0]["units"] == 16
+    assert held_out.verdict == cl.HELD and whole.verdict != cl.HELD
+    table = cl.claims_table([whole, held_out])
+    assert list(table["revises"]) == ["", "dco_prompt"] and list(table["reason"]) == ["", "test"]
+    raw["claims"][1]["concepts"] = ["z_absent"]
+    path.write_text(yaml.safe_dump(raw))
+    assert cl.evaluate(cl.load_protocol(path), cl.read_world_scores(tmp_path))[1].verdict == cl.NOT_RUN
+
+
+def test_each_claim_is_registered_at_the_commit_that_first_held_it(tmp_path):
+    """Per claim: the first commit holding it; a later edit of the claim itself (not of its
+    note) is flagged; a revision added later has its own, later commit; the report prints both."""
+    import subprocess
+
+    from dcobench.cli.claims import claim_registrations
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    path = tmp_path / "claims.yaml"
+    protocol(path)
+    assert claim_registrations(path) == {"dco_prompt": "uncommitted"}
+    git("add", "claims.yaml")
+    git("commit", "-qm", "register")
+    first = git("rev-parse", "HEAD")
+    raw = yaml.safe_load(path.read_text())
+    raw["claims"][0]["note"] = "a comment added after the run"  # notes are commentary
+    raw["claims"].append({**copy.deepcopy(raw["claims"][0]), "id": "revised", "revises": "dco_prompt",
+                          "reason": "why", "concepts": ["b_circle"]})
+    path.write_text(yaml.safe_dump(raw))
+    git("commit", "-qam", "revision")
+    second = git("rev-parse", "HEAD")
+    assert claim_registrations(path) == {"dco_prompt": first, "revised": second}
+    raw["claims"][0]["tests"][0]["metric"] = "subject_acc"  # tuning a registered claim
+    raw["delta"]["subject_acc"] = 0.02
+    path.write_text(yaml.safe_dump(raw))
+    assert claim_registrations(path) == {"dco_prompt": f"{first} (changed since)", "revised": second}
+
+    from types import SimpleNamespace
+
+    from dcobench.cli import claims as cli
+    from dcobench.report.claims import claims_section
+    from dcobench.report.html import render_html
+
+    git("checkout", "-q", "claims.yaml")
+    write_tables(tmp_path / "results", synthetic(0.05))
+    out = tmp_path / "claims.csv"
+    cli.run(SimpleNamespace(claims=str(path), results=str(tmp_path / "results"), out=str(out)))
+    section = claims_section(out)
+    shown = section.items[0][0]
+    assert list(shown["registered"]) == [first[:7], second[:7]]
+    assert shown["statement"][1] == "DCO beats DB on prompt_acc (revises dco_prompt: why)"
+    text = render_html("t", [section])
+    assert f"1 at commit {first} (dco_prompt); 1 at commit {second} (revised)" in text
