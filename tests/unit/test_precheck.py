@@ -33,14 +33,16 @@ def test_the_shipped_configs_pass():
         precheck(yaml.safe_load(path.read_text()), SCHEMA)
 
 
-def test_the_world_overlay_passes_on_world_yaml():
-    """config/world_first_dco.yaml is given after config/world.yaml (later files update earlier
+@pytest.mark.parametrize("overlay", ["world_first_dco.yaml", "world_second_run.yaml"])
+def test_the_world_overlays_pass_on_world_yaml(overlay):
+    """The world run overlays are given after config/world.yaml (later files update earlier
     ones key by key, as Snakemake merges --configfile)."""
     from snakemake.utils import update_config
 
     cfg = yaml.safe_load((REPO / "config" / "world.yaml").read_text())
-    update_config(cfg, yaml.safe_load((REPO / "config" / "world_first_dco.yaml").read_text()))
+    update_config(cfg, yaml.safe_load((REPO / "config" / overlay).read_text()))
     assert "db_rare" in cfg["train"]["variant_defs"] and "dco_b01" in cfg["train"]["variant_defs"]
+    assert set(cfg["experiments"]) <= set(cfg["experiment_defs"])
     precheck(cfg, SCHEMA)
 
 
