@@ -18,6 +18,8 @@ replacement (`rng.integers(0, n, n)`); the effect of the pooled resample; 95% CI
 Verdicts: held (CI low > 0), not held (CI high < 0, or the CI inside (−δ, δ)), inconclusive.
 A test whose arm (variant, guide, metric or the noise-distance table) is absent from the run is
 "not run", and so is its claim: a reduced run (the demo) lists every claim without crashing.
+A concept on which some arm of a test was not run at all (a reduced plan) is left out of
+that test and named in its note; a unit missing inside a kept concept is an error.
 A claim's `concepts` restricts its units to those concepts (a revision tested on held-out
 subjects); `revises` names the earlier claim it revises, which keeps its own verdict.
 """
@@ -190,14 +192,22 @@ def _arm(scores: pd.DataFrame, claim: Claim, variant: str, guide: str, metric: s
     return s
 
 
-def _paired(claim: Claim, arms: dict[str, pd.Series]) -> pd.DataFrame:
-    """Arms joined on their units; units missing from some arm are an error naming them."""
+def _paired(claim: Claim, arms: dict[str, pd.Series]) -> tuple[pd.DataFrame, list[str]]:
+    """Arms joined on their units, over the concepts every arm has, and the concepts left out
+    (some arm has none of their units: a run that did not train that arm there). Within a kept
+    concept, units missing from some arm are an error naming them (a broken run, not a plan)."""
+    per_arm = [set(s.index.get_level_values(0)) for s in arms.values()]
+    shared = set.intersection(*per_arm)
+    left_out = sorted(set.union(*per_arm) - shared)
+    if not shared:
+        raise MissingArm(f"claim {claim.id}: no concept has every arm ({', '.join(arms)})")
     frame = pd.concat(arms, axis=1)
+    frame = frame[frame.index.get_level_values(0).isin(shared)]
     bad = frame[frame.isna().any(axis=1)]
     if len(bad):
         raise ValueError(f"claim {claim.id}: {len(bad)} units are not in every arm, e.g. "
                          f"{bad.index[0]} missing from {[k for k in arms if pd.isna(bad.iloc[0][k])]}")
-    return frame.sort_index()
+    return frame.sort_index(), left_out
 
 
 def hypervolume(x: np.ndarray, y: np.ndarray) -> float:
@@ -219,8 +229,9 @@ def omega(guide: str) -> float:
 
 
 def test_matrix(scores: pd.DataFrame, claim: Claim, test: Test,
-                noise: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Callable]:
-    """Per-unit values (index = units, first level = concept) and fn(column means) -> effect."""
+                noise: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Callable, list[str]]:
+    """Per-unit values (index = units, first level = concept), fn(column means) -> effect, and
+    the concepts left out because some arm was not run on them."""
     if claim.group == "noise_distance":
         if noise is None:
             raise MissingArm(f"claim {claim.id}: needs analysis/noise_distance.csv")
@@ -231,27 +242,28 @@ def test_matrix(scores: pd.DataFrame, claim: Claim, test: Test,
         absent = [v for v, s in arms.items() if s.empty]
         if absent:
             raise MissingArm(f"claim {claim.id}: no noise distance for {', '.join(absent)}")
-        p = _paired(claim, arms)
-        return pd.DataFrame({"v": np.log(p[test.a]) - np.log(p[test.b])}), lambda m: float(m[0])
+        p, left_out = _paired(claim, arms)
+        return pd.DataFrame({"v": np.log(p[test.a]) - np.log(p[test.b])}), lambda m: float(m[0]), left_out
     if test.kind in ("difference", "log_ratio"):
-        p = _paired(claim, {v: _arm(scores, claim, v, test.guide, test.metric) for v in (test.a, test.b)})
+        p, left_out = _paired(claim, {v: _arm(scores, claim, v, test.guide, test.metric) for v in (test.a, test.b)})
         f = np.log if test.kind == "log_ratio" else (lambda s: s)
-        return pd.DataFrame({"v": f(p[test.a]) - f(p[test.b])}), lambda m: float(m[0])
+        return pd.DataFrame({"v": f(p[test.a]) - f(p[test.b])}), lambda m: float(m[0]), left_out
     if test.kind == "slope":
-        p = _paired(claim, {g: _arm(scores, claim, test.a, g, test.metric) for g in test.guides})
+        p, left_out = _paired(claim, {g: _arm(scores, claim, test.a, g, test.metric) for g in test.guides})
         w = np.array([omega(g) for g in test.guides])
         wc = (w - w.mean()) / ((w - w.mean()) ** 2).sum()
-        return pd.DataFrame({"v": p[list(test.guides)].to_numpy() @ wc}, index=p.index), lambda m: float(m[0])
+        slopes = pd.DataFrame({"v": p[list(test.guides)].to_numpy() @ wc}, index=p.index)
+        return slopes, lambda m: float(m[0]), left_out
     arms = {f"{v}|{g}|{m}": _arm(scores, claim, v, g, m)
             for v in (test.a, test.b) for g in test.guides for m in (test.x, test.y)}
-    p = _paired(claim, arms)
+    p, left_out = _paired(claim, arms)
     n = len(test.guides)
 
     def area_gap(means: np.ndarray) -> float:  # columns: a (g: x, y)..., then b
         a, b = means[: 2 * n].reshape(n, 2), means[2 * n:].reshape(n, 2)
         return hypervolume(a[:, 0], a[:, 1]) - hypervolume(b[:, 0], b[:, 1])
 
-    return p, area_gap
+    return p, area_gap, left_out
 
 
 # --- bootstrap and verdicts -----------------------------------------------------------------
@@ -309,7 +321,7 @@ def evaluate(protocol: Protocol, scores: pd.DataFrame,
         res = ClaimResult(claim)
         for test in claim.tests:
             try:
-                table, fn = test_matrix(scores, claim, test, noise)
+                table, fn, left_out = test_matrix(scores, claim, test, noise)
             except MissingArm as exc:
                 res.rows.append({"claim": claim.id, "test": test.label(), "effect": np.nan,
                                  "ci_low": np.nan, "ci_high": np.nan, "units": 0, "concepts": 0,
@@ -322,7 +334,8 @@ def evaluate(protocol: Protocol, scores: pd.DataFrame,
                              "ci_low": low, "ci_high": high, "units": len(table),
                              "concepts": len(set(clusters)),
                              "verdict": verdict(low, high, protocol.deltas[test.delta_key]),
-                             "note": ""})
+                             "note": (f"left out (an arm not run there): {', '.join(left_out)}"
+                                      if left_out else "")})
         res.verdict = combine([r["verdict"] for r in res.rows])
         out.append(res)
     return out

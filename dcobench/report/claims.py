@@ -39,6 +39,12 @@ def _statement(row) -> str:
     return f"{row.statement} (revises {revises}: {_text(row, 'reason')})" if revises else row.statement
 
 
+def _test(row) -> str:
+    """The test's label; a test that ran on fewer concepts than the run has names those left out."""
+    note = _text(row, "note")
+    return f"{row.test} [{note}]" if note.startswith("left out") else row.test
+
+
 def _short(commit: str) -> str:
     """A commit as the report prints it: 7 hex digits, any flag kept ("abc1234 (changed since)")."""
     head, _, flag = commit.partition(" ")
@@ -59,7 +65,7 @@ def claims_display(table: pd.DataFrame) -> pd.DataFrame:
             "statement": _statement(r) if first else "",
             "role": ("secondary" if bool(r.secondary) else "primary") if first else "",
             "registered": _short(_text(r, "claim_registered")) if first else "",
-            "test": r.test,
+            "test": _test(r),
             "effect": "" if pd.isna(r.effect) else f"{r.effect:+.4f}",
             "95% CI": _ci(r.ci_low, r.ci_high),
             "verdict": r.verdict,

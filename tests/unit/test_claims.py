@@ -102,6 +102,29 @@ def test_unpaired_units_are_an_error_naming_them(tmp_path):
         cl.evaluate(protocol(tmp_path / "claims.yaml"), cl.read_world_scores(tmp_path))
 
 
+def test_concept_one_arm_never_ran_is_left_out_and_named(tmp_path):
+    """A run that trained dbpp on fewer subjects than db (a reduced plan): the test pairs the
+    shared concepts, names the others in its note, and its effect is the hand-computed mean over
+    the shared ones; no shared concept is "not run"; a hole inside a shared concept stays an error."""
+    data = synthetic(0.05)
+    data[("d_extra", "db")] = {(0, 0): 0.9, (0, 1): 0.1}  # db only: a subject dco was not run on
+    write_tables(tmp_path, data)
+    proto = protocol(tmp_path / "claims.yaml")
+    row = cl.evaluate(proto, cl.read_world_scores(tmp_path))[0].rows[0]
+    shared = [data[(c, "dco")][k] - data[(c, "db")][k] for c in ("a_star", "b_circle", "c_heart")
+              for k in data[(c, "db")]]
+    assert row["effect"] == pytest.approx(np.mean(shared)) and row["concepts"] == 3
+    assert row["note"] == "left out (an arm not run there): d_extra" and row["verdict"] == cl.HELD
+    from dcobench.report.claims import claims_display
+
+    shown = claims_display(cl.claims_table(cl.evaluate(proto, cl.read_world_scores(tmp_path))))
+    assert shown["test"][0] == "prompt_acc: dco − db @ cfg [left out (an arm not run there): d_extra]"
+    only = tmp_path / "only"
+    write_tables(only, {("a_star", "db"): data[("a_star", "db")], ("b_circle", "dco"): data[("b_circle", "dco")]})
+    res = cl.evaluate(proto, cl.read_world_scores(only))[0]
+    assert res.verdict == cl.NOT_RUN and "no concept has every arm" in res.rows[0]["note"]
+
+
 def test_verdict_rules_and_combination():
     assert cl.verdict(0.01, 0.2, 0.02) == cl.HELD
     assert cl.verdict(-0.2, -0.01, 0.02) == cl.NOT_HELD
