@@ -28,15 +28,17 @@ def _job_ids(stdout):
 
 def _sacct(job, rows=1, wait_s=60.0):
     """Accounting rows of a job (one per array task). slurmdbd records them asynchronously, so
-    on a loaded machine a finished task can be missing for a while: poll until `rows` are there
-    (or `wait_s` passes, and the caller's assertion reports what was found)."""
+    on a loaded machine a finished task can be missing for a while, or listed with a field still
+    empty (seen: Timelimit ''): poll until `rows` are there with every field filled (or `wait_s`
+    passes, and the caller's assertion reports what was found)."""
     deadline = time.monotonic() + wait_s
     while True:
         out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job, "-o",
                               "JobID,State,AllocTRES,Timelimit"],
                              capture_output=True, text=True, check=True).stdout
         found = [row.split("|") for row in out.splitlines() if row]
-        if len(found) >= rows or time.monotonic() > deadline:
+        complete = len(found) >= rows and all(all(field for field in row) for row in found)
+        if complete or time.monotonic() > deadline:
             return found
         time.sleep(2)
 
