@@ -26,24 +26,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", help="claims table csv (default: print only)")
 
 
+def _git(path: Path, *args: str) -> str:
+    """git's stdout, run in the claims file's folder; CalledProcessError / OSError as raised."""
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                          cwd=path.parent).stdout
+
+
 def registration_commit(path: Path) -> str:
     """The commit that last changed the claims file, or "uncommitted" (git absent or file new);
     "<hash> (modified since)" when the working copy differs from that commit."""
     try:
-        out = subprocess.run(["git", "log", "-1", "--format=%H", "--", str(path)], capture_output=True,
-                             text=True, check=True, cwd=path.parent).stdout.strip()
+        out = _git(path, "log", "-1", "--format=%H", "--", path.name).strip()
     except (OSError, subprocess.CalledProcessError):
         return "uncommitted"
     if not out:
         return "uncommitted"
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", str(path)], capture_output=True,
-                           cwd=path.parent).returncode
-    return f"{out} (modified since)" if dirty else out
-
-
-def _git(path: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
-                          cwd=path.parent).stdout
+    try:
+        _git(path, "diff", "--quiet", "HEAD", "--", path.name)
+    except subprocess.CalledProcessError:  # exit 1: the working copy differs
+        return f"{out} (modified since)"
+    return out
 
 
 def claim_registrations(path: Path) -> dict[str, str]:
