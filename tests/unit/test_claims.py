@@ -150,13 +150,14 @@ def test_committed_world_claims_parse():
 
 
 def test_world_claims_name_arms_their_experiment_in_world_yaml_trains():
-    """Each subject claim's experiment is in config/world.yaml and trains the claim's arms on
-    the claim's concepts (a revision's held-out subjects included), so the full run tests it."""
+    """Each subject or merge claim's experiment is in config/world.yaml and trains (merges) the
+    claim's arms on the claim's concepts (a revision's held-out concepts included), so the full
+    run tests it."""
     proto = cl.load_protocol(REPO / "config" / "world_claims.yaml")
     world = yaml.safe_load((REPO / "config" / "world.yaml").read_text())
     defs, subjects = world["experiment_defs"], world["data"]["subjects"]
     revisions = [c for c in proto.claims if c.revises]
-    assert {c.id for c in revisions} >= {"frontier_b01"}
+    assert {c.id for c in revisions} >= {"frontier_b01", "merge_order_b01"}
     for claim in (c for c in proto.claims if c.group == "subject"):
         assert claim.experiment in world["experiments"], claim.id
         exp = defs[claim.experiment]
@@ -164,6 +165,13 @@ def test_world_claims_name_arms_their_experiment_in_world_yaml_trains():
         assert set(claim.concepts) <= set(trained), claim.id
         for test in claim.tests:
             assert {test.a, test.b} - {None} <= set(exp["variants"]), (claim.id, test)
+    for claim in (c for c in proto.claims if c.group == "merge"):  # pairs <subject>__<style>
+        assert claim.experiment in world["experiments"], claim.id
+        exp = defs[claim.experiment]
+        pairs = {f"{s}__{t}" for s in exp["subjects"] for t in exp["styles"]}
+        assert set(claim.concepts) <= pairs, claim.id
+        for test in claim.tests:
+            assert {test.a, test.b} <= set(exp["merges"]), (claim.id, test)
     for claim in revisions:
         assert claim.concepts and claim.reason
 

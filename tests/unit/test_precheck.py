@@ -33,7 +33,14 @@ def test_the_shipped_configs_pass():
         precheck(yaml.safe_load(path.read_text()), SCHEMA)
 
 
-@pytest.mark.parametrize("overlay", ["world_first_dco.yaml", "world_second_run.yaml"])
+WORLD_OVERLAYS = sorted(p.name for p in (REPO / "config").glob("world_*.yaml") if p.name != "world_claims.yaml")
+
+
+def test_every_world_run_overlay_is_checked():
+    assert {"world_first_dco.yaml", "world_second_run.yaml", "world_third_run.yaml"} <= set(WORLD_OVERLAYS)
+
+
+@pytest.mark.parametrize("overlay", WORLD_OVERLAYS)
 def test_the_world_overlays_pass_on_world_yaml(overlay):
     """The world run overlays are given after config/world.yaml (later files update earlier
     ones key by key, as Snakemake merges --configfile)."""
