@@ -4,8 +4,9 @@ build: pretrain world-sdxl, world-siglip, world-dinov2 and the oracle phase by p
 and write them, gates.json and manifest.json to --out; concepts: write the world's subject and
 style concept folders to --out; figure: the pretrained model on held-out compositions with the
 oracle's readings, and the concepts' reference sheets; validity: the DB-only testbed check
-(pretrained vs DB prompt_acc on novel contexts, DB subject_acc in the references' contexts) from
-the score tables under --scores, printed and, with --out, written as csv; ceiling: the oracle's
+(pretrained vs DB prompt_acc on novel contexts, DB subject_acc in the references' contexts; with
+--kind style, DB style_acc and prompt_acc on the contents the style's references never showed)
+from the score tables under --scores, printed and, with --out, written as csv; ceiling: the oracle's
 subject_acc / style_acc on VAE reconstructions of each concept's references (the most a
 fine-tuned model can reach through the world's codec).
 """
@@ -32,7 +33,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is fastest when the cores are shared)")
     parser.add_argument("--scores", default="results/world/scores",
-                        help="validity: score root holding subject/<concept>/<variant>/cfg.csv")
+                        help="validity: score root holding <kind>/<concept>/<variant>/cfg.csv")
+    parser.add_argument("--kind", choices=["subject", "style"], default="subject",
+                        help="validity: check the subjects or the styles")
     parser.add_argument("--concepts", default="results/world/data",
                         help="ceiling: folder of world concept folders")
     parser.add_argument("--finetune-steps", type=int, default=0,
@@ -72,9 +75,9 @@ def run(args) -> None:
         if args.out:
             table.to_csv(args.out, index=False)
     elif args.action == "validity":
-        from dcobench.world.validity import read_subject_scores, validity_table
+        from dcobench.world.validity import read_scores, validity_table
 
-        table = validity_table(read_subject_scores(args.scores))
+        table = validity_table(read_scores(args.scores, args.kind), kind=args.kind)
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         if args.out:
             table.to_csv(args.out, index=False)

@@ -3,8 +3,11 @@
 The world is a valid testbed for the paper's claims only if DB learns the subject
 (`subject_acc` ≥ 0.8 on prompts in the references' contexts, set `world_context`) and DB's
 `prompt_acc` on novel contexts (set `world_novel`) is at least 0.15 below the pretrained
-model's on the same prompts and seeds: the trade-off the paper is about exists. Both are read
-from the ordinary long score tables (CFG folder), pooled over every subject scored.
+model's on the same prompts and seeds: the trade-off the paper is about exists. Styles pass the
+same two gates on the contents their references never showed (set `world_content`): DB's
+`style_acc` ≥ 0.8 there, and its `prompt_acc` (the content asked for) ≥ 0.15 below the
+pretrained model's. Both are read from the ordinary long score tables (CFG folder), pooled over
+every concept of the kind scored.
 """
 
 from __future__ import annotations
@@ -13,17 +16,22 @@ from pathlib import Path
 
 import pandas as pd
 
-MIN_SUBJECT_ACC = 0.8  # DB's subject_acc in the references' contexts
-MIN_PROMPT_DROP = 0.15  # pretrained − DB prompt_acc on novel contexts
-CONTEXT_SET, NOVEL_SET = "world_context", "world_novel"
+MIN_CONCEPT_ACC = 0.8  # DB's subject_acc / style_acc where the concept must show
+MIN_PROMPT_DROP = 0.15  # pretrained − DB prompt_acc where the prompt asks for something new
+# kind: (prompt set where DB must show the concept, the oracle's reading of it,
+#        prompt set where DB must lose prompt fidelity against the pretrained model)
+GATES = {
+    "subject": ("world_context", "subject_acc", "world_novel"),
+    "style": ("world_content", "style_acc", "world_content"),
+}
 PRETRAINED = "pretrained"
 
 
-def read_subject_scores(score_root: str | Path, guide: str = "cfg") -> pd.DataFrame:
-    """Every subject score table `<root>/subject/<concept>/<variant>/<guide>.csv`, concatenated."""
-    files = sorted(Path(score_root).glob(f"subject/*/*/{guide}.csv"))
+def read_scores(score_root: str | Path, kind: str = "subject", guide: str = "cfg") -> pd.DataFrame:
+    """Every score table `<root>/<kind>/<concept>/<variant>/<guide>.csv`, concatenated."""
+    files = sorted(Path(score_root).glob(f"{kind}/*/*/{guide}.csv"))
     if not files:
-        raise FileNotFoundError(f"{score_root}: no subject/<concept>/<variant>/{guide}.csv score tables")
+        raise FileNotFoundError(f"{score_root}: no {kind}/<concept>/<variant>/{guide}.csv score tables")
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 
 
@@ -34,10 +42,13 @@ def _mean(scores: pd.DataFrame, variant: str, prompt_set: str, metric: str,
     return float(sel["value"].mean()) if len(sel) else float("nan")
 
 
-def validity_table(scores: pd.DataFrame, variants: list[str] | None = None) -> pd.DataFrame:
-    """One row per DB variant: the subjects it and the pretrained model were both scored on,
-    pretrained and DB prompt_acc on novel contexts, their drop, DB subject_acc in the
-    references' contexts, and whether both gates pass."""
+def validity_table(scores: pd.DataFrame, variants: list[str] | None = None,
+                   kind: str = "subject") -> pd.DataFrame:
+    """One row per DB variant: the concepts it and the pretrained model were both scored on,
+    pretrained and DB prompt_acc where the prompt asks for something new, their drop, DB's
+    reading of the concept where it must show (and the lowest single concept's), and whether
+    both gates pass."""
+    show_set, metric, new_set = GATES[kind]
     pre = set(scores.loc[scores["variant"] == PRETRAINED, "concept"])
     variants = variants or sorted(set(scores["variant"]) - {PRETRAINED})
     rows = []
@@ -45,16 +56,20 @@ def validity_table(scores: pd.DataFrame, variants: list[str] | None = None) -> p
         concepts = sorted(pre & set(scores.loc[scores["variant"] == v, "concept"]))
         if not concepts:
             continue
-        p_pre = _mean(scores, PRETRAINED, NOVEL_SET, "prompt_acc", concepts)
-        p_db = _mean(scores, v, NOVEL_SET, "prompt_acc", concepts)
-        s_ctx = _mean(scores, v, CONTEXT_SET, "subject_acc", concepts)
-        rows.append({"variant": v, "subjects": len(concepts),
-                     "pretrained_prompt_acc_novel": p_pre, "db_prompt_acc_novel": p_db,
-                     "prompt_acc_drop": p_pre - p_db, "db_subject_acc_context": s_ctx,
-                     "pretrained_subject_acc_context": _mean(scores, PRETRAINED, CONTEXT_SET,
-                                                             "subject_acc", concepts),
-                     "db_subject_acc_novel": _mean(scores, v, NOVEL_SET, "subject_acc", concepts),
-                     "valid": bool(s_ctx >= MIN_SUBJECT_ACC and p_pre - p_db >= MIN_PROMPT_DROP)})
+        p_pre = _mean(scores, PRETRAINED, new_set, "prompt_acc", concepts)
+        p_db = _mean(scores, v, new_set, "prompt_acc", concepts)
+        shown = _mean(scores, v, show_set, metric, concepts)
+        row = {"variant": v, "concepts": len(concepts),
+               f"pretrained_prompt_acc_{new_set}": p_pre, f"db_prompt_acc_{new_set}": p_db,
+               "prompt_acc_drop": p_pre - p_db, f"db_{metric}_{show_set}": shown,
+               f"db_{metric}_{show_set}_min": min(_mean(scores, v, show_set, metric, [c])
+                                                  for c in concepts),
+               f"pretrained_{metric}_{show_set}": _mean(scores, PRETRAINED, show_set,
+                                                         metric, concepts),
+               "valid": bool(shown >= MIN_CONCEPT_ACC and p_pre - p_db >= MIN_PROMPT_DROP)}
+        if new_set != show_set:  # does the concept survive the new contexts?
+            row[f"db_{metric}_{new_set}"] = _mean(scores, v, new_set, metric, concepts)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

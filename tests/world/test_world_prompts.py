@@ -124,6 +124,28 @@ def test_validity_table_applies_both_gates():
                           + rows("only_c", "c", 1.0, 0.0))
     table = validity_table(scores).set_index("variant")
     assert table.loc["good", "prompt_acc_drop"] == pytest.approx(0.2)
-    assert table.loc["good", "db_subject_acc_context"] == pytest.approx(0.85)
+    assert table.loc["good", "db_subject_acc_world_context"] == pytest.approx(0.85)
+    assert table.loc["good", "db_subject_acc_world_context_min"] == pytest.approx(0.8)
     assert bool(table.loc["good", "valid"]) and not bool(table.loc["weak", "valid"])  # drop 0.075
     assert "only_c" not in table.index  # no pretrained scores for its subject
+
+
+def test_style_validity_reads_style_acc_and_prompt_acc_on_new_contents():
+    import pandas as pd
+
+    from dcobench.world.validity import validity_table
+
+    def rows(variant, concept, style, prompt):
+        return [{"variant": variant, "concept": concept, "prompt_set": "world_content",
+                 "metric": m, "value": x} for m, x in (("style_acc", style), ("prompt_acc", prompt))]
+
+    scores = pd.DataFrame(rows("pretrained", "s", 0.0, 0.95) + rows("pretrained", "t", 0.0, 0.9)
+                          + rows("learned", "s", 0.9, 0.7) + rows("learned", "t", 0.75, 0.6)
+                          + rows("faint", "s", 0.9, 0.9) + rows("faint", "t", 0.5, 0.9))
+    table = validity_table(scores, kind="style").set_index("variant")
+    assert table.loc["learned", "db_style_acc_world_content"] == pytest.approx(0.825)
+    assert table.loc["learned", "db_style_acc_world_content_min"] == pytest.approx(0.75)
+    assert table.loc["learned", "prompt_acc_drop"] == pytest.approx(0.275)
+    assert bool(table.loc["learned", "valid"])
+    assert not bool(table.loc["faint", "valid"])  # style_acc 0.7, drop 0.025
+    assert "db_style_acc_world_content_world_content" not in table.columns
