@@ -97,7 +97,11 @@ def load_setup(config: dict, decode: bool = True) -> Setup:
                              errors)
         _check_names(f"score.metrics.{kind}", config["score"]["metrics"][kind], SCORERS, errors)
     _check_names("score.metrics.merge", config["score"]["metrics"]["merge"], SCORERS, errors)
-    _check_variant_names("merge.variants", config["merge"]["variants"], variants, errors)
+    from dcobench.merge.ids import pair_variants
+
+    merge_sides = [pair_variants(name) for name in config["merge"]["variants"]]
+    _check_variant_names("merge.variants", list(dict.fromkeys(v for pair in merge_sides for v in pair)),
+                         variants, errors)
     _check_names("merge.mergers", config["merge"]["mergers"], MERGERS, errors)
     _check_variant_names("analysis.noise_distance.variants",
                          config["analysis"]["noise_distance"]["variants"], variants, errors)
@@ -108,8 +112,8 @@ def load_setup(config: dict, decode: bool = True) -> Setup:
             except ValueError as exc:
                 errors.append(f"{key}.guides: {exc}")
     if not config.get("experiments"):
-        for name in config["merge"]["variants"]:
-            for kind in KINDS:
+        for pair in merge_sides:
+            for kind, name in zip(KINDS, pair, strict=True):
                 if name in variants and name not in config["train"]["variants"][kind]:
                     errors.append(f"merge.variants: {name!r} is not trained for {kind}s "
                                   f"(add it to train.variants.{kind})")

@@ -13,7 +13,9 @@ An experiment definition::
       styles: []                #   "dreambooth"), or "all"
       variants: [dco_b05, dco, dco_b2]   # trained (and, with evaluate, sampled + scored)
       merges: [dco-arithmetic]  # "<variant>-<merger>" for every subject × style pair and every
-                                #   λ pair of merge.weights (dcobench.merge.ids)
+                                #   λ pair of merge.weights; "<subject variant>+<style variant>-
+                                #   <merger>" takes each side's LoRA from its own variant
+                                #   (dcobench.merge.ids)
       analyses: [noise_distance]  # noise_distance (subjects × analysis.noise_distance.variants),
                                   # lora_cosine (pairs × variants)
       evaluate: true            # sample + score the models (false: train only, for analyses)
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dcobench.merge.ids import merge_id, parse_merge_id, weight_grid, with_weights
+from dcobench.merge.ids import merge_id, pair_variants, parse_merge_id, weight_grid, with_weights
 from dcobench.registry import unknown_name_message
 
 ANALYSES = ("noise_distance", "lora_cosine")
@@ -145,15 +147,16 @@ def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: d
             variant, merger, _ = parse_merge_id(merge)
         except ValueError:
             variant = merger = ""
-        if variant not in variants or merger not in MERGERS:
+        sides = pair_variants(variant)
+        if not variant or any(v not in variants for v in sides) or merger not in MERGERS:
             where = f"{key}.merges" if config.get("experiments") else "merge.variants × merge.mergers"
-            errors.append(f"{where}: {merge!r} must be <variant>-<merger> "
+            errors.append(f"{where}: {merge!r} must be <variant>[+<style variant>]-<merger> "
                           f"(variants: {', '.join(variants)}; mergers: {', '.join(MERGERS.names())})")
             continue
         for s in spec["subjects"]:
             for t in spec["styles"]:
-                own.add("models", ("subject", s, variant))
-                own.add("models", ("style", t, variant))
+                own.add("models", ("subject", s, sides[0]))
+                own.add("models", ("style", t, sides[1]))
                 for weighted in with_weights(merge, grid):  # merge.weights: one merge per λ pair
                     own.add("merges", (s, t, weighted))
     for analysis in spec["analyses"]:

@@ -1,5 +1,8 @@
 """Merge ids: the folder name of a merge, "<variant>-<merger>[_w<λ1>_<λ2>]", built and parsed
-in one place (the DAG, the merge rule and the report all use these). No torch."""
+in one place (the DAG, the merge rule and the report all use these). The variant part names the
+LoRA taken from each side: "dco" merges the subject's and the style's `dco` LoRAs,
+"dco+dbsv" the subject's `dco` LoRA with the style's `dbsv` one (when the two kinds are trained
+at different settings). No torch."""
 
 from __future__ import annotations
 
@@ -21,12 +24,20 @@ def merge_id(variant: str, merger: str, weights: tuple[float, float] = (1.0, 1.0
 
 def parse_merge_id(name: str) -> tuple[str, str, tuple[float, float]]:
     """Inverse of merge_id: (variant, merger, (λ_subject, λ_style))."""
-    match = re.fullmatch(r"([a-z0-9_]+)-([a-z0-9_]+?)(?:_w(m?[0-9p]+)_(m?[0-9p]+))?", name)
+    match = re.fullmatch(r"([a-z0-9_]+(?:\+[a-z0-9_]+)?)-([a-z0-9_]+?)(?:_w(m?[0-9p]+)_(m?[0-9p]+))?",
+                         name)
     if not match:
-        raise ValueError(f"merge id {name!r} is not <variant>-<merger>[_w<λ1>_<λ2>]")
+        raise ValueError(f"merge id {name!r} is not <variant>[+<style variant>]-<merger>[_w<λ1>_<λ2>]")
     variant, merger, *lams = match.groups()
     weights = tuple(float(x.replace("m", "-").replace("p", ".")) if x else 1.0 for x in lams)
     return variant, merger, weights
+
+
+def pair_variants(variant: str) -> tuple[str, str]:
+    """(subject variant, style variant) of a merge id's variant part: "dco" -> ("dco", "dco"),
+    "dco+dbsv" -> ("dco", "dbsv")."""
+    subject, _, style = variant.partition("+")
+    return subject, style or subject
 
 
 def weight_grid(weights: list) -> list[tuple[float, float]]:

@@ -70,6 +70,24 @@ def test_merge_variant_must_be_trained():
     cfg["train"]["variants"]["style"] = ["dco"]
     with pytest.raises(ConfigError, match="'db' is not trained for styles"):
         check_config(cfg)
+    cfg["merge"]["variants"] = ["db+dco"]  # each side from its own variant: db subjects, dco styles
+    check_config(cfg)
+    cfg["merge"]["variants"] = ["dco+db"]
+    with pytest.raises(ConfigError, match="'db' is not trained for styles"):
+        check_config(cfg)
+
+
+def test_a_pair_merge_plans_each_side_from_its_own_variant():
+    from dcobench.config import load_setup
+
+    cfg = copy.deepcopy(PAPER)
+    cfg["experiments"] = ["table1"]
+    cfg["experiment_defs"]["table1"]["merges"] = ["dco+db-ziplora"]
+    plan = load_setup(cfg).plan
+    spec = cfg["experiment_defs"]["table1"]
+    assert sorted(plan.models) == sorted([("subject", s, "dco") for s in spec["subjects"]]
+                                         + [("style", t, "db") for t in spec["styles"]])
+    assert {m for _, _, m in plan.merges} == {"dco+db-ziplora"}
 
 
 def test_claims_file_must_exist_and_parse(tmp_path):
@@ -168,7 +186,8 @@ def test_override_keys_are_train_options_fields():
      "is not a trained variant"),
     (lambda c: c["experiment_defs"]["fig1"].update(variants=["dco", "dcco"]), "unknown variant 'dcco'"),
     (lambda c: c["experiment_defs"]["fig5"].update(styles=["watercolor_bayy"]), "did you mean 'watercolor_bay'"),
-    (lambda c: c["experiment_defs"]["table1"].update(merges=["db-zip"]), "must be <variant>-<merger>"),
+    (lambda c: c["experiment_defs"]["table1"].update(merges=["db-zip"]), r"must be <variant>\[\+<style variant>\]-<merger>"),
+    (lambda c: c["experiment_defs"]["table1"].update(merges=["dco+dbb-arithmetic"]), r"'dco\+dbb-arithmetic' must be"),
     (lambda c: c["sample"]["prompt_sets"].update(subject=["custom"]), "unknown prompt set 'custom'"),
     (lambda c: c["data"]["sources"].pop("dreambooth"), "source dataset 'dreambooth' is not in data.sources"),
 ])

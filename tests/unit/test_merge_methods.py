@@ -116,6 +116,18 @@ def test_merge_ids_round_trip_and_grid():
         parse_merge_id("arithmetic")
 
 
+def test_merge_ids_may_take_each_side_from_its_own_variant():
+    from dcobench.merge.ids import pair_variants
+
+    assert merge_id("dco_b01+dbsv_r32", "ties_svd", (0.5, 1)) == "dco_b01+dbsv_r32-ties_svd_w0p5_1"
+    assert parse_merge_id("dco_b01+dbsv_r32-ties_svd_w0p5_1") == ("dco_b01+dbsv_r32", "ties_svd", (0.5, 1.0))
+    assert pair_variants("dco_b01+dbsv_r32") == ("dco_b01", "dbsv_r32")
+    assert pair_variants("dco") == ("dco", "dco")
+    for bad in ("a+b+c-arithmetic", "+db-arithmetic", "db+-arithmetic"):
+        with pytest.raises(ValueError, match="merge id"):
+            parse_merge_id(bad)
+
+
 def test_column_cosine_matches_dense_columns():
     a, b = _lora(2, 0.5, 3), _lora(3, -2.0, 4)
     cos = column_cosine(a.A["l"], a.B["l"], a.scale, b.A["l"], b.B["l"], b.scale)

@@ -99,3 +99,23 @@ def test_a_failing_rerun_keeps_the_finished_models(finished_run, tmp_path):
     assert "Error in rule train" in out.stdout + out.stderr
     after = {str(p): p.read_bytes() for p in sorted(models.rglob("*")) if p.is_file()}
     assert after == before
+
+
+def test_a_pair_merge_reuses_both_sides_trained_loras(finished_run):
+    workdir, config = finished_run
+    paired = copy.deepcopy(config)
+    paired["merge"]["variants"] = ["dco", "db+dco"]  # the subject's db LoRA with the style's dco LoRA
+    before = results_listing(workdir)
+    try:
+        out = run_snakemake(workdir, paired, "-n", "-p", "--cores", "1")
+    finally:
+        write_config(workdir, config)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    jobs = planned_jobs(out.stdout)
+    rules = {rule for rule, _ in jobs}
+    print("scheduled after adding the db+dco merge:", sorted(rules))
+    assert "train" not in rules and "merge" in rules  # both LoRAs exist: nothing retrains
+    assert {w["merge"] for r, w in jobs if "merge" in w} == {"db+dco-arithmetic"}
+    assert "--subject-model results/incr/models/subject/toy_robot/db " in out.stdout
+    assert "--style-model results/incr/models/style/mosaic_style/dco " in out.stdout
+    assert results_listing(workdir) == before

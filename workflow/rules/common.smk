@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dcobench import config as dcfg
 from dcobench.data.concept import IMAGE_EXTS
-from dcobench.merge.ids import parse_merge_id
+from dcobench.merge.ids import pair_variants, parse_merge_id
 
 try:  # a job's own snakemake process (SLURM) skips decoding the images again
     SETUP = dcfg.load_setup(config, decode=not workflow.remote_exec)
@@ -40,7 +40,7 @@ wildcard_constraints:
     variant="[a-z0-9_]+",
     subject="[A-Za-z0-9][A-Za-z0-9_.-]*",
     style="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    merge="[a-z0-9_]+-[a-z0-9_]+",
+    merge="[a-z0-9_]+(?:\\+[a-z0-9_]+)?-[a-z0-9_]+",
 
 
 def opts(options):
@@ -254,11 +254,11 @@ def checkpoint_step_of(w):
 
 
 def merge_loras(w):
-    """The subject's and the style's LoRA of the merge's variant."""
-    variant = parse_merge_id(w.merge)[0]
+    """The subject's and the style's LoRA of the merge's variant(s)."""
+    subject, style = pair_variants(parse_merge_id(w.merge)[0])
     return {
-        "subject": f"{model_dir('subject', w.subject, variant)}/{LORA}",
-        "style": f"{model_dir('style', w.style, variant)}/{LORA}",
+        "subject": f"{model_dir('subject', w.subject, subject)}/{LORA}",
+        "style": f"{model_dir('style', w.style, style)}/{LORA}",
     }
 
 
