@@ -87,6 +87,7 @@ def check_config(config: dict) -> dict[str, ConceptRef]:
 def load_setup(config: dict, decode: bool = True) -> Setup:
     """Validate registries, variants, experiments, model specs and concept folders (decoding
     every image of a folder the user owns when `decode`). Raises ConfigError."""
+    from dcobench.merge.ids import pair_variants
     from dcobench.merge.registry import MERGERS
     from dcobench.score.metrics import SCORERS
 
@@ -97,8 +98,6 @@ def load_setup(config: dict, decode: bool = True) -> Setup:
                              errors)
         _check_names(f"score.metrics.{kind}", config["score"]["metrics"][kind], SCORERS, errors)
     _check_names("score.metrics.merge", config["score"]["metrics"]["merge"], SCORERS, errors)
-    from dcobench.merge.ids import pair_variants
-
     merge_sides = [pair_variants(name) for name in config["merge"]["variants"]]
     _check_variant_names("merge.variants", list(dict.fromkeys(v for pair in merge_sides for v in pair)),
                          variants, errors)

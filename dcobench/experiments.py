@@ -148,7 +148,7 @@ def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: d
         except ValueError:
             variant = merger = ""
         sides = pair_variants(variant)
-        if not variant or any(v not in variants for v in sides) or merger not in MERGERS:
+        if any(v not in variants for v in sides) or merger not in MERGERS:
             where = f"{key}.merges" if config.get("experiments") else "merge.variants × merge.mergers"
             errors.append(f"{where}: {merge!r} must be <variant>[+<style variant>]-<merger> "
                           f"(variants: {', '.join(variants)}; mergers: {', '.join(MERGERS.names())})")
