@@ -100,6 +100,18 @@ def test_schema_violations_are_named_by_key_with_the_fix(key, value, expected):
         precheck(_with(key, value), SCHEMA)
 
 
+def test_experiment_merge_ids_same_variant_and_pair_pass_the_schema_malformed_do_not():
+    """experiment_defs.*.merges takes "<variant>-<merger>" and the pair form "<subject variant>+
+    <style variant>-<merger>" (dcobench.merge.ids); anything else is named by key."""
+    defs = {"pairs": {"subjects": "all", "styles": "all",
+                      "merges": ["db-arithmetic", "dco_b01+dcosv_b01-ties_svd"]}}
+    precheck({**copy.deepcopy(BASE), "experiment_defs": defs}, SCHEMA)
+    for bad in ("db+-arithmetic", "db+dco+x-ziplora", "db arithmetic"):
+        defs = {"pairs": {"subjects": "all", "styles": "all", "merges": [bad]}}
+        with pytest.raises(PrecheckError, match=r"experiment_defs.pairs.merges\[0\]: .*does not match"):
+            precheck({**copy.deepcopy(BASE), "experiment_defs": defs}, SCHEMA)
+
+
 def test_name_rule_and_suggestion():
     assert name_problem("my_dog-2.v1") is None
     assert suggest_name("  my dog!! ") == "my_dog"
