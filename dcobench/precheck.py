@@ -140,6 +140,8 @@ def _fix(err) -> str:
         return f"{value!r} is empty; write a value"
     if v == "uniqueItems":
         return f"{value!r} lists an entry twice; list each once"
+    if v == "pattern" and schema.get("description"):
+        return f"{value!r} is not {schema['description']}"
     if v in ("oneOf", "anyOf"):
         return f"{value!r} has none of the allowed forms; see this key's comment in config.yaml"
     return f"{err.message}; see this key's comment in config.yaml"

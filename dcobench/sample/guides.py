@@ -21,6 +21,10 @@ class Guide:
             raise ValueError(f"guide kind must be cfg or rg, got {self.kind!r}")
         if (self.kind == "rg") != (self.w_rg is not None):
             raise ValueError("reward guidance needs w_rg; cfg takes none")
+        if self.w_rg is not None and not self.w_rg > 0:
+            # ω_rg = 0 drops ε_θ from the combination: the pretrained model with CFG, not RG
+            raise ValueError(f"reward guidance needs ω_rg > 0, got {self.w_rg:g} (rg0 is the "
+                             "pretrained model with CFG: use the 'pretrained' variant)")
 
     @classmethod
     def parse(cls, name: str) -> Guide:
@@ -29,9 +33,11 @@ class Guide:
             return cls("cfg")
         if name.startswith("rg"):
             try:
-                return cls("rg", float(name[2:]))
+                w_rg = float(name[2:])
             except ValueError:
                 pass
+            else:
+                return cls("rg", w_rg)
         raise ValueError(f"bad guide name {name!r}: use 'cfg' or 'rg<ω>' such as 'rg3'")
 
     def columns(self, w_text: float) -> dict:

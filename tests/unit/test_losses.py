@@ -76,7 +76,7 @@ def test_reward_guidance_equals_cfg_when_theta_equals_phi():
 
 
 @pytest.mark.parametrize("name,parsed", [("cfg", Guide("cfg")), ("rg3", Guide("rg", 3.0)),
-                                         ("rg2.5", Guide("rg", 2.5))])
+                                         ("rg2.5", Guide("rg", 2.5)), ("rg0.5", Guide("rg", 0.5))])
 def test_guide_parse_and_name(name, parsed):
     assert Guide.parse(name) == parsed and parsed.name == name
     assert parsed.columns(7.5) == {"guide": name, "guidance": parsed.kind, "w_rg": parsed.w_rg,
@@ -88,3 +88,6 @@ def test_guide_parse_rejects_garbage():
         Guide.parse("rgx")
     with pytest.raises(ValueError, match="needs w_rg"):
         Guide("rg")
+    for zero in ("rg0", "rg0.0", "rg-1"):  # ω_rg ≤ 0 drops ε_θ: not reward guidance
+        with pytest.raises(ValueError, match="ω_rg > 0"):
+            Guide.parse(zero)

@@ -94,6 +94,11 @@ def test_text_fields_are_left_alone():
     ("train.resolution", 60, r"train.resolution: 60 is not a multiple of 8; use one \(e.g. 64\)"),
     ("sample.stepz", 3, r"sample: unknown key 'stepz' \(did you mean 'steps'\?\); remove it"),
     ("train.prior.prompt", "a photo", r"train.prior.prompt: .*does not match"),
+    # a guide name is explained in words, not as the schema's regex; rg0 (no ε_θ) is refused
+    ("sample.guides", ["cfg", "rg"], r"sample.guides\[1\]: 'rg' is not a guidance setting: 'cfg', "
+                                     r"or 'rg<ω>' with ω_rg > 0"),
+    ("sample.guides", ["rg0"], r"sample.guides\[0\]: 'rg0' is not a guidance setting.*pretrained"),
+    ("merge.guides", ["rg0.0"], r"merge.guides\[0\]: 'rg0.0' is not a guidance setting"),
 ])
 def test_schema_violations_are_named_by_key_with_the_fix(key, value, expected):
     with pytest.raises(PrecheckError, match=expected):
