@@ -240,6 +240,10 @@ def _check_captions(
             if twin:
                 raise ConceptError(f"{yml}: caption key '{name}' differs from the file {twin} "
                                    "only by case; write the key exactly as the file is named")
+            if path.is_file():  # it exists, in a format this pipeline does not read
+                raise ConceptError(
+                    f"{path}: not an image this pipeline reads (png, jpg/jpeg, webp); convert "
+                    f"it (e.g. to {Path(name).stem}.png) and rename its caption key in {yml}")
             raise ConceptError(
                 f"{yml}: caption key '{name}' is not an image file in {root} (expected a "
                 f"path-safe name ending in {'/'.join(IMAGE_EXTS)}); fix the key or add "

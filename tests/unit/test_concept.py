@@ -142,6 +142,15 @@ def test_caption_for_missing_image(robot):
     _raises(robot, "concept.yaml", "03.png")
 
 
+def test_captioned_gif_is_told_to_convert_not_to_add(robot):
+    """A captioned file in a format we do not read is named as such, not reported as missing."""
+    Image.open(robot / "03.png").save(robot / "03.gif")
+    (robot / "03.png").unlink()
+    _edit_yaml(robot, lambda d: d["captions"].update({"03.gif": d["captions"].pop("03.png")}))
+    msg = _raises(robot, "03.gif", "not an image this pipeline reads", "03.png")
+    assert "add the image" not in msg
+
+
 def test_image_without_caption(robot):
     shutil.copy(robot / "00.png", robot / "extra.png")
     _raises(robot, "extra.png", "no caption")
