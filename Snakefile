@@ -29,6 +29,21 @@ except PrecheckError as exc:
 
 validate(config, SCHEMA)
 
+# An overlay that keeps another run's `experiment` would overwrite its results: refused (-n too).
+from dcobench.ownership import OwnershipError, check_owner, claim
+
+CONFIGFILES = [*workflow.configfiles, *(workflow.overwrite_configfiles or [])]
+RESULTS = Path("results") / config["experiment"]
+if not workflow.remote_exec:
+    try:
+        check_owner(RESULTS, CONFIGFILES)
+    except OwnershipError as exc:
+        sys.exit(f"dcobench: {exc}")
+
+
+onstart:
+    claim(RESULTS, CONFIGFILES)
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/targets.smk"

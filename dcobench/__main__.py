@@ -21,6 +21,7 @@ STAGES = {
     "report": ("dcobench.cli.report", "render tables, figures and the HTML report"),
     "bench": ("dcobench.cli.bench", "benchmarks written to results/bench/*.json"),
     "launch": ("dcobench.cli.launch", "submit a stage (or a sweep) to SLURM via submitit, or run it locally"),
+    "new-concept": ("dcobench.cli.new_concept", "write a concept.yaml for a folder of your own photos"),
     "world": ("dcobench.cli.world", "the procedural world: build its pretrained models, concepts, figures"),
 }
 

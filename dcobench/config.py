@@ -122,6 +122,7 @@ def load_setup(config: dict, decode: bool = True) -> Setup:
     resolution = config["train"]["resolution"] if decode else None
     concepts = _check_concepts(config["data"], errors, resolution)
     plan = build_plan(config, variants, errors)
+    _check_concepts_fit(config, concepts, plan, errors)
     for kind, _, v in plan.models:
         if v in variants and not variants[v].trained:
             msg = check_checkpoint(config, variants[v], kind)
@@ -148,6 +149,54 @@ def _check_prompt_sets(config: dict, errors: list[str]) -> None:
         if name not in sampled:
             errors.append(f"sample.set_seeds: {name!r} is not a prompt set this config samples "
                           f"({', '.join(sorted(sampled))})")
+
+
+def _world_needs(config: dict, group: str) -> list[str]:
+    """The config keys of `group` (subject | style | merge) that only world concepts can serve:
+    prompt sets generated from a concept's world truth, and the oracle's metrics."""
+    from dcobench.data.prompts import DEFAULT_SETS
+    from dcobench.score.metrics import SCORERS
+    from dcobench.world.prompts import WORLD_SETS
+
+    sets = (config["sample"].get("prompt_sets") or DEFAULT_SETS).get(group) or []
+    keys = [f"sample.prompt_sets.{group} ({name})" for name in sets if name in WORLD_SETS]
+    metrics = config["score"]["metrics"][group]
+    return keys + [f"score.metrics.{group} ({m})" for m in metrics
+                   if m in SCORERS and SCORERS[m].model == "oracle"]
+
+
+def _photo_needs(config: dict, group: str) -> list[str]:
+    """The prompt sets of `group` written for real photos (DreamBooth, Parti, ...): a world
+    model cannot draw them."""
+    from dcobench.data.prompts import DEFAULT_SETS
+    from dcobench.world.prompts import WORLD_SETS
+
+    sets = (config["sample"].get("prompt_sets") or DEFAULT_SETS).get(group) or []
+    return [f"sample.prompt_sets.{group} ({name})" for name in sets if name not in WORLD_SETS]
+
+
+def _check_concepts_fit(config: dict, concepts: dict[str, ConceptRef], plan: Plan,
+                        errors: list[str]) -> None:
+    """Refuse, before any job runs, a concept the configured prompt sets or metrics cannot use:
+    a photo concept where the world's truth-generated sets or oracle metrics are asked, a world
+    concept where sets written for photos are asked."""
+    evaluated = {c for _, c, _ in plan.evaluated} | {c for _, c in plan.pretrained}
+    merged = {c for s, t, _ in plan.merges for c in (s, t)}
+    for name, ref in concepts.items():
+        groups = ([ref.kind] if name in evaluated else []) + (["merge"] if name in merged else [])
+        for group in groups:
+            if not ref.world and (keys := _world_needs(config, group)):
+                errors.append(
+                    f"data.{ref.kind}s: {name!r} is not a world concept, but {', '.join(keys)} "
+                    "need the world's truth file; either add it to a config for photos "
+                    "(config/my_concepts.yaml on config/paper.yaml or config/smoke-real.yaml, "
+                    "see README 'Your own subjects and styles'), or set those keys to photo "
+                    "prompt sets and metrics in your overlay")
+            elif ref.world and (keys := _photo_needs(config, group)):
+                errors.append(
+                    f"data.{ref.kind}s: {name!r} is a world concept, but {', '.join(keys)} "
+                    "are written for photos, which the world model cannot draw; either use the "
+                    "world's prompt sets (config.yaml's sample.prompt_sets) or a photo concept")
 
 
 def _check_claims(config: dict, errors: list[str]) -> None:
