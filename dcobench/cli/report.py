@@ -14,6 +14,8 @@ def add_arguments(parser) -> None:
                         help="results/<experiment>: reads tables/*.csv, writes figures/ and tables/")
     parser.add_argument("--samples", nargs="*", default=[], metavar="INDEX_CSV",
                         help="index.csv of the sample folders shown in grids")
+    parser.add_argument("--prepared", nargs="*", default=[], metavar="JSON",
+                        help="prepared/<concept>.json records: reference images beside the grids")
     parser.add_argument("--train-logs", nargs="*", default=[], metavar="CSV",
                         help="train_log.csv of the runs shown in loss plots")
     parser.add_argument("--noise-distance", help="analysis csv (Fig 8c); omit when not run")
@@ -42,6 +44,7 @@ def run(args) -> None:
         exp_dir=exp, out=Path(args.out), title=args.title,
         sample_indexes=tuple(Path(p) for p in args.samples),
         train_logs=tuple(Path(p) for p in args.train_logs),
+        prepared=tuple(Path(p) for p in args.prepared),
         noise_distance=Path(args.noise_distance) if args.noise_distance else None,
         lora_cosine=Path(args.lora_cosine) if args.lora_cosine else None,
         claims=Path(args.claims) if getattr(args, "claims", None) else None,

@@ -7,6 +7,7 @@ plots."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,7 @@ class ReportOptions:
     title: str = "dcobench report"
     paper_values: Path | None = None
     bench_dir: Path | None = None
+    prepared: tuple[Path, ...] = ()  # prepared/<concept>.json: reference images beside the grids
     grids_per_experiment: int = 4  # concepts with a sample grid per experiment and group
     grid_prompts: int = 4  # prompt columns per grid
     loss_plots_inline: int = 12  # per-run loss plots embedded in the html (all are written)
@@ -111,8 +113,29 @@ def _grid_rows(by_variant: dict[str, dict[str, Path]], variants: list[str]) -> d
     return rows
 
 
+def reference_images(prepared) -> dict[str, list[Path]]:
+    """Concept name -> its reference images, from the prepared/<concept>.json records (each names
+    the validated concept folder)."""
+    from dcobench.data import load_concept
+
+    refs: dict[str, list[Path]] = {}
+    for record in prepared:
+        for name, info in json.loads(Path(record).read_text())["concepts"].items():
+            refs[name] = list(load_concept(Path(info["path"])).images)
+    return refs
+
+
+def _grid_references(refs: dict[str, list[Path]], group: str, concept: str) -> list[Path]:
+    """The references of a grid: the concept's; a merge pair's subject and style alternating."""
+    if group != "merge":
+        return refs.get(concept, [])
+    subject, _, style = concept.partition("__")
+    a, b = refs.get(subject, []), refs.get(style, [])
+    return [p for pair in zip(a, b, strict=False) for p in pair] or a or b
+
+
 def _grids(opts: ReportOptions, experiment: str, group: str, per_concept: pd.DataFrame,
-           samples: dict) -> list[tuple[Path, str]]:
+           samples: dict, refs: dict[str, list[Path]]) -> list[tuple[Path, str]]:
     """Sample grids for the first `grids_per_experiment` concepts of the cell."""
     cell = per_concept[(per_concept["experiment"] == experiment) & (per_concept["group"] == group)]
     variants = sorted(set(cell["variant"]))
@@ -122,10 +145,12 @@ def _grids(opts: ReportOptions, experiment: str, group: str, per_concept: pd.Dat
         if len(rows) < 1:
             continue
         stem = opts.exp_dir / "figures" / experiment / f"grid_{group}_{concept}"
-        png = sample_grid(rows, stem, max_prompts=opts.grid_prompts)[0]
-        items.append((png, f"{experiment} / {concept}: rows = variants (guidance in brackets), "
-                      "columns = prompts; every row shows the same prompt and seed, i.e. the "
-                      "same initial noise (paper Fig 3/4/6/13 layout)."))
+        references = _grid_references(refs, group, concept)
+        png = sample_grid(rows, stem, max_prompts=opts.grid_prompts, references=references)[0]
+        lead = "first column = the concept's reference images; " if references else ""
+        items.append((png, f"{experiment} / {concept}: {lead}rows = variants (guidance in "
+                      "brackets), columns = prompts; every row shows the same prompt and seed, "
+                      "i.e. the same initial noise (paper Fig 3/4/6/13 layout)."))
     return items
 
 
@@ -160,7 +185,8 @@ def _cell_items(opts: ReportOptions, summary: pd.DataFrame, paired: pd.DataFrame
     return items
 
 
-def experiment_section(opts: ReportOptions, experiment: str, data: dict, samples: dict) -> Section:
+def experiment_section(opts: ReportOptions, experiment: str, data: dict, samples: dict,
+                       refs: dict[str, list[Path]] | None = None) -> Section:
     """Everything one experiment draws, group by group."""
     summary = data["summary"]
     exp_rows = summary[summary["experiment"] == experiment]
@@ -169,7 +195,7 @@ def experiment_section(opts: ReportOptions, experiment: str, data: dict, samples
         sets = prompt_set_order(exp_rows.loc[exp_rows["group"] == group, "prompt_set"])
         for prompt_set in sets:
             items += _cell_items(opts, summary, data["paired"], experiment, group, prompt_set)
-        items += _grids(opts, experiment, group, data["per_concept"], samples)
+        items += _grids(opts, experiment, group, data["per_concept"], samples, refs or {})
     groups = ", ".join(GROUP_TITLES[g] for g in GROUP_ORDER if g in set(exp_rows["group"]))
     return Section(f"Experiment {experiment}", items,
                    intro=f"{groups}; variants: {', '.join(sorted(set(exp_rows['variant'])))}.")
@@ -242,7 +268,8 @@ def build_report(opts: ReportOptions) -> Path:
                              "re-run `dcobench aggregate`")
     samples = sample_sets(opts.sample_indexes)
     sections = [claims_section(opts.claims, opts.claims_caveat), paper_section(opts, data["summary"])]
-    sections += [experiment_section(opts, e, data, samples)
+    refs = reference_images(opts.prepared)
+    sections += [experiment_section(opts, e, data, samples, refs)
                  for e in experiment_order(data["summary"]["experiment"])]
     sections.append(training_section(opts))
     return build_html(opts.title, [s for s in sections if s is not None], opts.out)

@@ -156,14 +156,22 @@ def _thumbnail(path: Path) -> np.ndarray:
         return np.asarray(img)
 
 
+def column_title(prompt: str, prompt_index: int, seed: int, width: int = 30) -> str:
+    """A grid column's header: the whole scoring prompt, wrapped (never cut), then its index and
+    seed."""
+    return "\n".join(textwrap.wrap(str(prompt), width)) + f"\n(prompt {prompt_index}, seed {seed})"
+
+
 def sample_grid(sample_dirs: dict[str, Path], out_stem: Path | str, max_prompts: int = 4,
-                seed: int | None = None) -> list[Path]:
+                seed: int | None = None, references: list[Path] | None = None) -> list[Path]:
     """Grid of generated samples: rows = variants (dict order), columns = prompts.
 
     Each value of `sample_dirs` is one guide folder with index.csv (file, prompt_index, seed,
     prompt, scoring_prompt, guide, guidance, w_rg, w_text). Every row shows the same (prompt_index, seed);
     `seed` picks the sample seed shown (None: the smallest shared one). Column titles are the
-    wrapped scoring prompts with the prompt index and seed. Returns [png, pdf].
+    whole scoring prompts, wrapped, with the prompt index and seed. `references`: the concept's
+    reference images, shown one per row in a first column (what the subject / style should
+    look like). Returns [png, pdf].
     """
     if not sample_dirs:
         raise ValueError("sample_grid: no sample folders given")
@@ -178,21 +186,32 @@ def sample_grid(sample_dirs: dict[str, Path], out_stem: Path | str, max_prompts:
             cells[variant, slot] = (row, _thumbnail(Path(sample_dirs[variant]) / row["file"]))
     first = next(iter(cells.values()))[1]
     cell_h = 2.0 * first.shape[0] / first.shape[1]
-    nrow, ncol = len(indexes), len(slots)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.0 * ncol + 0.6, cell_h * nrow + 0.7),
+    refs = list(references or [])
+    lead = 1 if refs else 0
+    titles = [column_title(cells[next(iter(indexes)), s][0]["scoring_prompt"], *s) for s in slots]
+    title_h = 0.13 * max(t.count("\n") + 1 for t in titles)  # inches of 7-pt header lines
+    nrow, ncol = len(indexes), len(slots) + lead
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.0 * ncol + 0.6, cell_h * nrow + title_h + 0.4),
                              squeeze=False)
     for r, variant in enumerate(indexes):
+        if refs:
+            ax = axes[r, 0]
+            ax.imshow(_thumbnail(refs[r % len(refs)]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title("reference", fontsize=7)
         for c, slot in enumerate(slots):
             row, thumb = cells[variant, slot]
-            ax = axes[r, c]
+            ax = axes[r, c + lead]
             ax.imshow(thumb)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                title = "\n".join(textwrap.wrap(str(row["scoring_prompt"]), 28)[:3])
-                title += f"\n(prompt {slot[0]}, seed {slot[1]})"
-                ax.set_title(title, fontsize=7)
-            if c == 0:
+                ax.set_title(titles[c], fontsize=7)
+            if c == 0 and not refs:
                 ax.set_ylabel(variant, fontsize=9)
+        if refs:
+            axes[r, 0].set_ylabel(variant, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, out_stem)

@@ -27,6 +27,7 @@ from dcobench.report import (
     write_table,
 )
 from dcobench.report.build import ReportOptions, build_report
+from dcobench.report.figures import column_title
 from dcobench.report.training_figures import mean_loss_curves
 from dcobench.sample.guides import Guide
 
@@ -107,6 +108,26 @@ def test_sample_grid_uses_shared_slots(tmp_path):
     sample_grid(dirs, tmp_path / "grid_s1", max_prompts=2, seed=1)
     with pytest.raises(ValueError):
         sample_grid(dirs, tmp_path / "none", seed=7)
+
+
+def test_grid_headers_keep_the_whole_prompt_and_references_get_a_column(tmp_path):
+    """A long prompt's last words (the style words) stay in the header; the concept's reference
+    images get their own first column."""
+    prompt = ("a photo of a split star in the middle of the picture, on a black checked "
+              "background, in wavy style")
+    title = column_title(prompt, 3, 1)
+    assert title.replace("\n", " ").startswith(prompt) and title.endswith("(prompt 3, seed 1)")
+    rng = np.random.default_rng(0)
+    slots = [(p, 0) for p in range(3)]
+    dirs = {"db": _sample_folder(tmp_path / "db", "db", slots, rng)}
+    refs = []
+    for i in range(2):
+        refs.append(tmp_path / f"ref{i}.png")
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(refs[-1])
+    plain = sample_grid(dirs, tmp_path / "plain", max_prompts=3)[0]
+    with_refs = sample_grid(dirs, tmp_path / "refs", max_prompts=3, references=refs)[0]
+    with Image.open(plain) as a, Image.open(with_refs) as b:
+        assert b.width > a.width  # one more column
 
 
 def test_loss_and_noise_distance_figures(tmp_path):

@@ -63,6 +63,7 @@ rule report:
         claims=claims_files(),  # [] when report.claims is null
         logs=train_logs(),
         samples=sample_indexes(),
+        prepared=[prepared(n) for n in CONCEPTS],  # reference images beside the grids
     output:
         html=report(
             f"{R}/report.html",
@@ -91,4 +92,5 @@ rule report:
         "--paper-values {input.paper} --bench-dir {params.bench} "
         "--grids-per-experiment {params.grids} --grid-prompts {params.prompts} "
         "--loss-plots-inline {params.losses} --train-logs {input.logs} --samples {input.samples} "
+        "--prepared {input.prepared} "
         "{params.analyses}{params.caveat} > {log} 2>&1"
