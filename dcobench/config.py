@@ -322,8 +322,10 @@ def prior_options(config: dict) -> dict:
             "scheduler": config["sample"]["scheduler"], "batch_size": config["sample"]["batch_size"]}
 
 
-def sample_options(config: dict, guides: list[str]) -> dict:
-    """SampleOptions fields; `prompt_sets` (per group) only when the config sets it."""
+def sample_options(config: dict, guides: list[str], group: str | None = None) -> dict:
+    """SampleOptions fields; `prompt_sets` (per group) only when the config sets it. With a
+    `group` (subject | style | merge: the job's), only that group's prompt sets and their
+    set_seeds: a rule's params then change, and its jobs rerun, only when its own sets do."""
     s = section(config, "sample")
     opts = {"guides": list(guides), "num_prompts": s["num_prompts"], "seeds": s["seeds"],
             "steps": s["steps"], "w_text": s["w_text"], "scheduler": s["scheduler"],
@@ -336,4 +338,20 @@ def sample_options(config: dict, guides: list[str]) -> dict:
         opts["set_seeds"] = s["set_seeds"]
     if s.get("channels_last"):  # passed only when on: the default leaves the rule's params as they were
         opts["channels_last"] = True
+    return _only_group(opts, group) if group else opts
+
+
+def _only_group(opts: dict, group: str) -> dict:
+    """`opts` with the prompt sets and set_seeds of one group only."""
+    from dcobench.data.prompts import DEFAULT_SETS
+
+    names = (opts.get("prompt_sets") or DEFAULT_SETS).get(group) or DEFAULT_SETS[group]
+    if "prompt_sets" in opts:
+        opts["prompt_sets"] = {group: opts["prompt_sets"].get(group) or DEFAULT_SETS[group]}
+    if "set_seeds" in opts:
+        kept = {k: v for k, v in opts["set_seeds"].items() if k in names}
+        if kept:
+            opts["set_seeds"] = kept
+        else:
+            del opts["set_seeds"]
     return opts

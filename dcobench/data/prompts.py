@@ -93,6 +93,12 @@ def resolve_set(group: str, name: str, live: bool) -> str:
     return name
 
 
+def set_names(name: str) -> tuple[str, ...]:
+    """The registered sets a config set name stands for: ('object_customization',
+    'live_customization') for 'customization', else (name,)."""
+    return _BY_LIVE.get(name, (name,))
+
+
 @dataclass(frozen=True)
 class Prompt:
     """One evaluation prompt: `index` in its folder, the text written with the concepts' tokens

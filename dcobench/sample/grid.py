@@ -77,8 +77,12 @@ class SampleOptions:
 
 
 def seeds_of(opts: SampleOptions, prompt_set: str) -> tuple[int, ...]:
-    """The seeds of a prompt set: its `set_seeds` entry, else `seeds`."""
-    return tuple((opts.set_seeds or {}).get(prompt_set, opts.seeds))
+    """The seeds of a registered prompt set: its `set_seeds` entry (by its name or the config
+    name that resolves to it, e.g. 'customization'), else `seeds`."""
+    for name, seeds in (opts.set_seeds or {}).items():
+        if prompt_set in prompt_sets.set_names(name):
+            return tuple(seeds)
+    return tuple(opts.seeds)
 
 
 def noise_seed(master: int, seed: int, prompt_index: int) -> int:

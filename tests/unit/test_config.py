@@ -328,3 +328,38 @@ def test_option_dataclass_defaults_agree_with_the_schema():
             assert (list(ours) if isinstance(ours, tuple) else ours) == theirs, (name, f.name)
             checked += 1
     assert checked >= 15
+
+
+def test_sample_options_per_group_hold_only_that_groups_sets():
+    """A sample job's params carry its group's prompt sets and set_seeds only, so a change to one
+    group's sets reruns only that group's jobs."""
+    from dcobench.config import sample_options
+
+    cfg = copy.deepcopy(BASE)
+    cfg["sample"]["prompt_sets"] = {"subject": ["customization"], "style": ["style"],
+                                    "merge": ["merge"]}
+    cfg["sample"]["set_seeds"] = {"style": [0, 1, 2], "customization": [0, 5]}
+    check_config(cfg)
+    subject = sample_options(cfg, ["cfg"], "subject")
+    style = sample_options(cfg, ["cfg"], "style")
+    merge = sample_options(cfg, ["cfg"], "merge")
+    assert subject["prompt_sets"] == {"subject": ["customization"]}
+    assert subject["set_seeds"] == {"customization": [0, 5]}
+    assert style["prompt_sets"] == {"style": ["style"]} and style["set_seeds"] == {"style": [0, 1, 2]}
+    assert merge["prompt_sets"] == {"merge": ["merge"]} and "set_seeds" not in merge
+    changed = copy.deepcopy(cfg)
+    changed["sample"]["prompt_sets"]["style"] = ["parti190"]
+    assert sample_options(changed, ["cfg"], "subject") == subject
+    assert sample_options(changed, ["cfg"], "style") != style
+
+
+def test_set_seeds_by_a_group_name_reach_the_sets_it_resolves_to():
+    """set_seeds: {customization: ...} (the config's name) applies to object_customization and
+    live_customization, the sets the samples carry."""
+    from dcobench.sample.grid import SampleOptions, seeds_of
+
+    opts = SampleOptions(out_dir=Path("x"), subject_dir=Path("x"), guides=("cfg",), seeds=(0, 1),
+                         set_seeds={"customization": (0, 5)})
+    assert seeds_of(opts, "object_customization") == (0, 5)
+    assert seeds_of(opts, "live_customization") == (0, 5)
+    assert seeds_of(opts, "object_stylization") == (0, 1)

@@ -119,3 +119,22 @@ def test_a_pair_merge_reuses_both_sides_trained_loras(finished_run):
     assert "--subject-model results/incr/models/subject/toy_robot/db " in out.stdout
     assert "--style-model results/incr/models/style/mosaic_style/dco " in out.stdout
     assert results_listing(workdir) == before
+
+
+def test_changing_one_groups_prompt_sets_reruns_only_that_groups_samples(finished_run):
+    """Each sample job's params hold its own group's prompt sets only: a new style set reruns the
+    style's sample jobs (and what reads them), not the subjects' or the merges'."""
+    workdir, config = finished_run
+    changed = copy.deepcopy(config)
+    sets = changed["sample"].get("prompt_sets") or {}
+    changed["sample"]["prompt_sets"] = {"subject": sets.get("subject", ["dreambooth"]),
+                                        "style": ["parti190"] if sets.get("style") != ["parti190"]
+                                        else ["style"],
+                                        "merge": sets.get("merge", ["merge"])}
+    try:
+        jobs = _dry_run(workdir, changed)
+    finally:
+        write_config(workdir, config)
+    sampled = {(rule, w.get("kind")) for rule, w in jobs if rule.startswith("sample")}
+    print("scheduled after changing sample.prompt_sets.style:", sorted(sampled))
+    assert sampled and all(kind == "style" for _, kind in sampled), sampled

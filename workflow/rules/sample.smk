@@ -19,7 +19,7 @@ rule sample:
         model=model_flag_of,
         concepts=concept_flag_of,
         out=sample_root_of,
-        options=opts(dcfg.sample_options(config, GUIDES)),
+        options=lambda w: opts(dcfg.sample_options(config, GUIDES, w.kind)),  # own sets only
         base=config["models"]["base"],
     shell:
         "exec {PY} -m dcobench sample {params.model} {params.concepts} --out {params.out} "
@@ -41,7 +41,7 @@ use rule sample as sample_pretrained with:
         model="",  # no LoRA: the pretrained model
         concepts=concept_flag_of,
         out=sample_root_of,
-        options=opts(dcfg.sample_options(config, ["cfg"])),
+        options=lambda w: opts(dcfg.sample_options(config, ["cfg"], w.kind)),
         base=config["models"]["base"],
 
 
@@ -62,5 +62,5 @@ use rule sample as sample_merge with:
         model=model_flag_of,
         concepts=pair_flags_of,
         out=sample_root_of,
-        options=opts(dcfg.sample_options(config, MERGE_GUIDES)),
+        options=opts(dcfg.sample_options(config, MERGE_GUIDES, "merge")),
         base=config["models"]["base"],
