@@ -1,4 +1,5 @@
-"""Graceful stop on SLURM's warning signal / SIGTERM: finish the unit of work, save, exit 143.
+"""Graceful stop on SLURM's warning signal / SIGTERM / Ctrl-C: finish the unit of work, save,
+exit 143.
 
 SLURM sends SIGTERM at preemption and at the time limit; the profile adds `--signal=TERM@300`
 so it also arrives 300 s before the limit. (Use TERM without `B:`: every process of the step —
@@ -17,7 +18,10 @@ import signal
 import threading
 
 EXIT_INTERRUPTED = 143  # 128 + SIGTERM, whatever signal arrived
-SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s)
+# SIGINT: Ctrl-C in a terminal reaches snakemake and its jobs alike; a training then saves its
+# resume state as it does for SLURM's SIGTERM (a second Ctrl-C aborts at once, saving nothing).
+SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None),
+                            getattr(signal, "SIGINT", None)) if s)
 
 log = logging.getLogger("dcobench")
 
@@ -27,7 +31,7 @@ class Interrupted(Exception):
 
 
 class StopSignals:
-    """Context manager: catch SIGTERM/SIGUSR1 (main thread only) and record the first one."""
+    """Context manager: catch SIGTERM/SIGUSR1/SIGINT (main thread only) and record the first one."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -38,6 +42,8 @@ class StopSignals:
         return self.signum is not None
 
     def _handle(self, signum, frame) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # Ctrl-C twice: stop now
         if self.signum is None:
             log.warning("received %s: stopping after the current unit of work",
                         signal.Signals(signum).name)
