@@ -329,8 +329,9 @@ def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
                             results=None, out=str(out)))
     section = claims_section(out)
     shown = section.items[0][0]
-    assert list(shown.columns) == ["claim", "statement", "role", "registered", "test", "effect",
-                                   "95% CI", "verdict", "claim verdict"]
+    assert list(shown.columns) == ["claim", "statement", "role", "registered", "paper", "test",
+                                   "effect", "95% CI", "bound", "verdict", "claim verdict",
+                                   "p held / not held"]
     assert list(shown["claim"]) == ["dco_prompt", "pp", "merge"]
     assert list(shown["role"]) == ["primary", "secondary", "primary"]
     assert list(shown["claim verdict"]) == [cl.HELD, cl.NOT_RUN, cl.NOT_RUN]
@@ -339,8 +340,31 @@ def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
     assert shown["effect"][0] == f"{row['effect']:+.4f}"
     assert shown["95% CI"][0] == f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
     assert shown["95% CI"][1] == "" and shown["verdict"][1] == cl.NOT_RUN
+    assert shown["bound"][0] == "+0.020" and shown["bound"][1] == ""
+    assert shown["p held / not held"][0] == f"{row['claim_p_held']:.3f} / {row['claim_p_not_held']:.3f}"
     text = render_html("t", [section])
     assert "at commit uncommitted" in text and "not run" in text and "p.p. helps" in text
     assert claims_section(None) is None
     warned = render_html("t", [claims_section(out, caveat="The testbed is not yet valid.")])
     assert "Caveat: The testbed is not yet valid. Pre-registered in" in warned
+
+
+def test_demo_sized_run_lists_every_claim_refused_or_not_run(tmp_path):
+    """The demo (config.yaml: 2 subjects) on the world claims file: the claims step and the
+    report's section still work; claims whose arms ran are "refused" (2 concepts < the
+    protocol's minimum), with the reason in the note, the others "not run"."""
+    from dcobench.report.claims import claims_display
+
+    guides = ("cfg", "rg2", "rg3", "rg4", "rg5")
+    cells = {(c, v, g): {(p, s): {"prompt_acc": 0.5, "subject_acc": 0.4 + 0.01 * p}
+                         for p in range(2) for s in (0, 1)}
+             for c in ("split_star", "quartered_square") for v in ("db", "dco", "dbpp")
+             for g in guides}
+    table = cl.claims_from_tables(REPO / "config" / "world_claims.yaml", write_guides(tmp_path, cells))
+    verdicts = table.drop_duplicates("claim").set_index("claim")["claim_verdict"]
+    assert verdicts["frontier"] == verdicts["prior_preservation"] == cl.REFUSED
+    assert set(verdicts) == {cl.REFUSED, cl.NOT_RUN}
+    note = table.loc[table["claim"] == "frontier", "note"].iloc[0]
+    assert note.startswith("refused: 2 concepts < min_concepts 4")
+    shown = claims_display(table)
+    assert len(shown) and shown.loc[shown["claim"] == "frontier", "paper"].iloc[0].startswith("Fig. 1")
