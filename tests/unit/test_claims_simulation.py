@@ -8,15 +8,43 @@ Monte-Carlo error: 20,000 replicates give a standard error of 0.0015 on a covera
 and 0.0011 on a rate near 0.025 (10,000: 0.0016), so each bound below is met with ≥ 10 standard
 errors to spare, or failed by as many (docs/claims.md, "Simulation")."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
+from dcobench.analysis import claims as cl
 from dcobench.analysis import simulate_claims as sc
 from dcobench.analysis.inference import cluster_t
 
+REPO = Path(__file__).resolve().parents[2]
 WORLD = {"between": 0.3, "within": 0.1}  # issue 38's measured figures
 PER_CONCEPT, DELTA, REPS = 26, 0.02, 20_000
-COUNTS = (4, 8)  # config/world_claims.yaml: 4 held-out subjects; 8 subjects (fig1, fig8a, fig8c)
+COUNTS = (4, 8)  # simulated below; test_config_counts_are_simulated checks the configs use these
+
+
+def config_counts() -> set[int]:
+    """The random-factor level counts the world's claims are tested on (config/world.yaml's
+    experiments, restricted by a claim's `concepts`), leaving out those below min_concepts
+    (refused, tested in test_claims_inference)."""
+    proto = cl.load_protocol(REPO / "config" / "world_claims.yaml")
+    world = yaml.safe_load((REPO / "config" / "world.yaml").read_text())
+    counts = set()
+    for claim in proto.claims:
+        exp = world["experiment_defs"][claim.experiment]
+        if claim.concepts:
+            concepts = list(claim.concepts)
+        elif claim.group == "merge":
+            concepts = [f"{s}__{t}" for s in exp["subjects"] for t in exp["styles"]]
+        else:
+            concepts = world["data"]["subjects"] if exp["subjects"] == "all" else exp["subjects"]
+        counts |= {n for n in cl.random_levels(claim, concepts).values() if n >= proto.min_concepts}
+    return counts
+
+
+def test_config_counts_are_simulated():
+    assert config_counts() == set(COUNTS)
 
 
 @pytest.mark.parametrize("between", [WORLD["between"], 0.0], ids=["world", "homogeneous"])
