@@ -149,6 +149,9 @@ def parse_protocol(raw: dict, source: str) -> Protocol:
     deltas, claims = raw.get("delta") or {}, []
     margins = raw.get("margin") or {}
     min_concepts = int(boot.get("min_concepts", MIN_CONCEPTS))
+    if int(raw.get("version", 1)) >= 2 and boot.get("method", "cluster_t") != "cluster_t":
+        raise ValueError(f"{source}: inference method {boot.get('method')!r} is not cluster_t "
+                         "(the one protocol version 2 defines, docs/claims.md)")
     for i, c in enumerate(raw.get("claims") or []):
         where = f"{source}: claims[{i}] ({c.get('id', '?') if isinstance(c, dict) else '?'})"
         if not isinstance(c, dict):

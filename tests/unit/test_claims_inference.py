@@ -140,3 +140,10 @@ def test_too_few_concepts_in_the_run_is_refused_at_evaluation():
     res = cl.evaluate(proto(claim("c")), scores({"a": 0.3, "b": 0.3, "c": 0.3}))[0]
     assert res.verdict == cl.REFUSED and "refused: 3 concepts < min_concepts 4" in res.rows[0]["note"]
     assert np.isnan(res.rows[0]["effect"]) and res.rows[0]["concepts"] == 3
+
+
+def test_version_2_names_its_inference_method():
+    raw = {"version": 2, "inference": {"method": "percentile"}, "delta": {"prompt_acc": 0.02},
+           "claims": [claim("c")]}
+    with pytest.raises(ValueError, match="t.yaml: inference method 'percentile' is not cluster_t"):
+        cl.parse_protocol(raw, "t.yaml")
