@@ -1,10 +1,11 @@
-"""Pre-registered claims (config/world_claims.yaml): paired effects, cluster-bootstrap CIs and
-verdicts, read from the ordinary score tables.
+"""Pre-registered claims (config/world_claims.yaml; the file's model and its checks are in
+claims_spec.py): paired effects, their t intervals with concepts as clusters, and verdicts
+against each test's bound, read from the ordinary score tables. The rule (protocol version 2)
+is set out in docs/claims.md.
 
 A test compares two arms (variants or merges at a guide) on units paired by
 (concept, prompt_set, prompt_index, seed) — or (concept, timestep) for the noise distance —
-and reduces to a per-unit matrix `values` (N, K) plus a function of its column means, so one
-bootstrap serves every kind:
+and reduces to a per-unit matrix `values` (N, K) plus a function of its column means:
 
 - difference:    K = 1, values = a − b
 - log_ratio:     K = 1, values = log a − log b
@@ -12,12 +13,19 @@ bootstrap serves every kind:
 - frontier_area: K = 4·G, values = (x_a, y_a, x_b, y_b) per guide; effect = hypervolume of a's
                  mean curve − hypervolume of b's
 
-Bootstrap (two-stage, paired): per resample, draw C concepts with replacement
-(`rng.integers(0, C, C)`), then for each drawn concept in order draw its n units with
-replacement (`rng.integers(0, n, n)`); the effect of the pooled resample; 95% CI = percentiles.
-Verdicts: held (CI low > 0), not held (CI high < 0, or the CI inside (−δ, δ)), inconclusive.
-A test whose arm (variant, guide, metric or the noise-distance table) is absent from the run is
-"not run", and so is its claim: a reduced run (the demo) lists every claim without crashing.
+Inference (inference.cluster_t): the effect of the mean over concepts of the concepts' column
+means (every concept weighs the same), its delete-one-concept jackknife standard error and
+Student t on concepts − 1 df; merge pairs `<subject>__<style>` are crossed: two-way variance,
+df = min(subjects, styles) − 1, or the subjects' alone when the claim fixes its styles.
+A test's bound is +δ (superiority: the claim predicts an effect of at least δ) or −margin
+(non-inferiority: the claim predicts a is not worse than b by more than the margin).
+Test verdict: held (95% CI low > bound), not held (CI high < bound), else inconclusive.
+Claim verdict: held when every test is (intersection–union, p = max of the tests' one-sided
+p-values), not held when k · min of the tests' "below" p-values < α (Bonferroni); across the
+primary claims of a run both p-values are Holm-adjusted; α = (1 − level)/2 = 0.025 each way.
+A test on fewer concepts (or, crossed, fewer levels of a random factor) than the protocol's
+min_concepts is "refused"; a protocol-2 claim that names too few concepts fails to load.
+A test whose arm is absent from the run is "not run", and so is its claim.
 A concept on which some arm of a test was not run at all (a reduced plan) is left out of
 that test and named in its note; a unit missing inside a kept concept is an error.
 A claim's `concepts` restricts its units to those concepts (a revision tested on held-out
@@ -32,125 +40,33 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from .claims_spec import (
+    CLAIM_KEYS,
+    HYPOTHESES,
+    KINDS,
+    MIN_CONCEPTS,
+    Claim,
+    MissingArm,
+    Protocol,
+    Test,
+    load_protocol,
+    parse_protocol,
+    random_levels,
+)
+from .inference import HELD, INCONCLUSIVE, NOT_HELD, Estimate, cluster_t, composite_p, decide, holm
+
+__all__ = [  # the claims file's model (claims_spec) is re-exported: cl.load_protocol, cl.Claim
+    "CLAIM_KEYS", "HYPOTHESES", "KINDS", "MIN_CONCEPTS", "Claim", "MissingArm", "Protocol",
+    "Test", "load_protocol", "parse_protocol", "random_levels", "HELD", "INCONCLUSIVE",
+    "NOT_HELD", "NOT_RUN", "REFUSED", "UNIT", "ClaimResult", "read_score_tables",
+    "read_world_scores", "hypervolume", "omega", "test_matrix", "estimate", "verdict", "combine",
+    "evaluate_test", "evaluate", "claims_table", "claims_from_tables",
+]
+
 
 UNIT = ["concept", "prompt_set", "prompt_index", "seed"]
-KINDS = ("difference", "log_ratio", "slope", "frontier_area")
-HELD, NOT_HELD, INCONCLUSIVE, NOT_RUN = "held", "not held", "inconclusive", "not run"
-
-
-class MissingArm(ValueError):
-    """An arm of a test is absent from the run's tables (the test is not run, not failed)."""
-
-
-@dataclass(frozen=True)
-class Test:
-    """One paired comparison; the claim predicts a positive effect."""
-
-    kind: str
-    a: str
-    b: str | None = None
-    metric: str | None = None
-    guide: str = "cfg"
-    guides: tuple[str, ...] = ()
-    x: str | None = None
-    y: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"test kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        need = {"difference": ("b", "metric"), "log_ratio": ("b", "metric"),
-                "slope": ("metric", "guides"), "frontier_area": ("b", "x", "y", "guides")}
-        missing = [k for k in need[self.kind] if not getattr(self, k)]
-        if missing:
-            raise ValueError(f"a {self.kind} test needs {', '.join(missing)}")
-
-    @property
-    def delta_key(self) -> str:
-        return self.kind if self.kind in ("frontier_area", "slope", "log_ratio") else self.metric
-
-    def label(self) -> str:
-        if self.kind == "frontier_area":
-            return f"area({self.a}) − area({self.b}) in ({self.x}, {self.y}), {'/'.join(self.guides)}"
-        if self.kind == "slope":
-            return f"slope of {self.metric} on ω_rg, {self.a}, {'/'.join(self.guides)}"
-        op = "log " if self.kind == "log_ratio" else ""
-        return f"{op}{self.metric}: {self.a} − {self.b}" + ("" if self.kind == "log_ratio" else f" @ {self.guide}")
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    statement: str
-    group: str  # subject | style | merge | noise_distance
-    tests: tuple[Test, ...]
-    prompt_sets: tuple[str, ...] = ()
-    experiment: str = ""
-    secondary: bool = False
-    combine: str = "all_of"
-    concepts: tuple[str, ...] = ()  # only these concepts' units (empty: every concept of the group)
-    revises: str = ""  # the id of the claim this one revises (a revision never replaces it)
-    reason: str = ""  # why the revision (required with `revises`)
-
-
-@dataclass(frozen=True)
-class Protocol:
-    claims: tuple[Claim, ...]
-    deltas: dict[str, float]
-    resamples: int = 10_000
-    seed: int = 0
-    level: float = 0.95
-    source: str = ""
-
-
-CLAIM_KEYS = {"id", "statement", "group", "tests", "prompt_sets", "experiment", "secondary",
-              "combine", "note", "concepts", "revises", "reason"}
-
-
-def load_protocol(path: str | Path) -> Protocol:
-    """Parse and check a claims file; ValueError naming the file and the claim."""
-    return parse_protocol(yaml.safe_load(Path(path).read_text()), str(path))
-
-
-def parse_protocol(raw: dict, source: str) -> Protocol:
-    """A claims file's parsed yaml as a Protocol; `source` names it in errors. A revision
-    (`revises: <id>`) must name an earlier claim and say why (`reason`)."""
-    if not isinstance(raw, dict):
-        raise ValueError(f"{source}: not a mapping of bootstrap, delta and claims")
-    boot, deltas, claims = raw.get("bootstrap") or {}, raw.get("delta") or {}, []
-    for i, c in enumerate(raw.get("claims") or []):
-        where = f"{source}: claims[{i}] ({c.get('id', '?') if isinstance(c, dict) else '?'})"
-        if not isinstance(c, dict):
-            raise ValueError(f"{where}: a claim is a mapping, got {c!r}")
-        unknown = sorted(set(c) - CLAIM_KEYS)
-        if unknown:
-            raise ValueError(f"{where}: unknown keys {unknown} (known: {', '.join(sorted(CLAIM_KEYS))})")
-        try:
-            tests = tuple(Test(**{k: tuple(v) if k == "guides" else v for k, v in t.items()})
-                          for t in c["tests"])
-            claim = Claim(c["id"], c["statement"], c["group"], tests,
-                          tuple(c.get("prompt_sets") or ()), c.get("experiment", ""),
-                          bool(c.get("secondary", False)), c.get("combine", "all_of"),
-                          tuple(c.get("concepts") or ()), c.get("revises") or "",
-                          str(c.get("reason") or "").strip())
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: {exc}") from exc
-        if claim.combine != "all_of":
-            raise ValueError(f"{where}: combine must be all_of, got {claim.combine!r}")
-        if any(claim.id == earlier.id for earlier in claims):
-            raise ValueError(f"{where}: the id {claim.id!r} is used twice")
-        if claim.revises and not any(claim.revises == earlier.id for earlier in claims):
-            raise ValueError(f"{where}: revises {claim.revises!r}, which is not an earlier claim id")
-        if claim.revises and not claim.reason:
-            raise ValueError(f"{where}: a revision needs a `reason`")
-        for t in tests:
-            if t.delta_key not in deltas:
-                raise ValueError(f"{where}: no delta for {t.delta_key!r} in {source} (key delta)")
-        claims.append(claim)
-    if not claims:
-        raise ValueError(f"{source}: no claims")
-    return Protocol(tuple(claims), dict(deltas), int(boot.get("resamples", 10_000)),
-                    int(boot.get("seed", 0)), float(boot.get("level", 0.95)), source)
+NOT_RUN, REFUSED = "not run", "refused"
 
 
 # --- tables -------------------------------------------------------------------------------
@@ -266,40 +182,34 @@ def test_matrix(scores: pd.DataFrame, claim: Claim, test: Test,
     return p, area_gap, left_out
 
 
-# --- bootstrap and verdicts -----------------------------------------------------------------
+# --- inference and verdicts -----------------------------------------------------------------
 
 
-def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray, fn: Callable, resamples: int,
-                      seed: int, level: float) -> tuple[float, float, float]:
-    """(effect, CI low, CI high): two-stage paired bootstrap (clusters, then units within)."""
-    values = np.asarray(values, dtype=float).reshape(len(clusters), -1)
-    labels = list(dict.fromkeys(clusters))
-    members = [np.flatnonzero(clusters == c) for c in labels]
-    rng = np.random.default_rng(seed)
-    effects = np.empty(resamples)
-    for r in range(resamples):
-        picks = rng.integers(0, len(members), len(members))
-        idx = np.concatenate([m[rng.integers(0, len(m), len(m))] for m in (members[i] for i in picks)])
-        effects[r] = fn(values[idx].mean(axis=0))
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(effects, [alpha, 1.0 - alpha])
-    return fn(values.mean(axis=0)), float(low), float(high)
+def estimate(protocol: Protocol, claim: Claim, table: pd.DataFrame, fn: Callable) -> Estimate:
+    """The test's effect, standard error and df from its per-unit table (first index level =
+    concept): inference.cluster_t, crossed for merge pairs."""
+    clusters = np.asarray(table.index.get_level_values(0)).astype(str)
+    return cluster_t(table.to_numpy(), clusters, fn, crossed=claim.group == "merge",
+                     fixed_styles=claim.fixed_styles)
 
 
-def verdict(low: float, high: float, delta: float) -> str:
-    """held: CI above 0; not held: CI below 0 or inside (−δ, δ); else inconclusive."""
-    if low > 0:
+def verdict(low: float, high: float, bound: float) -> str:
+    """A test's verdict from its 95% CI and its bound (+δ, or −margin for non-inferiority):
+    held when the CI lies above the bound, not held when below it, else inconclusive."""
+    if low > bound:
         return HELD
-    if high < 0 or (-delta < low and high < delta):
+    if high < bound:
         return NOT_HELD
     return INCONCLUSIVE
 
 
 def combine(verdicts: list[str]) -> str:
-    """all_of: not run if any test is not run; held if every test is held, not held if any is
-    not held, else inconclusive."""
-    if NOT_RUN in verdicts:
-        return NOT_RUN
+    """all_of, unadjusted (the tests' own verdicts): not run / refused if any test is; held if
+    every test is held, not held if any is not held, else inconclusive. The claim's verdict
+    in `evaluate` uses the adjusted p-values instead (claim_verdict)."""
+    for status in (NOT_RUN, REFUSED):
+        if status in verdicts:
+            return status
     if all(v == HELD for v in verdicts):
         return HELD
     return NOT_HELD if NOT_HELD in verdicts else INCONCLUSIVE
@@ -310,41 +220,75 @@ class ClaimResult:
     claim: Claim
     rows: list[dict] = field(default_factory=list)  # one per test
     verdict: str = INCONCLUSIVE
+    p_held: float = float("nan")  # intersection–union p (max over tests); Holm-adjusted if primary
+    p_not_held: float = float("nan")  # k · min over tests; Holm-adjusted if primary
+
+
+def _not_tested(claim: Claim, test: Test, status: str, note: str, **extra) -> dict:
+    return {"claim": claim.id, "test": test.label(), "effect": np.nan, "se": np.nan, "df": np.nan,
+            "ci_low": np.nan, "ci_high": np.nan, "bound": np.nan, "p_above": np.nan,
+            "p_below": np.nan, "units": 0, "concepts": 0, "verdict": status, "note": note, **extra}
+
+
+def evaluate_test(protocol: Protocol, claim: Claim, test: Test, scores: pd.DataFrame,
+                  noise: pd.DataFrame | None = None) -> dict:
+    """One test's row: effect, se, df, 95% CI, bound, one-sided p-values against the bound,
+    its verdict (held / not held / inconclusive, or not run / refused) and a note."""
+    try:
+        table, fn, left_out = test_matrix(scores, claim, test, noise)
+    except MissingArm as exc:
+        return _not_tested(claim, test, NOT_RUN, str(exc))
+    concepts = list(dict.fromkeys(table.index.get_level_values(0).astype(str)))
+    note = f"left out (an arm not run there): {', '.join(left_out)}" if left_out else ""
+    few = {f: n for f, n in random_levels(claim, concepts).items() if n < protocol.min_concepts}
+    if few:
+        why = (f"refused: {', '.join(f'{n} {f}s' for f, n in few.items())} < min_concepts "
+               f"{protocol.min_concepts} (docs/claims.md)")
+        return _not_tested(claim, test, REFUSED, "; ".join(x for x in (why, note) if x),
+                           units=len(table), concepts=len(concepts))
+    est = estimate(protocol, claim, table, fn)
+    low, high = est.interval(protocol.level)
+    bound = protocol.bound(test)
+    return {"claim": claim.id, "test": test.label(), "effect": est.effect, "se": est.se,
+            "df": est.df, "ci_low": low, "ci_high": high, "bound": bound,
+            "p_above": est.p_above(bound), "p_below": est.p_below(bound), "units": len(table),
+            "concepts": len(concepts), "verdict": verdict(low, high, bound), "note": note}
 
 
 def evaluate(protocol: Protocol, scores: pd.DataFrame,
              noise: pd.DataFrame | None = None) -> list[ClaimResult]:
-    """Every claim's tests (effect, CI, verdict) and the claim's verdict; a test whose arms
-    are absent is "not run" (NaN effect and CI, the reason in `note`)."""
+    """Every claim's tests and the claim's verdict: composite p-values per claim
+    (intersection–union for held, Bonferroni for not held), Holm-adjusted across the primary
+    claims that ran; a test whose arms are absent is "not run", one on too few concepts
+    "refused" (NaN effect and CI, the reason in `note`), and so is its claim."""
     out = []
     for claim in protocol.claims:
-        res = ClaimResult(claim)
-        for test in claim.tests:
-            try:
-                table, fn, left_out = test_matrix(scores, claim, test, noise)
-            except MissingArm as exc:
-                res.rows.append({"claim": claim.id, "test": test.label(), "effect": np.nan,
-                                 "ci_low": np.nan, "ci_high": np.nan, "units": 0, "concepts": 0,
-                                 "verdict": NOT_RUN, "note": str(exc)})
-                continue
-            clusters = np.asarray(table.index.get_level_values(0))
-            effect, low, high = cluster_bootstrap(table.to_numpy(), clusters, fn,
-                                                  protocol.resamples, protocol.seed, protocol.level)
-            res.rows.append({"claim": claim.id, "test": test.label(), "effect": effect,
-                             "ci_low": low, "ci_high": high, "units": len(table),
-                             "concepts": len(set(clusters)),
-                             "verdict": verdict(low, high, protocol.deltas[test.delta_key]),
-                             "note": (f"left out (an arm not run there): {', '.join(left_out)}"
-                                      if left_out else "")})
-        res.verdict = combine([r["verdict"] for r in res.rows])
+        res = ClaimResult(claim, [evaluate_test(protocol, claim, t, scores, noise)
+                                  for t in claim.tests])
+        status = combine([r["verdict"] for r in res.rows])
+        if status in (NOT_RUN, REFUSED):
+            res.verdict = status
+        else:
+            res.p_held, res.p_not_held = composite_p([r["p_above"] for r in res.rows],
+                                                     [r["p_below"] for r in res.rows])
         out.append(res)
+    primary = [r for r in out if not r.claim.secondary]
+    for key in ("p_held", "p_not_held"):
+        adjusted = holm(np.array([getattr(r, key) for r in primary], dtype=float))
+        for r, p in zip(primary, adjusted, strict=True):
+            setattr(r, key, float(p))
+    for r in out:
+        if r.verdict not in (NOT_RUN, REFUSED):
+            r.verdict = decide(r.p_held, r.p_not_held, protocol.alpha)
     return out
 
 
 def claims_table(results: list[ClaimResult]) -> pd.DataFrame:
-    """One row per test, with its claim's statement and overall verdict."""
+    """One row per test, with its claim's statement, verdict and (adjusted) p-values."""
     rows = [{**r, "statement": res.claim.statement, "secondary": res.claim.secondary,
-             "claim_verdict": res.verdict, "revises": res.claim.revises, "reason": res.claim.reason}
+             "claim_verdict": res.verdict, "claim_p_held": res.p_held,
+             "claim_p_not_held": res.p_not_held, "paper_ref": res.claim.paper_ref,
+             "revises": res.claim.revises, "reason": res.claim.reason}
             for res in results for r in res.rows]
     return pd.DataFrame(rows)
 

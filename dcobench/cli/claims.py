@@ -1,6 +1,8 @@
 """`python -m dcobench claims`: evaluate pre-registered claims (config/world_claims.yaml) on a
-run's score tables: per test the paired effect, its bootstrap CI and the verdict ("not run"
-where an arm is absent), written as csv with, per claim, the commit that first held it (its pre-registration; flagged
+run's score tables: per test the paired effect, its 95% CI (t on concept means, protocol
+version 2: docs/claims.md), its bound (δ or −margin) and verdict ("not run" where an arm is
+absent, "refused" on too few concepts), and per claim the adjusted p-values and verdict,
+written as csv with, per claim, the commit that first held it (its pre-registration; flagged
 when the claim differs now) and the commit that last changed the file. The `claims` rule names
 the tables (--scores, --noise-distance); by hand, --results reads every table of a results
 folder."""
@@ -97,7 +99,7 @@ def run(args) -> None:
     table.insert(0, "registered", registration_commit(path))
     table.insert(1, "claims_file", str(args.claims))
     table.insert(2, "claim_registered", table["claim"].map(claim_registrations(path)))
-    print(table[["claim", "test", "effect", "ci_low", "ci_high", "verdict", "claim_verdict"]]
+    print(table[["claim", "test", "effect", "ci_low", "ci_high", "bound", "verdict", "claim_verdict"]]
           .to_string(index=False, float_format=lambda x: f"{x:+.4f}"))
     if args.out:
         write_text_atomic(Path(args.out), table.to_csv(index=False))

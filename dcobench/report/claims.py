@@ -1,6 +1,8 @@
 """The report's claims section: the pre-registered claims (tables/claims.csv, written by
-`dcobench claims`), one row per test, with each claim's registration commit; a revision is
-shown beside the claim it revises, with its reason, and both verdicts stand."""
+`dcobench claims`), one row per test, with each claim's registration commit, the paper's
+section and number it comes from, each test's bound (δ or −margin) and the claim's adjusted
+p-values; a revision is shown beside the claim it revises, with its reason, and both verdicts
+stand. The verdict rule is protocol version 2's (docs/claims.md)."""
 
 from __future__ import annotations
 
@@ -51,11 +53,23 @@ def _short(commit: str) -> str:
     return (head[:7] if len(head) == 40 else head) + (f" {flag}" if flag else "")
 
 
+def _number(row, column: str, fmt: str) -> str:
+    value = getattr(row, column, float("nan"))
+    return "" if value is None or pd.isna(value) else format(float(value), fmt)
+
+
+def _p(row) -> str:
+    """The claim's p-values of held / not held (Holm-adjusted for a primary claim)."""
+    held, not_held = _number(row, "claim_p_held", ".3f"), _number(row, "claim_p_not_held", ".3f")
+    return f"{held} / {not_held}" if held else ""
+
+
 def claims_display(table: pd.DataFrame) -> pd.DataFrame:
     """tables/claims.csv as the report shows it: claim, statement (a revision names the claim it
-    revises and why), primary/secondary, registration commit, test, effect, 95% CI, test
-    verdict, claim verdict (the claim's columns only on its first row; a claim that did not run
-    at all on one row)."""
+    revises and why), primary/secondary, registration commit, the paper's section, test,
+    effect, 95% CI, the test's bound, test verdict, claim verdict and its p-values (held /
+    not held; the claim's columns only on its first row; a claim that did not run at all on
+    one row). Columns a table of protocol version 1 lacks are left empty."""
     rows, seen = [], set()
     for r in _not_run_rows(table).itertuples(index=False):
         first = r.claim not in seen
@@ -65,11 +79,14 @@ def claims_display(table: pd.DataFrame) -> pd.DataFrame:
             "statement": _statement(r) if first else "",
             "role": ("secondary" if bool(r.secondary) else "primary") if first else "",
             "registered": _short(_text(r, "claim_registered")) if first else "",
+            "paper": _text(r, "paper_ref") if first else "",
             "test": _test(r),
             "effect": "" if pd.isna(r.effect) else f"{r.effect:+.4f}",
             "95% CI": _ci(r.ci_low, r.ci_high),
+            "bound": _number(r, "bound", "+.3f"),
             "verdict": r.verdict,
             "claim verdict": r.claim_verdict if first else "",
+            "p held / not held": _p(r) if first else "",
         })
     return pd.DataFrame(rows)
 
@@ -93,13 +110,20 @@ def claims_section(path: Path | None, caveat: str | None = None) -> Section | No
                  "A revision is a new claim beside the one it revises; both verdicts stand.")
     else:
         where = f"Pre-registered in {source} at commit {commit} (the commit that last changed the file)."
-    intro = (f"{where} Claims: {counts}. Each effect is oriented so that the paper's claim predicts "
-             "a positive value; 95% CI: two-stage paired bootstrap over concepts, then (prompt, "
-             "seed) units within them. held = CI above 0; not held = CI below 0 or inside "
-             "(−δ, δ); inconclusive otherwise; not run = an arm (variant, guide, metric or "
-             "analysis) is absent from this run.")
+    intro = (f"{where} Claims: {counts}. Protocol version 2 (docs/claims.md): each effect is "
+             "oriented so that the paper's claim predicts a large value; 95% CI: t interval "
+             "on the concepts' mean effects (concepts as clusters, delete-one-concept "
+             "jackknife, concepts − 1 df; merge pairs crossed subjects × styles, or over "
+             "subjects with the styles fixed). A test's bound is +δ (superiority) or −margin "
+             "(non-inferiority): held = CI above the bound; not held = CI below it; "
+             "inconclusive = the CI holds it. A claim is held when every test is "
+             "(intersection–union), not held when a test is after Bonferroni, both "
+             "Holm-adjusted across the primary claims (p held / not held < 0.025); refused = "
+             "fewer concepts than the protocol's minimum; not run = an arm (variant, guide, "
+             "metric or analysis) is absent from this run.")
     if caveat:
         intro = f"Caveat: {caveat.strip()} {intro}"
-    caption = ("One row per test; a claim is held only if every test is held. registered: the "
-               "commit that first held the claim (flagged if the claim has changed since).")
+    caption = ("One row per test; a claim is held only if every test is held, after the "
+               "adjustment. registered: the commit that first held the claim (flagged if the "
+               "claim has changed since); paper: the section and number the claim comes from.")
     return Section("Claims (pre-registered)", [(claims_display(table), caption)], intro=intro)

@@ -59,21 +59,22 @@ def test_revision_must_name_an_earlier_claim_and_a_reason_and_keys_are_checked(t
 def test_claim_restricted_to_concepts_uses_only_their_units(tmp_path):
     """A claim with `concepts` (a held-out set) pairs and resamples only those concepts' units:
     its effect is the hand-computed mean over them, and the other concepts cannot move it."""
-    cells = synthetic(0.05)
+    held_out = ("b_circle", "c_heart", "d_square", "e_cross")
+    cells = synthetic(0.05, concepts=("a_star", *held_out))
     cells[("a_star", "dco")] = {k: v - 0.5 for k, v in cells[("a_star", "db")].items()}  # not held-out
     write_tables(tmp_path, cells)
     path = tmp_path / "claims.yaml"
     protocol(path)
     raw = yaml.safe_load(path.read_text())
     raw["claims"].append({**copy.deepcopy(raw["claims"][0]), "id": "held_out", "revises": "dco_prompt",
-                          "reason": "test", "concepts": ["b_circle", "c_heart"]})
+                          "reason": "test", "concepts": list(held_out)})
     path.write_text(yaml.safe_dump(raw))
-    whole, held_out = cl.evaluate(cl.load_protocol(path), cl.read_world_scores(tmp_path))
-    diffs = [cells[(c, "dco")][k] - cells[(c, "db")][k] for c in ("b_circle", "c_heart") for k in cells[(c, "db")]]
-    assert held_out.rows[0]["effect"] == pytest.approx(np.mean(diffs))
-    assert held_out.rows[0]["concepts"] == 2 and held_out.rows[0]["units"] == 16
-    assert held_out.verdict == cl.HELD and whole.verdict != cl.HELD
-    table = cl.claims_table([whole, held_out])
+    diffs = [cells[(c, "dco")][k] - cells[(c, "db")][k] for c in held_out for k in cells[(c, "db")]]
+    whole, revised = cl.evaluate(cl.load_protocol(path), cl.read_world_scores(tmp_path))
+    assert revised.rows[0]["effect"] == pytest.approx(np.mean(diffs))
+    assert revised.rows[0]["concepts"] == 4 and revised.rows[0]["units"] == 32
+    assert revised.verdict == cl.HELD and whole.verdict != cl.HELD
+    table = cl.claims_table([whole, revised])
     assert list(table["revises"]) == ["", "dco_prompt"] and list(table["reason"]) == ["", "test"]
     raw["claims"][1]["concepts"] = ["z_absent"]
     path.write_text(yaml.safe_dump(raw))

@@ -1,5 +1,6 @@
-"""Pre-registered claims: CIs recomputed by hand from stored score tables, verdicts that can
-fail, the hypervolume, and the committed claims file parses."""
+"""Pre-registered claims: CIs recomputed by hand from stored score tables (protocol 2: the t
+interval on concept means), verdicts that can fail, the hypervolume, and the committed claims
+file parses."""
 
 from pathlib import Path
 
@@ -37,10 +38,13 @@ def protocol(path: Path, resamples: int = 400) -> cl.Protocol:
     return cl.load_protocol(path)
 
 
-def synthetic(shift: float, seed: int = 0) -> dict:
+CONCEPTS = ("a_star", "b_circle", "c_heart", "d_square")  # min_concepts: 4
+
+
+def synthetic(shift: float, seed: int = 0, concepts: tuple[str, ...] = CONCEPTS) -> dict:
     rng = np.random.default_rng(seed)
     out = {}
-    for c in ("a_star", "b_circle", "c_heart"):
+    for c in concepts:
         base = {(p, s): float(rng.uniform(0.3, 0.7)) for p in range(4) for s in (0, 1)}
         out[(c, "db")] = base
         out[(c, "dco")] = {k: v + shift + float(rng.normal(0, 0.01)) for k, v in base.items()}
@@ -52,27 +56,22 @@ def test_ci_recomputed_by_hand_from_stored_tables(tmp_path):
     proto = protocol(tmp_path / "claims.yaml")
     res = cl.evaluate(proto, cl.read_world_scores(tmp_path))[0].rows[0]
 
-    # by hand: read the csvs back, pair on (concept, prompt, seed), resample as documented
+    # by hand: read the csvs back, pair on (concept, prompt, seed), t interval on concept means
     diffs: dict[str, list[float]] = {}
-    for concept in ("a_star", "b_circle", "c_heart"):
+    for concept in CONCEPTS:
         a = pd.read_csv(tmp_path / f"scores/subject/{concept}/dco/cfg.csv")
         b = pd.read_csv(tmp_path / f"scores/subject/{concept}/db/cfg.csv")
         m = a.merge(b, on=["prompt_index", "seed"])
         diffs[concept] = list(m["value_x"] - m["value_y"])
-    everything = [d for c in diffs for d in diffs[c]]
-    assert res["effect"] == pytest.approx(sum(everything) / len(everything))
-    rng = np.random.default_rng(3)
-    concepts = list(diffs)
-    means = []
-    for _ in range(400):
-        pooled = []
-        for i in rng.integers(0, 3, 3):
-            units = diffs[concepts[i]]
-            pooled += [units[j] for j in rng.integers(0, len(units), len(units))]
-        means.append(sum(pooled) / len(pooled))
-    low, high = np.quantile(means, [0.05, 0.95])
-    assert res["ci_low"] == pytest.approx(low) and res["ci_high"] == pytest.approx(high)
-    assert res["verdict"] == cl.HELD and res["units"] == 24 and res["concepts"] == 3
+    means = [sum(d) / len(d) for d in diffs.values()]
+    centre = sum(means) / 4
+    se = (sum((m - centre) ** 2 for m in means) / 3) ** 0.5 / 2
+    t90 = 2.353363434801823  # Student t, 3 df, 0.95 quantile (level 0.9 in protocol())
+    assert res["effect"] == pytest.approx(centre) and res["se"] == pytest.approx(se)
+    assert res["ci_low"] == pytest.approx(centre - t90 * se)
+    assert res["ci_high"] == pytest.approx(centre + t90 * se)
+    assert res["bound"] == 0.02 and res["df"] == 3
+    assert res["verdict"] == cl.HELD and res["units"] == 32 and res["concepts"] == 4
 
 
 def test_claim_flips_to_not_held_on_contradicting_scores(tmp_path):
@@ -110,9 +109,8 @@ def test_concept_one_arm_never_ran_is_left_out_and_named(tmp_path):
     write_tables(tmp_path, data)
     proto = protocol(tmp_path / "claims.yaml")
     row = cl.evaluate(proto, cl.read_world_scores(tmp_path))[0].rows[0]
-    shared = [data[(c, "dco")][k] - data[(c, "db")][k] for c in ("a_star", "b_circle", "c_heart")
-              for k in data[(c, "db")]]
-    assert row["effect"] == pytest.approx(np.mean(shared)) and row["concepts"] == 3
+    shared = [data[(c, "dco")][k] - data[(c, "db")][k] for c in CONCEPTS for k in data[(c, "db")]]
+    assert row["effect"] == pytest.approx(np.mean(shared)) and row["concepts"] == 4
     assert row["note"] == "left out (an arm not run there): d_extra" and row["verdict"] == cl.HELD
     from dcobench.report.claims import claims_display
 
@@ -125,10 +123,15 @@ def test_concept_one_arm_never_ran_is_left_out_and_named(tmp_path):
 
 
 def test_verdict_rules_and_combination():
-    assert cl.verdict(0.01, 0.2, 0.02) == cl.HELD
+    """Protocol 2: the CI against the test's bound (δ, or −margin), 0 plays no part."""
+    assert cl.verdict(0.03, 0.2, 0.02) == cl.HELD
+    assert cl.verdict(0.01, 0.2, 0.02) == cl.INCONCLUSIVE  # the sign, not an effect that matters
+    assert cl.verdict(0.001, 0.015, 0.02) == cl.NOT_HELD  # inside (0, δ): positive but too small
     assert cl.verdict(-0.2, -0.01, 0.02) == cl.NOT_HELD
-    assert cl.verdict(-0.01, 0.015, 0.02) == cl.NOT_HELD  # inside (−δ, δ): no effect that matters
     assert cl.verdict(-0.01, 0.05, 0.02) == cl.INCONCLUSIVE
+    assert cl.verdict(-0.04, 0.01, -0.05) == cl.HELD  # non-inferiority, margin 0.05
+    assert cl.verdict(-0.09, -0.06, -0.05) == cl.NOT_HELD
+    assert cl.combine([cl.HELD, cl.REFUSED]) == cl.REFUSED
     assert cl.combine([cl.HELD, cl.HELD]) == cl.HELD
     assert cl.combine([cl.HELD, cl.INCONCLUSIVE]) == cl.INCONCLUSIVE
     assert cl.combine([cl.INCONCLUSIVE, cl.NOT_HELD]) == cl.NOT_HELD
@@ -146,7 +149,7 @@ def test_committed_world_claims_parse():
     ids = [c.id for c in proto.claims]
     assert {"frontier", "prior_preservation", "reward_guidance", "merge_order",
             "comprehensive_captions", "noise_distance_dco", "noise_distance_beta"} <= set(ids)
-    assert proto.resamples == 10_000 and proto.level == 0.95
+    assert proto.version == 2 and proto.level == 0.95 and proto.min_concepts == cl.MIN_CONCEPTS
 
 
 def test_world_claims_name_arms_their_experiment_in_world_yaml_trains():
@@ -221,10 +224,11 @@ def test_claims_table_from_declared_tables_matches_hand_computed_effects(tmp_pat
     """The `claims` rule's function on synthetic tables: a difference, an ω_rg slope, a frontier
     area and a noise-distance log ratio, each effect by hand; an absent arm is "not run"."""
     units = [(p, s) for p in range(2) for s in (0, 1)]
+    concepts = (("a_star", 0.0), ("b_heart", 0.1), ("c_cross", 0.0), ("d_square", 0.1))
     # db @ cfg: prompt_acc 0.5 + 0.1·p, subject_acc 0.4; dco @ cfg: prompt_acc + 0.2·(s + 1)
     # dco @ rg<ω>: subject_acc = 0.1·ω + 0.05·p (slope 0.1 for every unit)
     cells = {}
-    for concept, bump in (("a_star", 0.0), ("b_heart", 0.1)):
+    for concept, bump in concepts:
         cells[(concept, "db", "cfg")] = {(p, s): {"prompt_acc": 0.5 + 0.1 * p, "subject_acc": 0.4}
                                          for p, s in units}
         cells[(concept, "dco", "cfg")] = {(p, s): {"prompt_acc": 0.5 + 0.1 * p + 0.2 * (s + 1),
@@ -240,7 +244,7 @@ def test_claims_table_from_declared_tables_matches_hand_computed_effects(tmp_pat
     files = write_guides(tmp_path / "results", cells)
     noise = tmp_path / "noise_distance.csv"
     pd.DataFrame([{"concept": c, "variant": v, "timestep": t, "distance": d}
-                  for c in ("a_star", "b_heart") for t in (100, 500)
+                  for c, _ in concepts for t in (100, 500)
                   for v, d in (("db", 2.0 * np.e), ("dco", 2.0))]).to_csv(noise, index=False)
     path = tmp_path / "claims.yaml"
     path.write_text(yaml.safe_dump({
@@ -325,8 +329,9 @@ def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
                             results=None, out=str(out)))
     section = claims_section(out)
     shown = section.items[0][0]
-    assert list(shown.columns) == ["claim", "statement", "role", "registered", "test", "effect",
-                                   "95% CI", "verdict", "claim verdict"]
+    assert list(shown.columns) == ["claim", "statement", "role", "registered", "paper", "test",
+                                   "effect", "95% CI", "bound", "verdict", "claim verdict",
+                                   "p held / not held"]
     assert list(shown["claim"]) == ["dco_prompt", "pp", "merge"]
     assert list(shown["role"]) == ["primary", "secondary", "primary"]
     assert list(shown["claim verdict"]) == [cl.HELD, cl.NOT_RUN, cl.NOT_RUN]
@@ -335,8 +340,31 @@ def test_report_claims_section_prints_commit_verdicts_and_not_run(tmp_path):
     assert shown["effect"][0] == f"{row['effect']:+.4f}"
     assert shown["95% CI"][0] == f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
     assert shown["95% CI"][1] == "" and shown["verdict"][1] == cl.NOT_RUN
+    assert shown["bound"][0] == "+0.020" and shown["bound"][1] == ""
+    assert shown["p held / not held"][0] == f"{row['claim_p_held']:.3f} / {row['claim_p_not_held']:.3f}"
     text = render_html("t", [section])
     assert "at commit uncommitted" in text and "not run" in text and "p.p. helps" in text
     assert claims_section(None) is None
     warned = render_html("t", [claims_section(out, caveat="The testbed is not yet valid.")])
     assert "Caveat: The testbed is not yet valid. Pre-registered in" in warned
+
+
+def test_demo_sized_run_lists_every_claim_refused_or_not_run(tmp_path):
+    """The demo (config.yaml: 2 subjects) on the world claims file: the claims step and the
+    report's section still work; claims whose arms ran are "refused" (2 concepts < the
+    protocol's minimum), with the reason in the note, the others "not run"."""
+    from dcobench.report.claims import claims_display
+
+    guides = ("cfg", "rg2", "rg3", "rg4", "rg5")
+    cells = {(c, v, g): {(p, s): {"prompt_acc": 0.5, "subject_acc": 0.4 + 0.01 * p}
+                         for p in range(2) for s in (0, 1)}
+             for c in ("split_star", "quartered_square") for v in ("db", "dco", "dbpp")
+             for g in guides}
+    table = cl.claims_from_tables(REPO / "config" / "world_claims.yaml", write_guides(tmp_path, cells))
+    verdicts = table.drop_duplicates("claim").set_index("claim")["claim_verdict"]
+    assert verdicts["frontier"] == verdicts["prior_preservation"] == cl.REFUSED
+    assert set(verdicts) == {cl.REFUSED, cl.NOT_RUN}
+    note = table.loc[table["claim"] == "frontier", "note"].iloc[0]
+    assert note.startswith("refused: 2 concepts < min_concepts 4")
+    shown = claims_display(table)
+    assert len(shown) and shown.loc[shown["claim"] == "frontier", "paper"].iloc[0].startswith("Fig. 1")
