@@ -154,6 +154,15 @@ def _grids(opts: ReportOptions, experiment: str, group: str, per_concept: pd.Dat
     return items
 
 
+def _coverage_note(cell: pd.DataFrame) -> str:
+    """A warning for metrics that scored fewer concepts than the cell has: their means are over
+    the concepts they could read, not over all of them."""
+    n = cell.groupby("metric")["n_concepts"].max()
+    short = n[n < n.max()]
+    return "".join(f" Warning: {metric} scored only {k} of {n.max()} concepts; its mean is over "
+                   "those." for metric, k in short.items())
+
+
 def _cell_items(opts: ReportOptions, summary: pd.DataFrame, paired: pd.DataFrame,
                 experiment: str, group: str, prompt_set: str) -> list:
     """Pareto figure, variant table and paired table of one (experiment, group, prompt set)."""
@@ -172,7 +181,7 @@ def _cell_items(opts: ReportOptions, summary: pd.DataFrame, paired: pd.DataFrame
     table = merge_table(cell) if group == "merge" else variant_table(cell, group)
     write_table(table, tabs / stem, f"{title} (mean ± 95% CI half-width over concepts)")
     items.append((table, f"{title}: mean ± 95% CI half-width over concepts "
-                  f"(n = {int(cell['n_concepts'].max())} concepts)."))
+                  f"(n = {int(cell['n_concepts'].max())} concepts).{_coverage_note(cell)}"))
     diffs = paired[(paired["experiment"] == experiment) & (paired["group"] == group)
                    & (paired["prompt_set"] == prompt_set)]
     if not diffs.empty:

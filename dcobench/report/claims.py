@@ -102,7 +102,7 @@ def claims_section(path: Path | None, caveat: str | None = None) -> Section | No
     source = str(table["claims_file"].iloc[0]) if "claims_file" in table and len(table) else "?"
     claims = table.drop_duplicates("claim")
     counts = ", ".join(f"{n} {v}" for v, n in claims["claim_verdict"].value_counts().items())
-    if "claim_registered" in claims:  # per claim: the commit that first held it
+    if "claim_registered" in claims:  # per claim: the commit that first registered it
         by_commit = claims.groupby(claims["claim_registered"].fillna("uncommitted"), sort=False)["claim"]
         registered = "; ".join(f"{len(ids)} at commit {c} ({', '.join(ids)})" if len(by_commit) > 1
                                else f"at commit {c}" for c, ids in by_commit)
@@ -116,7 +116,7 @@ def claims_section(path: Path | None, caveat: str | None = None) -> Section | No
              "jackknife, concepts − 1 df; merge pairs crossed subjects × styles, or over "
              "subjects with the styles fixed). A test's bound is +δ (superiority) or −margin "
              "(non-inferiority): held = CI above the bound; not held = CI below it; "
-             "inconclusive = the CI holds it. A claim is held when every test is "
+             "inconclusive = the CI contains it. A claim is held when every test is "
              "(intersection–union), not held when a test is after Bonferroni, both "
              "Holm-adjusted across the primary claims (p held / not held < 0.025); refused = "
              "fewer concepts than the protocol's minimum; not run = an arm (variant, guide, "
@@ -124,6 +124,7 @@ def claims_section(path: Path | None, caveat: str | None = None) -> Section | No
     if caveat:
         intro = f"Caveat: {caveat.strip()} {intro}"
     caption = ("One row per test; a claim is held only if every test is held, after the "
-               "adjustment. registered: the commit that first held the claim (flagged if the "
+               "adjustment. registered: the commit that first registered the claim (flagged if the "
                "claim has changed since); paper: the section and number the claim comes from.")
-    return Section("Claims (pre-registered)", [(claims_display(table), caption)], intro=intro)
+    return Section("Our pre-registered claims (not a table of the paper)",
+                   [(claims_display(table), caption)], intro=intro)

@@ -327,7 +327,7 @@ def test_report_builds_offline_per_experiment(tmp_path):
     n_img = text.count('src="data:image/png;base64,')
     assert n_img == text.count("<figcaption>") == 7  # 3 Pareto fig1, merge, grid, 2 loss
     assert text.count("<caption>") >= 6
-    assert text.index("Claims (pre-registered)") < text.index("Paper vs ours") \
+    assert text.index("Our pre-registered claims") < text.index("Paper vs ours") \
         < text.index("Experiment fig1") < text.index("Experiment table1")
     assert text.index("<h2>Paper vs ours</h2>") < text.index("rows = variants")  # numbers, then grids
     assert "at commit abc123" in text and "[+0.010, +0.090]" in text
@@ -340,3 +340,12 @@ def test_offline_check_catches_remote_links():
     assert not _offline('<img src="https://example.org/a.png">')
     assert not _offline("<a href='http://x'>")
     assert _offline('<img src="data:image/png;base64,AAAA">')
+
+
+def test_a_metric_that_scored_fewer_concepts_is_named():
+    from dcobench.report.build import _coverage_note
+
+    cell = pd.DataFrame({"metric": ["dino", "prompt_acc", "dino"], "n_concepts": [3, 2, 3]})
+    assert _coverage_note(cell) == (" Warning: prompt_acc scored only 2 of 3 concepts; its mean "
+                                    "is over those.")
+    assert _coverage_note(cell[cell["metric"] == "dino"]) == ""
