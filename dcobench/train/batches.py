@@ -68,7 +68,8 @@ def reference_latents(pipe, paths: list[Path], resolution: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_fixed(pipe, prompts: list[str], precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+def encode_fixed(pipe, prompts: list[str],
+                 precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
     """Embeddings of captions that never change, computed at the training step's precision:
     the step encodes learned-token captions under autocast at `precision` (trainer), so the
     cached ones (base captions, class-prior prompts) go through the same autocast — otherwise
