@@ -290,8 +290,9 @@ def _meta_auto(spec: str):
 
     from dcobench.models.presets import resolve_model
 
+    config = AutoConfig.from_pretrained(resolve_model(spec))  # builds a preset: not on meta
     with torch.device("meta"):
-        return AutoModel.from_config(AutoConfig.from_pretrained(resolve_model(spec)))
+        return AutoModel.from_config(config)
 
 
 def _scoring(models: dict, batch: int) -> dict:
@@ -305,12 +306,17 @@ def _scoring(models: dict, batch: int) -> dict:
     def local(spec):
         return spec in PRESETS or os.path.isdir(str(spec))
 
-    with torch.device("meta"):
-        dino = (_meta_auto(models["dino"]) if local(models["dino"])
-                else Dinov2Model(Dinov2Config(**DINO_BASE)))
-        siglip = (_meta_auto(models["siglip"]) if local(models["siglip"])
-                  else SiglipModel(SiglipConfig(text_config=SIGLIP_SO400M_TEXT,
-                                                vision_config=SIGLIP_SO400M_VISION)))
+    if local(models["dino"]):
+        dino = _meta_auto(models["dino"])
+    else:
+        with torch.device("meta"):
+            dino = Dinov2Model(Dinov2Config(**DINO_BASE))
+    if local(models["siglip"]):
+        siglip = _meta_auto(models["siglip"])
+    else:
+        with torch.device("meta"):
+            siglip = SiglipModel(SiglipConfig(text_config=SIGLIP_SO400M_TEXT,
+                                              vision_config=SIGLIP_SO400M_VISION))
     dino.requires_grad_(False)
     siglip.requires_grad_(False)
     side = siglip.config.vision_config.image_size
@@ -444,3 +450,22 @@ def _row(name: str, rows: int, predicted: int, measured: int) -> dict:
     return {"call": name, "rows": rows, "predicted_mib": predicted / 2**20,
             "measured_mib": measured / 2**20,
             "predicted_over_measured": predicted / measured if measured else None}
+
+
+def markdown_table(config: dict) -> str:
+    """The predicted peaks of a config as a markdown table (GiB), with the fit on each GPU."""
+    head = ["rule", "weights", "optimizer", "activations", "overhead", "peak"]
+    head += [f"fits {g} GB" for g in GPU_SIZES_GB]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rule, parts in rule_breakdown(config).items():
+        total = _total(parts)
+        cells = [rule] + [f"{parts[k] / GIB:.2f}" for k in head[1:5]] + [f"{total / GIB:.2f}"]
+        cells += ["yes" if fits(total, g) else "**no**" for g in GPU_SIZES_GB]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fits(peak: int, gpu_gb: int) -> bool:
+    """Whether `peak` bytes fit a GPU sold as `gpu_gb` GB (an A100 40 GB holds 40 GiB; 2 % of
+    it is kept for what the model does not count)."""
+    return peak <= 0.98 * gpu_gb * GIB

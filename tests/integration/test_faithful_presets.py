@@ -112,7 +112,8 @@ def test_siglip_processor_and_tokenizer_are_the_hub_classes(model_cache):
     assert model.config.text_config.max_position_embeddings == SIGLIP_TEXT_POSITIONS
     ids = proc(text=["a photo of a dog"], padding="max_length", truncation=True,
                return_tensors="pt").input_ids
-    assert ids.shape == (1, SIGLIP_TEXT_POSITIONS) and int(ids.max()) < model.config.text_config.vocab_size
+    assert ids.shape == (1, SIGLIP_TEXT_POSITIONS)
+    assert int(ids.max()) < model.config.text_config.vocab_size
 
 
 def test_protobuf_is_importable_for_the_sentencepiece_tokenizer():

@@ -53,7 +53,8 @@ def test_latents_are_encoded_in_chunks_and_equal_the_one_call_encode(pipe, tmp_p
     finally:
         del pipe.vae.encode
     assert max(calls_chunked) == VAE_ENCODE_CHUNK and sum(calls_chunked) == 2 * len(paths)
-    assert chunked.shape == (len(paths), 2, 4, RES // 8, RES // 8) and chunked.dtype == torch.float32
+    assert chunked.shape == (len(paths), 2, 4, RES // 8, RES // 8)
+    assert chunked.dtype == torch.float32
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match=">= 1"):
         encode_latents(pipe, paths, RES, chunk=0)
@@ -85,7 +86,8 @@ def test_class_priors_are_generated_in_the_configured_dtype(model_cache, tmp_pat
     assert prior_dtype("bf16", torch.device("cpu")) == torch.bfloat16
     assert prior_dtype("fp16", torch.device("cuda")) == torch.float16
     assert PriorOptions("dog", tmp_path).precision == "auto"  # bf16/fp16 on a GPU
-    assert prior_options(yaml.safe_load(Path("config/paper.yaml").read_text()))["precision"] == "auto"
+    paper = yaml.safe_load(Path("config/paper.yaml").read_text())
+    assert prior_options(paper)["precision"] == "auto"
     images = {}
     for precision in ("fp32", "bf16"):
         out = generate_priors(PriorOptions("dog", tmp_path / precision, count=1, steps=2,
