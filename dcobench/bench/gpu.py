@@ -266,7 +266,8 @@ def bench_gpu(plan: Plan, base_model: str = "sdxl-shaped", out: Path | None = No
     gpu = torch.cuda.is_available()
     result = {"device": str(device()), "gpu": torch.cuda.get_device_name() if gpu else None,
               "base_model": base_model, "dry": plan.dry, "plan": asdict(plan), "sections": {},
-              "section_seconds": {}, "skipped": [], "errors": {}, "versions": versions()}
+              "section_seconds": {}, "skipped": [], "errors": {}, "ms_per_unet_row": {},
+              "versions": versions()}
     with tempfile.TemporaryDirectory() as tmp:
         runs = {"train": lambda: _train(plan, base_model, demo_concept(Path(tmp), plan.resolution)),
                 "sample": lambda: _sample(plan, base_model),
