@@ -469,3 +469,31 @@ def fits(peak: int, gpu_gb: int) -> bool:
     """Whether `peak` bytes fit a GPU sold as `gpu_gb` GB (an A100 40 GB holds 40 GiB; 2 % of
     it is kept for what the model does not count)."""
     return peak <= 0.98 * gpu_gb * GIB
+
+
+# --- host memory ------------------------------------------------------------------------------
+
+HOST_BASE = 3 * GIB  # the Python process: torch, diffusers, transformers and CUDA libraries loaded
+
+
+def predict_host_peaks(config: dict) -> dict[str, int]:
+    """Host (CPU) bytes per GPU rule: every job reads its weights into host memory at the dtype
+    it loads them in before moving them to the GPU (training loads SDXL in fp32 and lowers it
+    on the GPU; the noise distance loads fp32; sampling, priors and ZipLoRA their GPU dtype),
+    plus the process itself. What slurm/config.yaml's `mem_mb` must cover."""
+    from dcobench.config import section
+
+    base = config["models"]["base"]
+    sdt = _dtype(section(config, "sample")["mixed_precision"])
+    weights = {dt: _weights(meta_sdxl(base, dt)) for dt in {torch.float32, sdt}}
+    score = _scoring_weights(config["models"])
+    out = {"priors": weights[sdt], "train": weights[torch.float32], "sample": weights[sdt],
+           "sample_pretrained": weights[sdt], "sample_merge": weights[sdt], "merge": weights[sdt],
+           "noise_distance_run": weights[torch.float32], "score": score, "score_merge": score,
+           "score_pretrained": score}
+    return {rule: HOST_BASE + w for rule, w in out.items()}
+
+
+def _scoring_weights(models: dict) -> int:
+    """fp32 bytes of the scoring models (as `_scoring` counts them)."""
+    return _scoring(models, 1)["weights"]

@@ -45,3 +45,16 @@ def test_every_gpu_rule_of_the_paper_config_fits_40_and_80_gb():
         assert not too_big, f"over {gpu} GB: {too_big}"
     # the figures docs/gpu.md quotes: SDXL weights alone are ≥ 6 GiB in bf16
     assert all(p > 6 * GIB for r, p in peaks.items() if not r.startswith("score"))
+
+
+def test_every_gpu_rule_fits_its_declared_host_memory():
+    """slurm/config.yaml's mem_mb (sbatch --mem) against the weights each job reads on the host."""
+    from dcobench.memory import predict_host_peaks
+
+    profile = yaml.safe_load(Path("slurm/config.yaml").read_text())["set-resources"]
+    host = predict_host_peaks(yaml.safe_load(Path("config/paper.yaml").read_text()))
+    assert set(host) == _gpu_rules()
+    short = {r: (round(b / 2**20), profile[r]["mem_mb"]) for r, b in host.items()
+             if b > profile[r]["mem_mb"] * 2**20}
+    assert not short, f"predicted MiB > mem_mb: {short}"
+    assert host["train"] > 13 * GIB  # SDXL in fp32 on the host before it is lowered
