@@ -319,7 +319,8 @@ def prior_options(config: dict) -> dict:
     p, t = config["train"]["prior"], config["train"]
     return {"prompt": p["prompt"], "count": p["count"], "seed": config["seed"],
             "steps": p["steps"], "cfg": p["cfg"], "resolution": t["resolution"],
-            "scheduler": config["sample"]["scheduler"], "batch_size": config["sample"]["batch_size"]}
+            "scheduler": config["sample"]["scheduler"], "batch_size": config["sample"]["batch_size"],
+            "precision": section(config, "sample")["mixed_precision"]}  # priors: sampling's dtype
 
 
 def sample_options(config: dict, guides: list[str], group: str | None = None) -> dict:

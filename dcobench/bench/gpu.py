@@ -10,6 +10,14 @@ sections are skipped and say so, so the command ends near its budget whatever th
   the `sample.channels_last` lever: CFG seconds per step in each memory format at the largest
   batch, and the largest latent difference it makes.
 - `merge`: ZipLoRA seconds per step and peak memory for a subject/style rank pair (`bench merge`).
+- `memory`: measured beside predicted peak memory (`dcobench.memory.compare_calls`) of the calls
+  the GPU rules are made of: a DCO training step, a guided sampling call, a VAE decode, a VAE
+  encode, at the plan's resolution.
+
+Each section records its own failure (`{"error": ...}`) and the next one still runs; the JSON is
+rewritten after every section (`out`), so a crash or a time limit never loses what was measured.
+`ms_per_unet_row` (per stage and resolution) is what `dcobench.costs.ms_per_unet_row` reads for
+GPU-hour estimates.
 
 The world's build time is not measured here (`python -m dcobench world build` reports its own).
 `Plan.full` is the paper setting on a GPU (1024², rank 32, bf16); `Plan.tiny` (`--dry`) the same code at
@@ -26,14 +34,18 @@ from pathlib import Path
 
 import torch
 
+SECTIONS = ("train", "sample", "merge", "memory")
+MEMORY_TOLERANCE = 0.15  # |predicted / measured − 1| the memory model is held to (docs/gpu.md)
+
 
 @dataclass(frozen=True)
 class Plan:
-    """What `bench gpu` runs. Budget 8 min on one H100-class GPU with sdxl-shaped, from an
-    estimate (no GPU has run it yet; ~65 ms per 1024² UNet row in bf16): train 2 × 24 steps
-    plus two model loads ≈ 1.5 min; sample 2,496 UNet rows, 104 decodes and one load ≈ 3.5 min,
-    the channels_last lever 256 rows ≈ 0.3 min; merge one load and 5 steps ≈ 0.7 min: ≈ 6 min.
-    `budget_s` bounds it whatever the machine."""
+    """What `bench gpu` runs. Budget 8 min on one H100-class GPU with sdxl-shaped, from a
+    pessimistic bound (no GPU has run it yet; 65 ms per 1024² UNet row in bf16, twice
+    `dcobench.costs.DEFAULT_MS_PER_UNET_ROW["sample"]`): train 2 × 24 steps plus two model
+    loads ≈ 1.5 min; sample 2,496 UNet rows, 104 decodes and one load ≈ 3.5 min, the
+    channels_last lever 256 rows ≈ 0.3 min; merge one load and 5 steps ≈ 0.7 min; memory one
+    load and 4 calls ≈ 0.5 min: ≈ 6.5 min. `budget_s` bounds it whatever the machine."""
 
     resolution: int = 1024
     rank: int = 32  # subject LoRA rank (paper); the merge pairs it with `style_rank`
@@ -47,7 +59,7 @@ class Plan:
     batches: tuple[int, ...] = (1, 4, 8)
     gradient_checkpointing: tuple[bool, ...] = (False, True)
     budget_s: float = 480.0  # sections starting after this many seconds are skipped
-    sections: tuple[str, ...] = ("train", "sample", "merge")
+    sections: tuple[str, ...] = SECTIONS
     dry: bool = False  # tiny sizes (`Plan.tiny`): the figures are not GPU figures
 
     def __post_init__(self) -> None:
@@ -56,16 +68,17 @@ class Plan:
             raise ValueError("resolution must be a multiple of 8; ranks, steps and rounds >= 1")
         if not self.batches or min(self.batches) < 1:
             raise ValueError("batches must be non-empty and >= 1")
-        unknown = set(self.sections) - {"train", "sample", "merge"}
+        unknown = set(self.sections) - set(SECTIONS)
         if unknown:
-            raise ValueError(f"unknown bench gpu sections {sorted(unknown)}; known: train, sample, merge")
+            raise ValueError(f"unknown bench gpu sections {sorted(unknown)}; known: "
+                             f"{', '.join(SECTIONS)}")
 
     @classmethod
-    def tiny(cls, budget_s: float = 480.0) -> Plan:
+    def tiny(cls, budget_s: float = 480.0, resolution: int = 64) -> Plan:
         """Tiny sizes, a step or two each, fp32: the whole command in a minute on a CPU."""
-        return cls(resolution=64, rank=4, style_rank=8, mixed_precision="fp32", train_steps=1,
-                   sample_steps=2, merge_steps=2, warmup=0, rounds=1, batches=(1, 2),
-                   budget_s=budget_s, dry=True)
+        return cls(resolution=resolution, rank=4, style_rank=8, mixed_precision="fp32",
+                   train_steps=1, sample_steps=2, merge_steps=2, warmup=0, rounds=1,
+                   batches=(1, 2), budget_s=budget_s, dry=True)
 
 
 @dataclass
@@ -165,12 +178,18 @@ def _pick(result: dict, keys: tuple[str, ...]) -> dict:
 
 
 def _guarded(run) -> dict:
-    """`run()`, or {"error": ...} when the GPU runs out of memory (a smaller GPU still gets the
-    other figures); memory is released either way."""
+    """`run()`, or {"error": ...} when it fails — out of memory on a smaller GPU, or anything
+    else — so the other figures still come; memory is released either way."""
+    import sys
+    import traceback
+
     try:
         return run()
     except torch.cuda.OutOfMemoryError as exc:
         return {"error": f"out of memory: {str(exc).splitlines()[0]}"}
+    except Exception as exc:  # noqa: BLE001 — recorded in gpu.json, the next figure still runs
+        traceback.print_exc(file=sys.stderr)
+        return {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         _free()
 
@@ -188,6 +207,7 @@ def _goals(result: dict) -> dict:
     or peak memory off CUDA). Paper, App. D.5 (A100): DCO/DB 1.3x, DCO peak 16.0 GB."""
     train = result["sections"].get("train") or {}
     sample = result["sections"].get("sample") or {}
+    train, sample = ({} if "error" in sec else sec for sec in (train, sample))
     goals = {}
     for name, v in train.items():
         if "error" in v:
@@ -203,29 +223,91 @@ def _goals(result: dict) -> dict:
     return goals
 
 
-def bench_gpu(plan: Plan, base_model: str = "sdxl-shaped") -> dict:
-    """Run the plan's sections within its budget; the result dict of gpu.json."""
+def _memory(plan: Plan, base_model: str) -> dict:
+    """Measured beside predicted activation peaks (dcobench.memory) at the plan's resolution."""
+    from dcobench.io import device
+    from dcobench.memory import compare_calls
+    from dcobench.models.finetuned import autocast_dtype
+
+    dev = device()
+    dtype = autocast_dtype(plan.mixed_precision, dev) or torch.float32
+    rows = compare_calls(base_model, dev, dtype, plan.resolution, rows=1, rank=plan.rank)
+    ratios = [r["predicted_over_measured"] for r in rows if r["predicted_over_measured"]]
+    return {"calls": rows, "tolerance": MEMORY_TOLERANCE,
+            "within_tolerance": all(abs(r - 1) <= MEMORY_TOLERANCE for r in ratios)}
+
+
+def demo_concept(root: Path, resolution: int) -> Path:
+    """The demo subject, its images enlarged (Lanczos) to the short side training needs at
+    `resolution` (the demo draws 128 px; 1024² needs ≥ 512 px), so validation accepts it."""
+    from PIL import Image
+
     from dcobench.data.demo import write_demo_concepts
+    from dcobench.data.images import min_side
+
+    concept = write_demo_concepts(root, ["toy_robot"])[0]
+    need = min_side(resolution)
+    for path in sorted(concept.glob("*.png")):
+        with Image.open(path) as img:
+            if min(img.size) < need:
+                scale = need / min(img.size)
+                size = (round(img.width * scale), round(img.height * scale))
+                img.convert("RGB").resize(size, Image.LANCZOS).save(path)
+    return concept
+
+
+def bench_gpu(plan: Plan, base_model: str = "sdxl-shaped", out: Path | None = None) -> dict:
+    """Run the plan's sections within its budget; the result dict of gpu.json, also written to
+    `out` after every section (a failed section is recorded and the next one runs)."""
+    from dcobench.costs import rows_from_bench
     from dcobench.io import device, versions
 
     clock = _Clock(plan.budget_s)
     gpu = torch.cuda.is_available()
     result = {"device": str(device()), "gpu": torch.cuda.get_device_name() if gpu else None,
               "base_model": base_model, "dry": plan.dry, "plan": asdict(plan), "sections": {},
-              "section_seconds": {}, "skipped": []}
+              "section_seconds": {}, "skipped": [], "errors": {}, "ms_per_unet_row": {},
+              "versions": versions()}
     with tempfile.TemporaryDirectory() as tmp:
-        concept = write_demo_concepts(Path(tmp), ["toy_robot"])[0]
-        runs = {"train": lambda: _train(plan, base_model, concept),
-                "sample": lambda: _sample(plan, base_model), "merge": lambda: _merge(plan, base_model)}
+        runs = {"train": lambda: _train(plan, base_model, demo_concept(Path(tmp), plan.resolution)),
+                "sample": lambda: _sample(plan, base_model),
+                "merge": lambda: _merge(plan, base_model),
+                "memory": lambda: _memory(plan, base_model)}
         for name in plan.sections:
             if clock.spent():
                 result["skipped"].append(name)
+                _finish(result, plan, clock, out)
                 continue
             start = time.perf_counter()
-            result["sections"][name] = runs[name]()
+            result["sections"][name] = section = _guarded(runs[name])
             result["section_seconds"][name] = time.perf_counter() - start
+            result["errors"].update(_errors(section, name))
+            result["ms_per_unet_row"] = rows_from_bench(result["sections"], plan.resolution)
+            _finish(result, plan, clock, out)
+    return _finish(result, plan, clock, out)
+
+
+def _errors(figures, path: str) -> dict[str, str]:
+    """Every recorded error in a section's figures, by its path ("train/checkpointing")."""
+    if not isinstance(figures, dict):
+        return {}
+    if "error" in figures:
+        return {path: figures["error"]}
+    found = {}
+    for key, value in figures.items():
+        found.update(_errors(value, f"{path}/{key}"))
+    return found
+
+
+def _finish(result: dict, plan: Plan, clock: _Clock, out: Path | None) -> dict:
+    """Totals and goals so far; gpu.json rewritten atomically when `out` is given."""
+    import json
+
+    from dcobench.io import write_text_atomic
+
     result["total_seconds"] = clock.elapsed()
     result["within_budget"] = result["total_seconds"] <= plan.budget_s
     result["goals"] = _goals(result)
-    result["versions"] = versions()
+    if out is not None:
+        write_text_atomic(Path(out), json.dumps(result, indent=2) + "\n")
     return result

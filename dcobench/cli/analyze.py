@@ -72,7 +72,7 @@ def _noise_distance(args) -> list[dict]:
     for entry in args.run:
         concept_dir, variant, model_dir = entry.split(":", 2)
         torch.manual_seed(0)
-        pipe = load_finetuned(args.base_model, Path(model_dir), precision="auto")
+        pipe = load_finetuned(args.base_model, Path(model_dir), precision="fp32")  # Fig 8c: fp32
         for row in noise_distance(pipe, Path(concept_dir), opts, Path(model_dir)):
             rows.append({"concept": Path(concept_dir).name, "variant": variant, **row})
     return rows

@@ -14,15 +14,16 @@ def add_arguments(parser) -> None:
                         help="which benchmark; gpu: DCO vs DB step time and peak memory at 1024², "
                              "rank 32, bf16, with and without gradient checkpointing; CFG / RG / "
                              "official RG / stock images per second at batch 1, 4, 8; ZipLoRA peak "
-                             "memory. Budget: 8 min on one H100-class GPU with --base-model "
-                             "sdxl-shaped (default for gpu; building the preset the first time is "
-                             "extra); sections that would start after --budget-s are skipped")
+                             "memory; measured beside predicted peak memory. Budget: 8 min on "
+                             "one H100-class GPU with --base-model sdxl-shaped (default for gpu; "
+                             "building the preset the first time is extra); sections that would start after --budget-s are skipped")
     parser.add_argument("--concept", help="concept folder to train on (train)")
     parser.add_argument("--base-model", default=None, help="default: tiny-sdxl (gpu: sdxl-shaped)")
     parser.add_argument("--steps", type=int, default=20,
                         help="timed steps per objective (sample: denoising steps per timed loop)")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--resolution", type=int, default=64,
+                        help="train/sample/merge; gpu --dry: its tiny plan's resolution")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per objective (sample: per guided loop)")
     parser.add_argument("--out", help="default: results/bench/<what>.json")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 5e-2],
@@ -47,8 +48,11 @@ def run(args) -> None:
     if args.what == "gpu":
         from dcobench.bench.gpu import Plan, bench_gpu
 
-        plan = Plan.tiny(args.budget_s) if args.dry else Plan(budget_s=args.budget_s)
-        return _write(args, bench_gpu(plan, args.base_model))
+        plan = (Plan.tiny(args.budget_s, args.resolution) if args.dry
+                else Plan(budget_s=args.budget_s))
+        result = bench_gpu(plan, args.base_model, Path(args.out))  # rewritten after each section
+        print(json.dumps(result, indent=2))
+        return None
     if args.what == "merge":
         return _merge(args)
     if args.what == "sample":

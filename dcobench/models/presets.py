@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .sdxl_shaped import build_sdxl_shaped, sdxl_scheduler
-from .tokenizer import build_clip_tokenizer
+from .tokenizer import build_clip_tokenizer, build_siglip_tokenizer
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -44,6 +44,13 @@ TINY_UNET = dict(
 )
 
 
+# The special-token ids SDXL base 1.0's text_encoder/config.json and text_encoder_2/config.json
+# carry (inherited from openai/clip-vit-large-patch14's legacy config), not the tokenizer's ids:
+# with eos_token_id 2, transformers' CLIP pools at the largest token id of each prompt. The
+# presets carry them so tests take the branch real SDXL takes (dcobench.models.text.eos_pooled).
+SDXL_TEXT_SPECIAL_IDS = dict(bos_token_id=0, eos_token_id=2, pad_token_id=1)
+
+
 def _text_encoder_config(tok, hidden: int, **kw):
     """CLIP text config for a tiny SDXL text encoder (2 layers, 77 positions)."""
     from transformers import CLIPTextConfig
@@ -51,8 +58,7 @@ def _text_encoder_config(tok, hidden: int, **kw):
     return CLIPTextConfig(
         vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
         num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id, **kw)
+        **SDXL_TEXT_SPECIAL_IDS, **kw)
 
 
 def build_tiny_sdxl(out_dir: Path) -> None:
@@ -104,14 +110,15 @@ def build_tiny_dinov2(out_dir: Path) -> None:
 
 
 def build_tiny_siglip(out_dir: Path) -> None:
-    """Tiny ``SiglipModel`` (hidden 32, 2 layers, 64 px, patch 8, 64 text positions)."""
+    """Tiny ``SiglipModel`` (hidden 32, 2 layers, 64 px, patch 8, 64 text positions) with a
+    SentencePiece ``SiglipTokenizer`` as google/siglip-so400m-patch14-384 ships (needs protobuf)."""
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor
 
-    tok = build_clip_tokenizer(model_max_length=64)
+    tok = build_siglip_tokenizer(model_max_length=64)
     tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
     config = SiglipConfig(
         text_config=dict(tower, vocab_size=len(tok), max_position_embeddings=64,
-                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                         pad_token_id=tok.pad_token_id, bos_token_id=None,
                          eos_token_id=tok.eos_token_id),
         vision_config=dict(tower, image_size=64, patch_size=8),
     )

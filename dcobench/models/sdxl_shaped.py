@@ -59,9 +59,10 @@ def components(tok1, tok2) -> dict:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     def text_config(tok, spec):
+        from .presets import SDXL_TEXT_SPECIAL_IDS
+
         return CLIPTextConfig(vocab_size=len(tok), max_position_embeddings=77,
-                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                              pad_token_id=tok.pad_token_id, **spec)
+                              **SDXL_TEXT_SPECIAL_IDS, **spec)
 
     return {
         "unet": UNet2DConditionModel(**UNET),

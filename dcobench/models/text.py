@@ -18,15 +18,38 @@ def encoders(pipe) -> list[tuple[object, torch.nn.Module]]:
 
 
 def encode_prompts(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """SDXL prompt embeddings: (B, 77, d1+d2) penultimate states and (B, d_proj) pooled."""
+    """SDXL prompt embeddings: (B, 77, d1+d2) penultimate states and (B, d_proj) pooled.
+
+    The pooled vector is text_encoder_2's projected final state at the first end-of-text token
+    (`eos_pooled`), not transformers' `text_embeds`: SDXL's text-encoder configs carry the legacy
+    `eos_token_id: 2`, for which transformers pools at the largest token id — a learned token
+    added after the vocabulary (id 49 408 > end-of-text 49 407) would take the EOS's place."""
     states, pooled = [], None
     for tokenizer, encoder in encoders(pipe):
         ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
                         truncation=True, return_tensors="pt").input_ids.to(encoder.device)
         out = encoder(ids, output_hidden_states=True)
         states.append(out.hidden_states[-2])  # (B, 77, d_i)
-        pooled = out[0] if out[0].ndim == 2 else pooled  # text_embeds of the projection model
+        if hasattr(encoder, "text_projection"):  # the projection model (text_encoder_2)
+            pooled = eos_pooled(encoder, out.last_hidden_state, ids, tokenizer.eos_token_id)
     return torch.cat(states, dim=-1), pooled
+
+
+def eos_position(ids: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """Index of the first `eos_id` in each row of `ids` (B, L): (B,). A row without one (never
+    from the tokenizer, which always appends it) raises."""
+    hit = ids == eos_id
+    if not bool(hit.any(dim=-1).all()):
+        raise ValueError(f"a prompt's token ids carry no end-of-text token (id {eos_id})")
+    return hit.int().argmax(dim=-1)
+
+
+def eos_pooled(encoder, last_hidden_state: torch.Tensor, ids: torch.Tensor,
+               eos_id: int) -> torch.Tensor:
+    """CLIP's pooled text embedding taken at the end-of-text position, then projected: (B, d)."""
+    rows = torch.arange(ids.shape[0], device=last_hidden_state.device)
+    picked = last_hidden_state[rows, eos_position(ids, eos_id).to(last_hidden_state.device)]
+    return encoder.text_projection(picked)
 
 
 def empty_conditioning(pipe, batch: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,7 @@ captions of the reference pass, θ's captions when no token is learned, the clas
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,13 @@ from dcobench.data.captions import image_captions
 from dcobench.data.concept import Concept
 from dcobench.io import load_image
 from dcobench.models import text
+from dcobench.models.finetuned import autocast_dtype
+
+# Images per VAE encoder call. SDXL's VAE encoder at 1024² holds ≈ 2.5 GiB of fp32 activations
+# per image, so the 100 class-prior images of DB+p.p. in one call need ≈ 250 GiB; 4 per call
+# keeps the encode near 10 GiB, below the UNet's own training peak (see docs/gpu.md). The latents
+# do not depend on it: each image is encoded on its own rows (the VAE has no batch statistics).
+VAE_ENCODE_CHUNK = 4
 
 
 @dataclass
@@ -30,8 +38,21 @@ class Batch:
 
 
 @torch.no_grad()
-def encode_latents(pipe, paths: list[Path], resolution: int, flips: bool = False) -> torch.Tensor:
-    """VAE latent means × scaling factor: (N, 2 if flips else 1, 4, R/8, R/8)."""
+def encode_latents(pipe, paths: list[Path], resolution: int, flips: bool = False,
+                   chunk: int = VAE_ENCODE_CHUNK) -> torch.Tensor:
+    """VAE latent means × scaling factor: (N, 2 if flips else 1, 4, R/8, R/8), fp32.
+
+    Images are read and encoded `chunk` at a time (peak memory bounded whatever N is). The
+    latents are kept in fp32 — exact cached targets, and small: 100 images at 1024² are 26 MB."""
+    if chunk < 1:
+        raise ValueError(f"VAE encode chunk must be >= 1, got {chunk}")
+    parts = [_encode_chunk(pipe, paths[i : i + chunk], resolution, flips)
+             for i in range(0, len(paths), chunk)]
+    return torch.cat(parts, dim=0)
+
+
+def _encode_chunk(pipe, paths: list[Path], resolution: int, flips: bool) -> torch.Tensor:
+    """One VAE call per view for a few images: (n, views, 4, R/8, R/8) fp32."""
     pixels = torch.stack([load_image(p, resolution) for p in paths]).to(pipe.vae.device)
     views = [pixels, pixels.flip(-1)] if flips else [pixels]
     out = []
@@ -47,17 +68,27 @@ def reference_latents(pipe, paths: list[Path], resolution: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_fixed(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    return text.encode_prompts(pipe, prompts)
+def encode_fixed(pipe, prompts: list[str],
+                 precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings of captions that never change, computed at the training step's precision:
+    the step encodes learned-token captions under autocast at `precision` (trainer), so the
+    cached ones (base captions, class-prior prompts) go through the same autocast — otherwise
+    the reference pass would see fp32 embeddings beside bf16 ones for the same words."""
+    amp = autocast_dtype(precision, pipe.text_encoder_2.device)
+    ctx = (torch.autocast(device_type=pipe.text_encoder_2.device.type, dtype=amp)
+           if amp is not None else contextlib.nullcontext())
+    with ctx:
+        return text.encode_prompts(pipe, prompts)
 
 
 def reference_batch(pipe, concept: Concept, opts) -> Batch:
     """The concept's images with their θ and φ captions; fixed embeddings encoded once."""
     caps, base = image_captions(concept, opts.captions, opts.learns_token)
     batch = Batch(encode_latents(pipe, concept.images, opts.resolution, opts.random_flip), caps, base)
-    batch.cond["base_embeds"], batch.cond["base_pooled"] = encode_fixed(pipe, base)
+    prec = opts.mixed_precision
+    batch.cond["base_embeds"], batch.cond["base_pooled"] = encode_fixed(pipe, base, prec)
     if not opts.learns_token:
-        batch.cond["embeds"], batch.cond["pooled"] = encode_fixed(pipe, caps)
+        batch.cond["embeds"], batch.cond["pooled"] = encode_fixed(pipe, caps, prec)
     return batch
 
 
@@ -74,5 +105,5 @@ def prior_batch(pipe, prior_dir: Path, opts) -> Batch:
     paths = [Path(prior_dir) / r["file"] for r in rows]
     prompts = [r["prompt"] for r in rows]
     batch = Batch(encode_latents(pipe, paths, opts.resolution), prompts, prompts)
-    batch.cond["embeds"], batch.cond["pooled"] = encode_fixed(pipe, prompts)
+    batch.cond["embeds"], batch.cond["pooled"] = encode_fixed(pipe, prompts, opts.mixed_precision)
     return batch

@@ -55,9 +55,11 @@ class Trainer:
         self.concept = validate_concept(opts.concept_dir, opts.resolution)
         self.tokens = (text.add_learned_token(pipe, self.concept.token, self.concept.class_noun)
                        if opts.learns_token else None)
+        self._lower_precision()  # first: fixed captions are then encoded as the step encodes them
         self.data = reference_batch(pipe, self.concept, opts)  # latents + fixed text embeddings
         self.prior = prior_batch(pipe, opts.prior_dir, opts) if opts.prior_dir else None
-        self._lower_precision()
+        if self.amp is not None:
+            pipe.vae.to("cpu")  # latents are cached: the VAE is not needed on the GPU any more
         if opts.gradient_checkpointing:
             pipe.unet.enable_gradient_checkpointing()
         self.optimizer = self._optimizer()
@@ -71,7 +73,6 @@ class Trainer:
         if self.amp is None:
             return
         pipe = self.pipe
-        pipe.vae.to("cpu")  # latents are cached: the VAE is not needed on the GPU any more
         embeddings = [enc.get_input_embeddings() for _, enc in text.encoders(pipe)]
         masters = {p: p.data for p in self.lora_parameters()}  # exact fp32 copies, kept as-is
         masters.update({emb.weight: emb.weight.data for emb in embeddings})
