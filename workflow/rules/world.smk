@@ -12,9 +12,9 @@ rule world_build:
         "results/world/logs/world_build.log",
     benchmark:
         "results/world/benchmarks/world_build.tsv"
+    threads: 1
     params:
         out=output_folder_of,
-    threads: 1
     shell:
         "exec {PY} -m dcobench world build --out {params.out} --work results/world/build "
         "--threads {threads} > {log} 2>&1"
