@@ -11,8 +11,9 @@ from __future__ import annotations
 import sys
 
 
-class UserError(Exception):
-    """A mistake the user can fix; its message says what and how, in one line."""
+class UserError(ValueError):
+    """A mistake the user can fix; its message says what and how, in one line. A ValueError, so
+    callers that caught the ValueError it replaces still catch it."""
 
 
 # module -> class names whose instances are expected errors (input the user can fix)

@@ -50,3 +50,12 @@ def test_unexpected_error_keeps_its_traceback(stage, caplog, error):
 def test_is_expected_needs_no_import():
     assert is_expected(UserError("x")) and is_expected(ConfigError("x"))
     assert not is_expected(KeyError("x")) and not is_expected(RuntimeError("x"))
+
+
+def test_a_stage_refusal_is_one_line(tmp_path, caplog):
+    """A real stage's refusal (new-concept on a folder without photos) is a UserError: one line."""
+    (tmp_path / "mine").mkdir()
+    assert entry.main(["new-concept", str(tmp_path / "mine"), "--class", "cat"]) == 1
+    [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "no images" in record.getMessage() and record.exc_info is None
+    assert isinstance(UserError("x"), ValueError)  # callers catching ValueError still do
