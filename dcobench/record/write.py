@@ -93,9 +93,9 @@ def _claims_pointer(claims: Path) -> dict | None:
     """The claims file and the commit that registered it, from the claims table."""
     if not claims.exists():
         return None
-    table = pd.read_csv(claims, dtype=str)
+    table = pd.read_csv(claims, dtype=str, keep_default_na=False)
     first = table.iloc[0] if len(table) else {}
-    return {"file": first.get("claims_file"), "registered": first.get("registered"),
+    return {"file": first.get("claims_file") or None, "registered": first.get("registered") or None,
             "tests": len(table)}
 
 
@@ -151,6 +151,9 @@ def write_record(results: Path, out: Path, configs: list[Path] | None = None,
     """Write the record of the finished run `results` (results/<exp>) to `out`, replacing any
     record there; nothing is written when it would exceed `limit` bytes (RecordError)."""
     results, out = Path(results), Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise RecordError(f"{out} exists and is not a record (no manifest.json): give the record's "
+                          "own folder, e.g. experiments/<name>/record")
     files = _configs(results, configs)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as scratch:

@@ -101,6 +101,11 @@ def test_record_write_refuses_a_large_record(tmp_path, finished):
     out = tmp_path / "rec2"
     assert main(["record", "write", "--results", str(exp), "--out", str(out),
                  "--max-bytes", "1000"]) == 1
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "overlay.yaml").write_text("experiment: mini\n")
+    with pytest.raises(RecordError, match="is not a record"):  # never replaces an experiment folder
+        write_record(exp, tmp_path / "exp")
+    assert (tmp_path / "exp" / "overlay.yaml").exists()
     with pytest.raises(RecordError, match="summary.csv not found"):
         write_record(tmp_path / "none", out, configs=[finished.parents[1] / "mini.yaml"])
 
