@@ -19,7 +19,7 @@ EXIT_DIFFERENT = 3  # `record diff --fail-on-diff` when a verdict or number move
 
 
 def add_arguments(parser) -> None:
-    from dcobench.record.write import IMAGE_BYTES, MAX_BYTES
+    from dcobench.record.limits import IMAGE_BYTES, MAX_BYTES
 
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     write = sub.add_parser("write", help="write the record of a finished run")

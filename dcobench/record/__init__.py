@@ -1,8 +1,17 @@
 """Experiment records: a small, committed copy of what a finished run found (write.py), the
-differences between two records (diff.py) and a report rebuilt from one (report.py)."""
+differences between two records (diff.py) and a report rebuilt from one (report.py).
+Names are imported on first use, so `python -m dcobench <stage>` pays nothing for them."""
 
-from .diff import diff_records, format_diff
-from .write import MAX_BYTES, RecordError, read_manifest, write_record
+from __future__ import annotations
 
-__all__ = ["MAX_BYTES", "RecordError", "diff_records", "format_diff", "read_manifest",
-           "write_record"]
+import importlib
+
+_EXPORTS = {"diff_records": "diff", "format_diff": "diff", "RecordError": "write",
+            "read_manifest": "write", "write_record": "write", "MAX_BYTES": "limits"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -26,11 +26,9 @@ from PIL import Image
 
 from dcobench.errors import UserError
 
+from .limits import IMAGE_BYTES, MAX_BYTES, MIN_SIDE
 from .manifest import config_hash, environment, git_state, rule_times
 
-MAX_BYTES = 2_000_000  # a record, all files together
-IMAGE_BYTES = 200_000  # the sample grids together
-MIN_SIDE = 96  # grids are not shrunk below this many pixels on their long side
 CLAIM_COLUMNS = ["claim", "test", "effect", "ci_low", "ci_high", "bound", "verdict",
                  "claim_verdict"]
 
