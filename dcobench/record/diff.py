@@ -102,4 +102,12 @@ def format_diff(changes: pd.DataFrame, a: Path, b: Path, manifests: tuple[dict, 
     shown = changes.copy()
     for c in ("A", "B", "delta"):
         shown[c] = shown[c].map(_fmt)
-    return "\n".join(head) + "\n\n" + shown.to_string(index=False) + "\n"
+    left = {c: _left(shown[c], c) for c in ("kind", "what")}  # text reads left-aligned
+    body = shown.to_string(index=False, formatters=left, justify="left")
+    return "\n".join(head) + "\n\n" + body + "\n"
+
+
+def _left(column: pd.Series, name: str):
+    """A formatter padding every value of `column` (and its header) to one left-aligned width."""
+    width = max([len(name), *column.astype(str).map(len)])
+    return lambda value: f"{value!s:<{width}}"
