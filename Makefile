@@ -49,8 +49,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# snakefmt's settings: pyproject.toml [tool.snakefmt] (line length 100, as ruff's).
 lint: $(STAMP)
 	$(BIN)/ruff check dcobench tests
+	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/snakemake --lint
 
 # Refresh the lock: resolve the newest releases in a scratch venv, freeze it into $(LOCK).

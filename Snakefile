@@ -58,6 +58,6 @@ include: "workflow/rules/world.smk"  # world hook (issue 17)
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

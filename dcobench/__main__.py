@@ -23,6 +23,7 @@ STAGES = {
     "launch": ("dcobench.cli.launch", "submit a stage (or a sweep) to SLURM via submitit, or run it locally"),
     "new-concept": ("dcobench.cli.new_concept", "write a concept.yaml for a folder of your own photos"),
     "world": ("dcobench.cli.world", "the procedural world: build its pretrained models, concepts, figures"),
+    "record": ("dcobench.cli.record", "experiment records: write one from a results folder, diff two, rebuild a report"),
 }
 
 
@@ -49,14 +50,27 @@ def main(argv: list[str] | None = None) -> int:
     from dcobench.signals import EXIT_INTERRUPTED, Interrupted
 
     try:
-        importlib.import_module(args._module).run(args)
+        status = importlib.import_module(args._module).run(args)  # None, or an exit status
     except Interrupted as exc:
         logging.getLogger("dcobench").warning("%s", exc)
         return EXIT_INTERRUPTED
-    except (ValueError, FileNotFoundError, KeyError, FloatingPointError) as exc:
-        logging.getLogger("dcobench").error("%s", exc)
-        return 1
-    return 0
+    except Exception as exc:  # noqa: BLE001 - every error ends here, as one line or a traceback
+        return _report_error(exc)
+    return status if isinstance(status, int) else 0
+
+
+def _report_error(exc: Exception) -> int:
+    """An expected error (dcobench.errors) as one log line; anything else, a bug, with its
+    traceback. Exit status 1 either way."""
+    from dcobench.errors import is_expected
+
+    log = logging.getLogger("dcobench")
+    if is_expected(exc):
+        log.error("%s", exc)
+    else:
+        log.error("unexpected %s (a bug? please report it with this traceback): %s",
+                  type(exc).__name__, exc, exc_info=exc)
+    return 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dcobench.errors import UserError
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--cluster", choices=("slurm", "local"), default="slurm",
@@ -45,7 +47,7 @@ def run(args) -> None:
 
     argv = args.stage_argv[1:] if args.stage_argv[:1] == ["--"] else args.stage_argv
     if not argv or argv[0] not in launch.STAGE_RULES:
-        raise ValueError(f"give the stage to run after --, one of: {', '.join(launch.STAGE_RULES)}")
+        raise UserError(f"give the stage to run after --, one of: {', '.join(launch.STAGE_RULES)}")
     res = launch.profile_resources(Path(args.profile), args.rule or launch.STAGE_RULES[argv[0]])
     for name in ("runtime", "mem_mb", "cpus_per_task", "gpu", "gpu_model", "slurm_partition",
                  "slurm_account", "slurm_extra"):
@@ -68,4 +70,4 @@ def run(args) -> None:
             print(f"job {job.job_id}: FAILED ({str(exc).strip().splitlines()[-1]}); "
                   f"see {job.paths.stderr}", file=sys.stderr, flush=True)
     if failed:
-        raise ValueError(f"{failed} of {len(jobs)} launched job(s) failed")
+        raise UserError(f"{failed} of {len(jobs)} launched job(s) failed")

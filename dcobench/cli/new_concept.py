@@ -14,6 +14,7 @@ import yaml
 
 from dcobench.data.concept import CONCEPT_FILE, IMAGE_EXTS, load_concept
 from dcobench.data.names import name_problem
+from dcobench.errors import UserError
 
 HEADER = """\
 # {name}: written by `python -m dcobench new-concept`. Replace each caption by a comprehensive one
@@ -53,14 +54,14 @@ def run(args) -> None:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder; put the concept's images in one")
     if problem := name_problem(folder.name):
-        raise ValueError(f"{folder}: the {problem}")
+        raise UserError(f"{folder}: the {problem}")
     target = folder / CONCEPT_FILE
     if target.exists() and not args.force:
-        raise ValueError(f"{target} exists; edit it, or pass --force to write a new draft")
+        raise UserError(f"{target} exists; edit it, or pass --force to write a new draft")
     images = sorted(p.name for p in folder.iterdir()
                     if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
     if not images:
-        raise ValueError(f"{folder}: no images ({'/'.join(IMAGE_EXTS)}); add the photos first")
+        raise UserError(f"{folder}: no images ({'/'.join(IMAGE_EXTS)}); add the photos first")
     target.write_text(draft(folder.name, args.kind, args.class_noun, args.live, images),
                       encoding="utf-8")
     concept = load_concept(folder)  # what the workflow will check at -n

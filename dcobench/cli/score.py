@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dcobench.errors import UserError
+
 GUIDE_COLUMNS = ["guide", "guidance", "w_rg", "w_text"]  # index.csv's, copied as they are
 COLUMNS = ["exp", "group", "concept", "variant", *GUIDE_COLUMNS, "file", "prompt_index", "seed",
            "prompt_set", "metric", "value"]
@@ -87,7 +89,7 @@ def run(args) -> None:
     needed = list(dict.fromkeys(s.model for s in scorers.values()))
     missing = [k for k in needed if k not in specs]
     if missing:
-        raise ValueError(f"--models lacks an embedder spec for: {', '.join(missing)}")
+        raise UserError(f"--models lacks an embedder spec for: {', '.join(missing)}")
     folders = [Path(s) for s in args.samples]
     for folder in folders:
         read_index(folder)  # fail before loading any model

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dcobench.cli import add_options_argument, build_options
+from dcobench.errors import UserError
 
 
 def add_arguments(parser) -> None:
@@ -54,7 +55,7 @@ def run(args) -> None:
         phases = [p for p in args.phases.split(",") if p] or list(PHASES)
         unknown = sorted(set(phases) - set(PHASES))
         if unknown:
-            raise ValueError(f"unknown world build phase(s) {unknown}; known: {', '.join(PHASES)}")
+            raise UserError(f"unknown world build phase(s) {unknown}; known: {', '.join(PHASES)}")
         out = Path(args.out or "resources/world")
         manifest = Builder(opts, Path(args.work), out).run(phases)
         if manifest:
@@ -64,7 +65,7 @@ def run(args) -> None:
         from dcobench.world.concepts import write_world_concepts
 
         if not args.out:
-            raise ValueError("world concepts needs --out")
+            raise UserError("world concepts needs --out")
         for folder in write_world_concepts(Path(args.out), args.seed, args.contexts):
             print(f"wrote {folder}")
     elif args.action == "ceiling":
@@ -85,6 +86,6 @@ def run(args) -> None:
         from dcobench.world.figures import write_figures
 
         if not args.out:
-            raise ValueError("world figure needs --out")
+            raise UserError("world figure needs --out")
         for path in write_figures(Path(args.out), args.world, args.seed):
             print(f"wrote {path}")

@@ -70,6 +70,8 @@ class ReportOptions:
     grids_per_experiment: int = 4  # concepts with a sample grid per experiment and group
     grid_prompts: int = 4  # prompt columns per grid
     loss_plots_inline: int = 12  # per-run loss plots embedded in the html (all are written)
+    grid_dir: Path | None = None  # pre-rendered grids <experiment>/grid_<group>_<concept>.png
+    #   (a record's images/), shown where no sample folder of the grid is given
 
     def __post_init__(self):
         for name in ("grids_per_experiment", "grid_prompts", "loss_plots_inline"):
@@ -134,6 +136,16 @@ def _grid_references(refs: dict[str, list[Path]], group: str, concept: str) -> l
     return [p for pair in zip(a, b, strict=False) for p in pair] or a or b
 
 
+def _stored_grid(opts: ReportOptions, experiment: str, group: str, concept: str) -> list:
+    """The grid of opts.grid_dir (a record's images/) as an item, [] when there is none."""
+    png = opts.grid_dir / experiment / f"grid_{group}_{concept}.png" if opts.grid_dir else None
+    if png is None or not png.exists():
+        return []
+    return [(png, f"{experiment} / {concept}: the sample grid as the run's report drew it "
+             "(reduced size, from the record); rows = variants, columns = prompts, the same "
+             "prompt and seed in every row.")]
+
+
 def _grids(opts: ReportOptions, experiment: str, group: str, per_concept: pd.DataFrame,
            samples: dict, refs: dict[str, list[Path]]) -> list[tuple[Path, str]]:
     """Sample grids for the first `grids_per_experiment` concepts of the cell."""
@@ -143,6 +155,7 @@ def _grids(opts: ReportOptions, experiment: str, group: str, per_concept: pd.Dat
     for concept in sorted(set(cell["concept"]))[:opts.grids_per_experiment]:
         rows = _grid_rows(samples.get((group, concept), {}), variants)
         if len(rows) < 1:
+            items += _stored_grid(opts, experiment, group, concept)
             continue
         stem = opts.exp_dir / "figures" / experiment / f"grid_{group}_{concept}"
         references = _grid_references(refs, group, concept)

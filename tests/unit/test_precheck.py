@@ -33,21 +33,22 @@ def test_the_shipped_configs_pass():
         precheck(yaml.safe_load(path.read_text()), SCHEMA)
 
 
-WORLD_OVERLAYS = sorted(p.name for p in (REPO / "config").glob("world_*.yaml") if p.name != "world_claims.yaml")
+WORLD_OVERLAYS = sorted(p.parent.name for p in (REPO / "experiments").glob("world_*/overlay.yaml"))
 
 
 def test_every_world_run_overlay_is_checked():
-    assert {"world_first_dco.yaml", "world_second_run.yaml", "world_third_run.yaml"} <= set(WORLD_OVERLAYS)
+    assert {"world_first_dco", "world_second_run", "world_eighth_run"} <= set(WORLD_OVERLAYS)
+    assert not list((REPO / "config").glob("world_*_run.yaml"))  # config/ holds product configs
 
 
 @pytest.mark.parametrize("overlay", WORLD_OVERLAYS)
 def test_the_world_overlays_pass_on_world_yaml(overlay):
-    """The world run overlays are given after config/world.yaml (later files update earlier
-    ones key by key, as Snakemake merges --configfile)."""
+    """The world run overlays (experiments/<run>/overlay.yaml) are given after config/world.yaml
+    (later files update earlier ones key by key, as Snakemake merges --configfile)."""
     from snakemake.utils import update_config
 
     cfg = yaml.safe_load((REPO / "config" / "world.yaml").read_text())
-    update_config(cfg, yaml.safe_load((REPO / "config" / overlay).read_text()))
+    update_config(cfg, yaml.safe_load((REPO / "experiments" / overlay / "overlay.yaml").read_text()))
     assert "db_rare" in cfg["train"]["variant_defs"] and "dco_b01" in cfg["train"]["variant_defs"]
     assert set(cfg["experiments"]) <= set(cfg["experiment_defs"])
     precheck(cfg, SCHEMA)

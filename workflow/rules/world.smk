@@ -1,7 +1,7 @@
 # The procedural world (dcobench.world): pretrain its presets, write its concepts and figures.
 # Not part of `rule all`: the committed weights in resources/world are the default; run
 # `snakemake --cores 2 world_build` to rebuild them into results/world/presets
-# (about 30 min on two shared CPU cores; see docs/world.md).
+# (seconds per phase of the committed build: resources/world/manifest.json; see docs/world.md).
 
 
 rule world_build:
@@ -12,9 +12,9 @@ rule world_build:
         "results/world/logs/world_build.log",
     benchmark:
         "results/world/benchmarks/world_build.tsv"
+    threads: 1
     params:
         out=output_folder_of,
-    threads: 1
     shell:
         "exec {PY} -m dcobench world build --out {params.out} --work results/world/build "
         "--threads {threads} > {log} 2>&1"
