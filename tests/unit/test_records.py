@@ -158,7 +158,7 @@ def test_report_rebuilds_from_the_record_alone(tmp_path, finished):
     before = {p: p.read_bytes() for p in record.rglob("*") if p.is_file()}
     out = report_from_record(record, tmp_path / "report.html")
     text = out.read_text(encoding="utf-8")
-    assert "Claims (pre-registered)" in text and "Experiment mini" in text
+    assert "Our pre-registered claims" in text and "Experiment mini" in text
     assert "from the record" in text  # the stored grid
     assert text.count('src="data:image/png;base64,') == 2  # the Pareto figure and the grid
     assert before == {p: p.read_bytes() for p in record.rglob("*") if p.is_file()}  # read only
