@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from dcobench.gpucheck import GPUUnavailable
     from dcobench.signals import EXIT_INTERRUPTED, Interrupted
 
     try:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as exc:
         logging.getLogger("dcobench").warning("%s", exc)
         return EXIT_INTERRUPTED
-    except (ValueError, FileNotFoundError, KeyError, FloatingPointError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, FloatingPointError, GPUUnavailable) as exc:
         logging.getLogger("dcobench").error("%s", exc)
         return 1
     return 0
