@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from dcobench import gpucheck
 
 PROBE = "from dcobench.io import device; print('device', device())"
@@ -30,6 +32,7 @@ def test_no_gpu_given_or_cpu_allowed_runs_on_cpu():
     assert "device cpu" in _probe(CUDA_VISIBLE_DEVICES="0", DCOBENCH_ALLOW_CPU="1").stdout
 
 
+@pytest.mark.slow
 def test_stage_cli_exits_nonzero_with_a_one_line_reason(tmp_path):
     """Through `python -m dcobench` the diagnosis is logged as an error, not a traceback."""
     base = {k: v for k, v in os.environ.items() if k != "DCOBENCH_ALLOW_CPU"}
