@@ -16,7 +16,7 @@ from dcobench import launch
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-LOCAL_RULES = {"aggregate", "claims", "report", "noise_distance", "all"}  # report.smk localrules
+LOCAL_RULES = {"aggregate", "claims", "report", "noise_distance", "prepare_model", "all"}  # localrules
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) "
                        r"\(log: \S*/rule_(\w+?)/\S*\.log\)")
 

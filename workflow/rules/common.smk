@@ -10,6 +10,7 @@ from pathlib import Path
 from dcobench import config as dcfg
 from dcobench.data.concept import IMAGE_EXTS
 from dcobench.merge.ids import pair_variants, parse_merge_id
+from dcobench.weights import job_spec
 
 try:  # a job's own snakemake process (SLURM) skips decoding the images again
     SETUP = dcfg.load_setup(config, decode=not workflow.remote_exec)
@@ -19,7 +20,10 @@ CONCEPTS = SETUP.concepts  # name -> ConceptRef
 VARIANTS = SETUP.variants  # name -> Variant (objective, prior, TrainOptions overrides)
 PLAN = SETUP.plan  # what the selected experiments need (dcobench/experiments.py)
 
-PY = shlex.quote(sys.executable)  # the interpreter running snakemake (the project venv)
+PY_ONLINE = shlex.quote(sys.executable)  # the interpreter running snakemake (the project venv)
+# Every job runs offline: prepare_model (a local rule, on the submit host) downloads each
+# configured model once, before any job that uses it; a stray hub call then fails in seconds.
+PY = f"env HF_HUB_OFFLINE=1 {PY_ONLINE}"
 EXP = config["experiment"]
 R = f"results/{EXP}"
 DATA = config["data"]["root"]
@@ -74,6 +78,11 @@ def prepared(name):
 def model_json(key):
     """The record that models.<key> resolved to a loadable model: input of what uses it."""
     return f"{R}/prepared/models/{key}.json"
+
+
+def job_model(key):
+    """What jobs load for models.<key>: a hub pipeline's downloaded folder, else the spec."""
+    return job_spec(key, config["models"][key])
 
 
 def name_regex(names):

@@ -20,7 +20,7 @@ rule sample:
         concepts=concept_flag_of,
         out=sample_root_of,
         options=opts(dcfg.sample_options(config, GUIDES)),
-        base=config["models"]["base"],
+        base=job_model("base"),
     shell:
         "exec {PY} -m dcobench sample {params.model} {params.concepts} --out {params.out} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
@@ -42,7 +42,7 @@ use rule sample as sample_pretrained with:
         concepts=concept_flag_of,
         out=sample_root_of,
         options=opts(dcfg.sample_options(config, ["cfg"])),
-        base=config["models"]["base"],
+        base=job_model("base"),
 
 
 ruleorder: sample_pretrained > sample
@@ -63,4 +63,4 @@ use rule sample as sample_merge with:
         concepts=pair_flags_of,
         out=sample_root_of,
         options=opts(dcfg.sample_options(config, MERGE_GUIDES)),
-        base=config["models"]["base"],
+        base=job_model("base"),
