@@ -21,6 +21,8 @@ STAGES = {
     "report": ("dcobench.cli.report", "render tables, figures and the HTML report"),
     "bench": ("dcobench.cli.bench", "benchmarks written to results/bench/*.json"),
     "launch": ("dcobench.cli.launch", "submit a stage (or a sweep) to SLURM via submitit, or run it locally"),
+    "estimate": ("dcobench.cli.estimate", "GPU-hours per rule of a config (bench gpu's per-row costs)"),
+    "doctor": ("dcobench.cli.doctor", "check models, CUDA, SLURM partitions, disk and estimates before submitting"),
     "world": ("dcobench.cli.world", "the procedural world: build its pretrained models, concepts, figures"),
 }
 

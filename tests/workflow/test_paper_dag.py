@@ -41,8 +41,9 @@ def dry_run(tmp_path, *extra):
 
 @pytest.fixture(scope="module")
 def fig8c(tmp_path_factory):
+    """fig8c + fig5 through the shipped SLURM profile (dry run: nothing is submitted)."""
     tmp_path = tmp_path_factory.mktemp("paper")
-    cfg = paper_config(tmp_path, ["fig8c"])
+    cfg = paper_config(tmp_path, ["fig8c", "fig5"])
     return tmp_path, cfg, dry_run(tmp_path, "--profile", "slurm")
 
 
@@ -74,11 +75,43 @@ def jobs_of(stdout):
 def test_weights_fetched_by_a_local_rule_and_every_job_runs_offline(fig8c):
     tmp_path, _, stdout = fig8c
     jobs = {rule: [cmd for _, cmd in js] for rule, js in jobs_of(stdout).items()}
-    fetch = jobs.pop("prepare_model")  # a local rule (report.smk / data.smk localrules): online
-    assert len(fetch) == 1 and "HF_HUB_OFFLINE" not in fetch[0] and SDXL in fetch[0]
+    fetch = jobs.pop("prepare_model")  # a local rule (data.smk localrules): online
+    assert len(fetch) == 2 and not any("HF_HUB_OFFLINE" in c for c in fetch)  # base + siglip
+    assert any(f"--key base --spec {SDXL} " in c for c in fetch)
     assert {"train", "priors", "noise_distance_run"} <= set(jobs)
     for rule, commands in jobs.items():
         for cmd in commands:
             assert "env HF_HUB_OFFLINE=1 " in cmd, (rule, cmd)
     weights = str(tmp_path / "models" / "weights" / SDXL.replace("/", "--"))
     assert all(f"--base-model {weights} " in c for c in jobs["train"])  # the downloaded folder
+
+
+def test_gpu_rules_on_the_gpu_partition_cpu_rules_not(fig8c):
+    """`snakemake -n --profile slurm`: each GPU job carries the GPU partition and --gpus, each
+    CPU job neither (it goes to the default partition)."""
+    jobs = jobs_of(fig8c[2])
+    gpu_rules = {"train", "priors", "noise_distance_run", "sample", "score"}
+    assert gpu_rules <= set(jobs) and {"prepare", "fetch_concept", "sample_join"} <= set(jobs)
+    gpu_rules |= {"sample_pretrained", "score_pretrained"}  # (not in these two figures)
+    for rule, js in jobs.items():
+        for resources, _ in js:
+            on_gpu = "slurm_partition=gpu" in resources
+            assert on_gpu == (rule in gpu_rules) == ("gpu=1" in resources), (rule, resources)
+
+
+def test_long_sampling_jobs_are_chunked_and_joined(fig8c):
+    """fig5's style grids (190 prompts × 2 seeds × 5 guides) run as sample.chunks.style jobs per
+    model, each a prompt block into the same folder; one join per model writes index.csv."""
+    _, cfg, stdout = fig8c
+    n = cfg["sample"]["chunks"]["style"]
+    assert n > 1
+    jobs = jobs_of(stdout)
+    style = [cmd for _, cmd in jobs["sample"] if "--style " in cmd]
+    folders = {re.search(r"--out (\S+)", c)[1] for c in style}
+    assert style and len(style) == n * len(folders)
+    for folder in folders:
+        chunks = sorted(re.search(r"--chunk (\S+)", c)[1] for c in style if f"--out {folder} " in c)
+        assert chunks == [f"{i}of{n}" for i in range(1, n + 1)]
+    joins = [cmd for _, cmd in jobs["sample_join"] if "--style " in cmd]
+    assert sorted(re.search(r"--out (\S+)", c)[1] for c in joins) == sorted(folders)
+    assert all("--join" in c and "--chunk" not in c for c in joins)

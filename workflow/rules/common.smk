@@ -45,6 +45,7 @@ wildcard_constraints:
     subject="[A-Za-z0-9][A-Za-z0-9_.-]*",
     style="[A-Za-z0-9][A-Za-z0-9_.-]*",
     merge="[a-z0-9_]+(?:\\+[a-z0-9_]+)?-[a-z0-9_]+",
+    chunk="[0-9]+of[0-9]+",
 
 
 def opts(options):
@@ -204,9 +205,40 @@ def input_folder_of(w, input):
     return folder(input[0])
 
 
-def sample_root_of(w, output):
-    """The folder holding one sample folder per guide (outputs are {root}/{guide}/index.csv)."""
-    return folder(folder(output[0]))
+# used by sample.smk: a model's grid runs as sample.chunks[group] jobs, then a join
+
+
+def n_chunks(group):
+    """Sampling jobs per model folder of `group` (subject | style | merge): config sample.chunks."""
+    return int((config["sample"].get("chunks") or {}).get(group, 1))
+
+
+def chunk_markers(root, group):
+    return [f"{root}/{i}of{n_chunks(group)}.done" for i in range(1, n_chunks(group) + 1)]
+
+
+def sample_dir_of(w):
+    return f"{R}/samples/{w.kind}/{w.concept}/{w.variant}"
+
+
+def pretrained_dir_of(w):
+    return f"{R}/samples/{w.kind}/{w.concept}/pretrained"
+
+
+def merge_samples_dir_of(w):
+    return f"{merge_dir(w.subject, w.style, w.merge)}/samples"
+
+
+def sample_chunks_of(w):
+    return chunk_markers(f"{R}/chunks/samples/{w.kind}/{w.concept}/{w.variant}", w.kind)
+
+
+def pretrained_chunks_of(w):
+    return chunk_markers(f"{R}/chunks/samples/{w.kind}/{w.concept}/pretrained", w.kind)
+
+
+def merge_chunks_of(w):
+    return chunk_markers(f"{R}/chunks/merges/{w.subject}__{w.style}/{w.merge}", "merge")
 
 
 def model_flag_of(w, input):
