@@ -22,6 +22,8 @@ STAGES = {
     "bench": ("dcobench.cli.bench", "benchmarks written to results/bench/*.json"),
     "launch": ("dcobench.cli.launch", "submit a stage (or a sweep) to SLURM via submitit, or run it locally"),
     "new-concept": ("dcobench.cli.new_concept", "write a concept.yaml for a folder of your own photos"),
+    "estimate": ("dcobench.cli.estimate", "GPU-hours per rule of a config (bench gpu's per-row costs)"),
+    "doctor": ("dcobench.cli.doctor", "check models, CUDA, SLURM partitions, disk and estimates before submitting"),
     "world": ("dcobench.cli.world", "the procedural world: build its pretrained models, concepts, figures"),
     "record": ("dcobench.cli.record", "experiment records: write one from a results folder, diff two, rebuild a report"),
 }

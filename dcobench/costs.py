@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# Fallbacks at 1024², bf16, one H100-class GPU. Estimates, not measurements (no GPU has run
-# `bench gpu` for this project yet): sampling from ≈ 3.0 s per 50-step CFG image (2 rows per
-# step: 3.0 s / 100 rows), the figure config/estimate_gpu_hours.py assumed; training from its
-# 0.40 s per batch-1 DB step (forward + backward of one row). bench/gpu.py's old 65 ms per row
-# was a deliberately pessimistic bound for its time budget, not an estimate.
-DEFAULT_MS_PER_UNET_ROW = {"sample": 30.0, "train": 400.0}
+# Fallbacks at 1024², bf16, one GPU: estimates, not measurements (no GPU has run `bench gpu` for
+# this project yet), chosen to err high because SLURM time limits are planned with them.
+# Sampling: 65 ms per no-grad row, an A100-class figure (fig5's 1,900-image grid, 266,000 rows,
+# is ≈ 4 h on an A100: ≈ 54 ms per row; an H100 is nearer 30 ms). Training: 400 ms per batch-1
+# DB step (forward + backward of one row, with gradient checkpointing). One source: the
+# GPU-hour estimate (dcobench/estimate.py) and `bench gpu` both read these.
+DEFAULT_MS_PER_UNET_ROW = {"sample": 65.0, "train": 400.0}
 REFERENCE_RESOLUTION = 1024
 BENCH_JSON = Path("results/bench/gpu.json")
 

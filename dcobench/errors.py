@@ -26,6 +26,7 @@ EXPECTED = {
     "dcobench.ownership": ("OwnershipError",),
     "dcobench.registry": ("UnknownNameError",),
     "dcobench.analysis.claims_spec": ("MissingArm",),
+    "dcobench.gpucheck": ("GPUUnavailable",),  # a GPU job whose torch cannot use its GPU
 }
 
 

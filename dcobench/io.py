@@ -28,8 +28,13 @@ def derive_seed(*parts: int | str) -> int:
 
 
 def device() -> torch.device:
-    """CUDA when present (SLURM sets CUDA_VISIBLE_DEVICES), else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when present (SLURM sets CUDA_VISIBLE_DEVICES), else CPU; a job that was given a
+    GPU but cannot use it stops here with a diagnosis (dcobench.gpucheck)."""
+    from dcobench.gpucheck import check_gpu_usable
+
+    available = torch.cuda.is_available()
+    check_gpu_usable(available)
+    return torch.device("cuda" if available else "cpu")
 
 
 def load_image(path: Path, resolution: int) -> torch.Tensor:

@@ -44,10 +44,21 @@ class Resources:
     cpus_per_task: int = 1
     gpu: int = 0
     gpu_model: str | None = None
+    gres: str | None = None  # e.g. "gpu:1": sbatch --gres, for clusters without cons_tres
     slurm_partition: str | None = None
     slurm_account: str | None = None
     slurm_extra: str = ""  # extra sbatch flags, e.g. "--signal=TERM@300 --qos=high"
     extra: dict = field(default_factory=dict)  # other profile keys, ignored by the launcher
+
+    @property
+    def gpus(self) -> int:
+        """GPUs per job, asked for as `gpu` (--gpus) or as `gres` (gpu[:type]:N)."""
+        if self.gpu:
+            return int(self.gpu)
+        parts = (self.gres or "").split(":")
+        if parts[0] != "gpu":
+            return 0
+        return int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 1
 
 
 def _value(raw):
@@ -88,7 +99,9 @@ def sbatch_parameters(res: Resources) -> dict:
         params["partition"] = res.slurm_partition
     if res.slurm_account:
         params["account"] = res.slurm_account
-    if res.gpu:
+    if res.gres:
+        params["gres"] = res.gres
+    elif res.gpu:
         params["gres"] = f"gpu:{res.gpu_model}:{res.gpu}" if res.gpu_model else f"gpu:{res.gpu}"
     extra, delay = {}, signal_delay(res.slurm_extra)
     for flag in shlex.split(res.slurm_extra or ""):

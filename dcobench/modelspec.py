@@ -82,6 +82,8 @@ def spec_problem(key: str, spec: str) -> str | None:
                     f"found: {', '.join(found) or 'nothing'}); point models.{key} at the folder "
                     "a save_pretrained / download wrote, or use a preset or hub id")
         return None
+    if os.path.isfile(os.path.expanduser(local)):
+        return _single_file_problem(key, where, local)
     if _looks_like_path(local) or os.path.exists(local):
         return (f"{where}: no such folder; fix the path, or use a preset "
                 f"({', '.join(PRESET_NAMES[:4])}) or a hub id (org/name)")
@@ -91,11 +93,36 @@ def spec_problem(key: str, spec: str) -> str | None:
         hint = (f"did you mean {close[0]!r}?" if close else f"presets: {', '.join(_presets())}")
         return (f"{where} is not a built-in preset ({hint}), an existing local folder or a hub "
                 "id (org/name)")
-    if offline() and not in_hub_cache(repo, need):
+    if offline() and not in_hub_cache(repo, need) and not _downloaded(key, repo):
         return (f"{where}: hub model not in the local cache ({hub_cache()}) and HF_HUB_OFFLINE "
                 f"is set; download it first: `hf download {repo}` (with network), or unset "
                 "HF_HUB_OFFLINE")
     return None
+
+
+def _downloaded(key: str, repo: str) -> bool:
+    """Whether `prepare model` has downloaded hub pipeline `repo` (dcobench.weights)."""
+    from dcobench.weights import is_complete, is_pipeline_key, weights_dir
+
+    return is_pipeline_key(key) and is_complete(weights_dir(repo))
+
+
+def _single_file_problem(key: str, where: str, path: str) -> str:
+    """A file where a model folder is expected: a single-file checkpoint, and how to convert it."""
+    from dcobench.weights import is_single_file
+
+    if not is_single_file(path):
+        return (f"{where} is a file, not a model folder; point models.{key} at a folder that "
+                "save_pretrained / a download wrote, a preset or a hub id")
+    if key != "base":
+        return (f"{where} is a single-file checkpoint; models.{key} needs a model folder "
+                f"(a save_pretrained output holding {model_file(key)}) or a hub id")
+    out = str(Path(path).with_suffix("")) + "-diffusers"
+    return (f"{where} is a single-file checkpoint; dcobench loads SDXL as a diffusers folder. "
+            "Convert it once (on a machine with the hub reachable, for the configs): "
+            "python -c \"from diffusers import StableDiffusionXLPipeline as P; "
+            f"P.from_single_file('{path}').save_pretrained('{out}')\" "
+            f"and set models.{key}: {out}")
 
 
 def check_models(models: dict) -> list[str]:

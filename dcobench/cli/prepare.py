@@ -2,8 +2,8 @@
 
 demo: draw the procedural demo concepts; fetch: link or download a source concept's images
 (data.sources) into a complete concept folder; validate: open every image of the concept
-folders; model: resolve one config models.<key> (build a preset on first use) and check that it
-is loadable; checkpoint: export a kept training checkpoint as a model folder (checkpoint
+folders; model: resolve one config models.<key> (build a preset on first use, download a hub
+model's files once, fp16 where the hub has them) and check its tokenizer / processor loads; checkpoint: export a kept training checkpoint as a model folder (checkpoint
 variants, e.g. db_es); parti: write the deterministic Parti prompt subset.
 """
 
@@ -130,17 +130,25 @@ def _validate(args) -> None:
 
 
 def _model(args) -> None:
-    """Resolve models.<key> (a preset is built on first use) and check the folder is loadable."""
+    """Resolve models.<key>: build a preset on first use, download a hub model's files once
+    (dcobench.weights; this runs on the submit host, GPU jobs then run offline), check that its
+    tokenizer / processor loads, and record the spec the jobs load."""
     from dcobench.io import write_text_atomic
-    from dcobench.modelspec import spec_problem
+    from dcobench.modelspec import offline, spec_problem
+    from dcobench.weights import check_loadable, download, hub_repo, job_spec
 
     if problem := spec_problem(args.key, args.spec):
         raise UserError(problem)
     from dcobench.models import resolve_model
 
-    path = resolve_model(args.spec)
+    repo = hub_repo(args.spec)
+    if repo and not offline():
+        path = download(args.key, repo)
+    else:
+        path = job_spec(args.key, resolve_model(args.spec))
     if Path(path).is_dir() and (problem := spec_problem(args.key, path)):
         raise UserError(f"{problem} (models.{args.key} is {args.spec!r})")
-    summary = {"key": args.key, "spec": args.spec, "path": path}
+    loaded = check_loadable(args.key, path)
+    summary = {"key": args.key, "spec": args.spec, "path": path, "loaded": loaded}
     write_text_atomic(Path(args.out), json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

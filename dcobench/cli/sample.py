@@ -1,6 +1,15 @@
-"""`python -m dcobench sample`: one model over the guidance grid × prompts × seeds."""
+"""`python -m dcobench sample`: one model over the guidance grid × prompts × seeds.
+
+A long grid is split into chunks (config sample.chunks) so each SLURM job fits its time limit:
+`--chunk 2of4` samples the second of four contiguous prompt blocks into the same folders and
+touches `--done`; `--join` (after every chunk) checks the images and writes each guide's
+index.csv, which is what downstream rules read. Without --chunk/--join: the whole grid at once.
+"""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from dcobench.cli import add_options_argument, build_options
 
@@ -11,12 +20,31 @@ def add_arguments(parser) -> None:
     parser.add_argument("--style", help="style concept folder (fills {style})")
     parser.add_argument("--out", required=True, help="output folder; one sub-folder per guide")
     parser.add_argument("--base-model", help="SDXL preset, local folder or hub id")
+    parser.add_argument("--chunk", metavar="IofN", help="sample prompt block I of N only (1of4)")
+    parser.add_argument("--done", help="with --chunk: file written when the chunk is complete")
+    parser.add_argument("--join", action="store_true",
+                        help="write index.csv per guide once every chunk's images exist")
     add_options_argument(parser)
 
 
+def parse_chunk(text: str) -> tuple[int, int]:
+    """'2of4' -> (2, 4)."""
+    match = re.fullmatch(r"(\d+)of(\d+)", text or "")
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise ValueError(f"--chunk wants IofN with 1 <= I <= N (e.g. 2of4), got {text!r}")
+    return int(match[1]), int(match[2])
+
+
 def run(args) -> None:
-    from dcobench.sample.grid import SampleOptions, sample_grid
+    from dcobench.sample.grid import SampleOptions, join_grid, sample_grid
 
     opts = build_options(SampleOptions, args.options, out_dir=args.out, model_dir=args.model,
                          subject_dir=args.subject, style_dir=args.style, base_model=args.base_model)
-    sample_grid(opts)
+    if args.join:
+        join_grid(opts)
+        return
+    sample_grid(opts, parse_chunk(args.chunk) if args.chunk else None)
+    if args.done:
+        from dcobench.io import write_text_atomic
+
+        write_text_atomic(Path(args.done), f"{args.chunk or '1of1'}\n")

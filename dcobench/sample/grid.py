@@ -133,30 +133,74 @@ def load_model(opts: SampleOptions):
     return pipe
 
 
-def sample_grid(opts: SampleOptions) -> list[Path]:
+def chunk_prompts(filled: list, chunk: int, chunks: int) -> list:
+    """Block `chunk` (1-based) of `chunks` contiguous blocks of the prompts (sizes differ by at
+    most one): a sampling job's share when a model's grid is split to fit a time limit."""
+    if not 1 <= chunk <= chunks:
+        raise ValueError(f"chunk {chunk} of {chunks}: want 1 <= chunk <= chunks")
+    n = len(filled)
+    return filled[(chunk - 1) * n // chunks : chunk * n // chunks]
+
+
+def _slots(opts: SampleOptions):
+    """(filled prompts, slots): a slot is (prompt, seed, θ prompt, φ prompt)."""
+    filled = prompt_list(opts)
+    pairs = model_prompts(opts, filled)
+    slots = [(p, s, theta, phi) for p, (theta, phi) in zip(filled, pairs, strict=True)
+             for s in seeds_of(opts, p.prompt_set)]
+    return filled, slots
+
+
+def sample_grid(opts: SampleOptions, chunk: tuple[int, int] | None = None) -> list[Path]:
     """Write PNGs + index.csv per guide folder; existing images are kept (resumable).
 
     On SIGTERM/SIGUSR1 (SLURM preemption or time limit) the current batch is finished and
     flushed, `index.partial.csv` lists the images written so far, and `Interrupted` is raised
     (exit 143); a rerun skips the written images and produces the same folder as an
-    uninterrupted run.
+    uninterrupted run. `chunk` = (i, n): only the images of prompt block i of n (`chunk_prompts`),
+    into the same folders, without index.csv or manifest (`join_grid` writes them).
     """
-    filled = prompt_list(opts)
-    pairs = model_prompts(opts, filled)
-    slots = [(p, s, theta, phi) for p, (theta, phi) in zip(filled, pairs, strict=True)
-             for s in seeds_of(opts, p.prompt_set)]
+    filled, slots = _slots(opts)
+    if chunk is not None:
+        mine = {p.index for p in chunk_prompts(filled, *chunk)}
+        slots = [slot for slot in slots if slot[0].index in mine]
     pipe = load_model(opts)
     folders = []
     with StopSignals() as stop:
         for guide in opts.guides:
-            folders.append(_sample_guide(pipe, opts, guide, slots, stop))
-    write_manifest(opts.out_dir, "sample", json.loads(json.dumps(asdict(opts), default=str)),
-                   prompt_sets=sorted({p.prompt_set for p in filled}), num_images=len(slots) * len(opts.guides))
+            folders.append(_sample_guide(pipe, opts, guide, slots, stop, index=chunk is None))
+    if chunk is None:
+        _write_manifest(opts, filled, len(slots))
     return folders
 
 
-def _sample_guide(pipe, opts: SampleOptions, guide: Guide, slots, stop: StopSignals) -> Path:
-    """One guide folder: generate the missing images batch by batch, then index.csv."""
+def join_grid(opts: SampleOptions) -> list[Path]:
+    """After every chunk: check each guide folder holds all its images, then write index.csv
+    per guide and the manifest (what an unchunked `sample_grid` writes; no model is loaded)."""
+    filled, slots = _slots(opts)
+    folders = []
+    for guide in opts.guides:
+        folder = Path(opts.out_dir) / guide.name
+        missing = [_name(p.index, s) for p, s, *_ in slots if not (folder / _name(p.index, s)).exists()]
+        if missing:
+            raise ValueError(f"{len(missing)} of {len(slots)} images missing in {folder} "
+                             f"(first: {missing[0]}); rerun the sample chunks")
+        _write_index(folder, slots, guide, opts.w_text, opts.model_dir is not None)
+        (folder / PARTIAL_INDEX).unlink(missing_ok=True)
+        folders.append(folder)
+    _write_manifest(opts, filled, len(slots))
+    return folders
+
+
+def _write_manifest(opts: SampleOptions, filled, n_slots: int) -> None:
+    write_manifest(opts.out_dir, "sample", json.loads(json.dumps(asdict(opts), default=str)),
+                   prompt_sets=sorted({p.prompt_set for p in filled}),
+                   num_images=n_slots * len(opts.guides))
+
+
+def _sample_guide(pipe, opts: SampleOptions, guide: Guide, slots, stop: StopSignals,
+                  index: bool = True) -> Path:
+    """One guide folder: generate the missing images batch by batch, then index.csv (`index`)."""
     spec = GuideSpec(guide.kind, opts.w_text, guide.w_rg, THETA if opts.model_dir else None)
     folder = Path(opts.out_dir) / guide.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -175,8 +219,9 @@ def _sample_guide(pipe, opts: SampleOptions, guide: Guide, slots, stop: StopSign
                           opts.resolution, opts.steps, opts.scheduler)
         for (p, s, *_), img in zip(chunk, to_pil(images), strict=True):
             save_png_atomic(img, folder / _name(p.index, s))
-    _write_index(folder, slots, guide, opts.w_text, spec.lora is not None)
-    (folder / PARTIAL_INDEX).unlink(missing_ok=True)
+    if index:
+        _write_index(folder, slots, guide, opts.w_text, spec.lora is not None)
+        (folder / PARTIAL_INDEX).unlink(missing_ok=True)
     return folder
 
 

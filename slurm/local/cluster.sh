@@ -20,7 +20,9 @@
 #   LOCAL_SLURM_OVERSIZE    1 = advertise LOCAL_SLURM_CPUS / LOCAL_SLURM_MEM_MB even when larger
 #                           than the machine (SlurmdParameters=config_overrides, no CPU
 #                           binding), so a profile written for GPU nodes runs unchanged
-#   LOCAL_SLURM_PARTITION   default: debug
+#   LOCAL_SLURM_PARTITION   default: debug (the default partition)
+#   LOCAL_SLURM_GPU_PARTITION  a second partition on the same node, for GPU jobs (default: none);
+#                           e.g. cpu + gpu, as the shipped profile routes them
 #   LOCAL_SLURM_CLUSTER     default: localci
 #   LOCAL_SLURM_SMOKE       1 (default) = run an srun + sbatch (+ sacct) check after start
 #
@@ -35,6 +37,7 @@ DIR=${LOCAL_SLURM_DIR:-/var/tmp/local-slurm}
 ACCT=${LOCAL_SLURM_ACCOUNTING:-slurmdbd}
 NGPU=${LOCAL_SLURM_GPUS:-2}
 PART=${LOCAL_SLURM_PARTITION:-debug}
+GPU_PART=${LOCAL_SLURM_GPU_PARTITION:-}
 CLUSTER=${LOCAL_SLURM_CLUSTER:-localci}
 SMOKE=${LOCAL_SLURM_SMOKE:-1}
 CONF=/etc/slurm/slurm.conf
@@ -163,6 +166,8 @@ write_configs() {  # sets CONF_CHANGED=1 if slurm.conf/gres.conf/slurmdbd.conf c
     gres_node=" Gres=gpu:fake:$NGPU"
   fi
 
+  local gpu_part_line=""
+  [ -n "$GPU_PART" ] && gpu_part_line="PartitionName=$GPU_PART Nodes=ALL Default=NO MaxTime=INFINITE State=UP"
   local acct_block task_block="TaskPlugin=task/affinity"
   if [ "${LOCAL_SLURM_OVERSIZE:-0}" = 1 ]; then
     task_block="TaskPlugin=task/none
@@ -219,6 +224,7 @@ GresTypes=gpu
 $acct_block
 NodeName=localhost NodeAddr=127.0.0.1 NodeHostname=localhost $topo RealMemory=$mem$gres_node State=UNKNOWN
 PartitionName=$PART Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+$gpu_part_line
 EOF
 
   if [ "$NGPU" -gt 0 ]; then

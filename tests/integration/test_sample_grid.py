@@ -98,3 +98,29 @@ def test_bad_options_are_refused(demo_root, tmp_path):
     with pytest.raises(ValueError, match="mixed_precision"):
         SampleOptions(out_dir=tmp_path, subject_dir=demo_root / "toy_robot", guides=("cfg",),
                       mixed_precision="fp8")
+
+
+def test_chunks_then_join_write_what_one_job_writes(grids, demo_root, tmp_path):
+    """Issue 36: a grid split into prompt chunks (separate jobs into the same folders) and
+    joined gives the unchunked folder: same images, same index.csv; the join refuses a gap."""
+    from dcobench.cli.sample import parse_chunk
+    from dcobench.sample.grid import chunk_prompts, join_grid
+
+    assert [chunk_prompts(list(range(5)), i, 2) for i in (1, 2)] == [[0, 1], [2, 3, 4]]
+    assert parse_chunk("2of4") == (2, 4)
+    with pytest.raises(ValueError):
+        parse_chunk("5of4")
+    opts = SampleOptions(out_dir=tmp_path / "dco", model_dir=grids / "lora_dco",
+                         subject_dir=demo_root / "toy_robot", guides=GUIDES, num_prompts=2,
+                         seeds=(0, 1), steps=3, resolution=64, batch_size=4)
+    sample_grid(opts, chunk=(1, 2))
+    assert not (tmp_path / "dco" / "cfg" / "index.csv").exists()  # not complete yet
+    with pytest.raises(ValueError, match="2 of 4 images missing"):
+        join_grid(opts)
+    sample_grid(opts, chunk=(2, 2))
+    join_grid(opts)
+    for guide in GUIDES:
+        ref, got = grids / "dco" / guide, tmp_path / "dco" / guide
+        assert (got / "index.csv").read_text() == (ref / "index.csv").read_text()
+        for name in ("p000_s0.png", "p001_s1.png"):
+            assert np.abs(_pixels(got / name) - _pixels(ref / name)).max() <= 1

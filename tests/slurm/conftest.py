@@ -15,8 +15,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "slurm" / "local" / "cluster.sh"
 # the shipped profile asks SDXL-sized GPU nodes for; the fake node advertises that much
+# two partitions on the one node, as the shipped profile routes jobs: CPU rules to the default
+# `cpu`, GPU rules to `gpu`
 ENV = {"LOCAL_SLURM_OVERSIZE": "1", "LOCAL_SLURM_CPUS": "16", "LOCAL_SLURM_MEM_MB": "256000",
-       "LOCAL_SLURM_GPUS": "2"}
+       "LOCAL_SLURM_GPUS": "2", "LOCAL_SLURM_PARTITION": "cpu", "LOCAL_SLURM_GPU_PARTITION": "gpu"}
+# the fake GPUs are /dev/null links: jobs given one run on the CPU on purpose (dcobench.gpucheck)
+os.environ["DCOBENCH_ALLOW_CPU"] = "1"
 SKIPPED: list[str] = []
 SUMMARY: list[str] = []  # lines for the terminal summary (CI logs show them on success)
 
@@ -58,7 +62,7 @@ def slurm_cluster(request):
         if shutil.which("slurmctld") is None:  # apt could not install (offline, no mirror)
             _skip(f"installing SLURM with apt failed: {started.stderr.strip()[-300:]}")
         pytest.fail(f"local SLURM did not start:\n{started.stderr[-3000:]}")
-    return {"partition": ENV.get("LOCAL_SLURM_PARTITION", "debug")}
+    return {"partition": ENV["LOCAL_SLURM_PARTITION"], "gpu_partition": ENV["LOCAL_SLURM_GPU_PARTITION"]}
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ rule noise_distance_run:
                 "seed": config["seed"],
             }
         ),
-        base=config["models"]["base"],
+        base=job_model("base"),
     shell:
         "exec {PY} -m dcobench analyze noise-distance --run {params.run} --out {output} "
         "--base-model {params.base} --options {params.options} > {log} 2>&1"

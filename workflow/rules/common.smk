@@ -10,6 +10,7 @@ from pathlib import Path
 from dcobench import config as dcfg
 from dcobench.data.concept import IMAGE_EXTS
 from dcobench.merge.ids import pair_variants, parse_merge_id
+from dcobench.weights import job_spec
 
 try:  # a job's own snakemake process (SLURM) skips decoding the images again
     SETUP = dcfg.load_setup(config, decode=not workflow.remote_exec)
@@ -19,7 +20,10 @@ CONCEPTS = SETUP.concepts  # name -> ConceptRef
 VARIANTS = SETUP.variants  # name -> Variant (objective, prior, TrainOptions overrides)
 PLAN = SETUP.plan  # what the selected experiments need (dcobench/experiments.py)
 
-PY = shlex.quote(sys.executable)  # the interpreter running snakemake (the project venv)
+PY_ONLINE = shlex.quote(sys.executable)  # the interpreter running snakemake (the project venv)
+# Every job runs offline: prepare_model (a local rule, on the submit host) downloads each
+# configured model once, before any job that uses it; a stray hub call then fails in seconds.
+PY = f"env HF_HUB_OFFLINE=1 {PY_ONLINE}"
 EXP = config["experiment"]
 R = f"results/{EXP}"
 DATA = config["data"]["root"]
@@ -41,6 +45,7 @@ wildcard_constraints:
     subject="[A-Za-z0-9][A-Za-z0-9_.-]*",
     style="[A-Za-z0-9][A-Za-z0-9_.-]*",
     merge="[a-z0-9_]+(?:\\+[a-z0-9_]+)?-[a-z0-9_]+",
+    chunk="[0-9]+of[0-9]+",
 
 
 def opts(options):
@@ -74,6 +79,11 @@ def prepared(name):
 def model_json(key):
     """The record that models.<key> resolved to a loadable model: input of what uses it."""
     return f"{R}/prepared/models/{key}.json"
+
+
+def job_model(key):
+    """What jobs load for models.<key>: a hub pipeline's downloaded folder, else the spec."""
+    return job_spec(key, config["models"][key])
 
 
 def name_regex(names):
@@ -195,9 +205,40 @@ def input_folder_of(w, input):
     return folder(input[0])
 
 
-def sample_root_of(w, output):
-    """The folder holding one sample folder per guide (outputs are {root}/{guide}/index.csv)."""
-    return folder(folder(output[0]))
+# used by sample.smk: a model's grid runs as sample.chunks[group] jobs, then a join
+
+
+def n_chunks(group):
+    """Sampling jobs per model folder of `group` (subject | style | merge): config sample.chunks."""
+    return int((config["sample"].get("chunks") or {}).get(group, 1))
+
+
+def chunk_markers(root, group):
+    return [f"{root}/{i}of{n_chunks(group)}.done" for i in range(1, n_chunks(group) + 1)]
+
+
+def sample_dir_of(w):
+    return f"{R}/samples/{w.kind}/{w.concept}/{w.variant}"
+
+
+def pretrained_dir_of(w):
+    return f"{R}/samples/{w.kind}/{w.concept}/pretrained"
+
+
+def merge_samples_dir_of(w):
+    return f"{merge_dir(w.subject, w.style, w.merge)}/samples"
+
+
+def sample_chunks_of(w):
+    return chunk_markers(f"{R}/chunks/samples/{w.kind}/{w.concept}/{w.variant}", w.kind)
+
+
+def pretrained_chunks_of(w):
+    return chunk_markers(f"{R}/chunks/samples/{w.kind}/{w.concept}/pretrained", w.kind)
+
+
+def merge_chunks_of(w):
+    return chunk_markers(f"{R}/chunks/merges/{w.subject}__{w.style}/{w.merge}", "merge")
 
 
 def model_flag_of(w, input):

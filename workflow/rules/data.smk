@@ -80,8 +80,13 @@ rule prepare:
         "--resolution {params.resolution} --out {output} 2>&1 | tee {log}"
 
 
+# Runs on the submit host (the one place with the hub reachable): downloads a hub model's files
+# once (fp16 where the hub has them), builds a preset on first use, checks its tokenizer loads.
+localrules:
+    prepare_model,
+
+
 rule prepare_model:
-    # builds a preset on first use; checks a local folder or the hub cache (offline)
     output:
         model_json("{model}"),
     log:
@@ -93,5 +98,5 @@ rule prepare_model:
     params:
         spec=lambda w: shlex.quote(config["models"][w.model]),
     shell:
-        "{PY} -m dcobench prepare model --key {wildcards.model} --spec {params.spec} "
+        "{PY_ONLINE} -m dcobench prepare model --key {wildcards.model} --spec {params.spec} "
         "--out {output} 2>&1 | tee {log}"

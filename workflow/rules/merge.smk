@@ -19,7 +19,7 @@ rule merge:
         merger=merger_of,
         weights=merge_weights_of,
         options=opts(merge_options()),
-        base=config["models"]["base"],
+        base=job_model("base"),
         out=output_folder_of,
     shell:
         "exec {PY} -m dcobench merge --subject-model {params.subject} --style-model {params.style} "

@@ -16,7 +16,7 @@ rule priors:
     params:
         noun=prior_noun_of,
         options=prior_options_of,
-        base=config["models"]["base"],
+        base=job_model("base"),
         out=output_folder_of,
     shell:
         "exec {PY} -m dcobench priors --class-noun {params.noun} --out {params.out} "
@@ -42,7 +42,7 @@ rule train:
         objective=objective_of,
         prior=prior_flag_of,
         options=train_options_of,
-        base=config["models"]["base"],
+        base=job_model("base"),
     shell:
         "exec {PY} -m dcobench train --concept {params.concept} --objective {params.objective} "
         "--out {params.out} --base-model {params.base} {params.prior} "
