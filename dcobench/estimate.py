@@ -15,7 +15,6 @@ on your GPU) when it holds `ms_per_unet_row`, otherwise the fallbacks documented
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
