@@ -107,6 +107,8 @@ def _validate(args) -> None:
     from dcobench.data.concept import ConceptError, validate_concept
     from dcobench.io import write_text_atomic
 
+    if not args.concepts:  # checking nothing must not look like a pass
+        raise UserError("prepare validate: no concept folders given; pass --concepts FOLDER ...")
     concepts, errors = {}, []
     for folder in args.concepts:
         try:

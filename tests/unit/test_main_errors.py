@@ -59,3 +59,14 @@ def test_a_stage_refusal_is_one_line(tmp_path, caplog):
     [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "no images" in record.getMessage() and record.exc_info is None
     assert isinstance(UserError("x"), ValueError)  # callers catching ValueError still do
+
+
+def test_prepare_validate_without_concepts_fails_instead_of_passing(tmp_path):
+    """`prepare validate` with no --concepts has checked nothing: exit 1 with the fix, not 0."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "dcobench", "prepare", "validate", "--out",
+                          str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "no concept folders given" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "x.json").exists()
