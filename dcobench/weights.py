@@ -159,11 +159,39 @@ def local_name(name: str) -> str:
 # --- download (network) ---------------------------------------------------------------------
 
 
+def _repo_files(api, key: str, repo: str) -> list[str]:
+    """The hub repository's file list; a typo, a gated repository or no network in words."""
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    from dcobench.errors import UserError
+
+    try:
+        return api.list_repo_files(repo)
+    except GatedRepoError as exc:
+        raise UserError(f"models.{key}: {repo!r} is gated: accept its licence on the hub and "
+                        "log in on this node (`hf auth login`)") from exc
+    except RepositoryNotFoundError as exc:
+        raise UserError(f"models.{key}: {repo!r} is not a repository on the hub (a typo? a "
+                        "private repository needs `hf auth login`); fix models."
+                        f"{key} in your config") from exc
+    except (HfHubHTTPError, OSError) as exc:
+        raise UserError(f"models.{key}: the hub is not reachable from this node to fetch "
+                        f"{repo!r} ({type(exc).__name__}: {exc}); run on a node with network "
+                        "access, or download it there and point models."
+                        f"{key} at the folder") from exc
+    except Exception as exc:  # httpx connection errors are not OSErrors
+        if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            raise UserError(f"models.{key}: the hub is not reachable from this node to fetch "
+                            f"{repo!r} ({type(exc).__name__}: {exc}); run on a node with "
+                            "network access") from exc
+        raise
+
+
 def download(key: str, repo: str, log=print) -> str:
     """Fetch what models.<key> = `repo` needs; return the spec jobs load (see module doc)."""
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 
-    files = HfApi().list_repo_files(repo)
+    files = _repo_files(HfApi(), key, repo)
     if PIPELINE_FILE not in files:
         chosen = select_files(files)
         log(f"models.{key}: {repo}: {len(chosen)} files into the Hugging Face cache: "

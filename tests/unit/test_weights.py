@@ -160,3 +160,63 @@ def test_downloaded_fp16_pipeline_loads_from_its_plain_folder(monkeypatch, tmp_p
     assert pipe.unet.dtype == torch.float32
     assert weights.check_loadable("base", path).startswith("tokenizers")
     assert weights.download("base", "org/tiny-sdxl", log=lambda _: None) == path  # once
+
+
+def _serve(status: int, headers: dict):
+    """A local HTTP server (a thread) answering every request with `status` and `headers`."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(("status", "headers", "words"), [
+    (404, {"X-Error-Code": "RepoNotFound"}, "is not a repository on the hub (a typo?"),
+    (403, {"X-Error-Code": "GatedRepo"}, "is gated"),
+])
+def test_a_hub_id_typo_or_gated_repo_is_named_by_its_key(status, headers, words, monkeypatch):
+    """The real hub client against a local server that answers as the hub does."""
+    import huggingface_hub.constants
+    from huggingface_hub import HfApi
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # the login node
+
+    from dcobench.errors import UserError
+    from dcobench.weights import _repo_files
+
+    server = _serve(status, headers)
+    try:
+        api = HfApi(endpoint=f"http://127.0.0.1:{server.server_port}")
+        repo = "stabilityai/stable-diffusion-xl-bse-1.0"
+        with pytest.raises(UserError) as err:
+            _repo_files(api, "base", repo)
+        assert f"models.base: '{repo}' {words}" in str(err.value)
+    finally:
+        server.shutdown()
+
+
+def test_an_unreachable_hub_is_said_in_words(monkeypatch):
+    import huggingface_hub.constants
+    from huggingface_hub import HfApi
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # the login node
+
+    from dcobench.errors import UserError
+    from dcobench.weights import _repo_files
+
+    api = HfApi(endpoint="http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(UserError, match="the hub is not reachable from this node"):
+        _repo_files(api, "dino", "facebook/dinov2-base")
