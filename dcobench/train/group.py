@@ -73,10 +73,11 @@ def train_group(members: list[TrainOptions]) -> list[Path]:
         while any(m.active for m in fused.members):
             rows = fused.step()
             bar.update(len(rows))
+            stopping = stop.requested  # read once: every member saves at the same step
             for m in fused.members:
                 if m.index in rows:
-                    _after_step(m, rows[m.index], logs[m.index], begin[m.index], stop.requested)
-            if stop.requested and any(m.active for m in fused.members):
+                    _after_step(m, rows[m.index], logs[m.index], begin[m.index], stopping)
+            if stopping and any(m.active for m in fused.members):
                 raise Interrupted(f"{stop.name()} during a fused group of {len(members)} (longest "
                                   f"{total} steps): resume states saved next to each model; rerun "
                                   "the same command to continue")

@@ -192,11 +192,10 @@ def group_of(groups: dict[tuple[str, str], list[str]], kind: str, concept: str, 
 
 def publish_member(staged: Path, out_dir: Path) -> Path:
     """Put a fused group's staged model folder in its place: hard links (a copy where links are
-    not possible) into a folder that replaces `out_dir` whole, with fresh modification times
-    (the published files are newer than the group's marker, as a rule's outputs must be)."""
+    not possible) into a sibling folder that then replaces `out_dir` whole, with fresh
+    modification times (the published files are newer than the group's marker, as a rule's
+    outputs must be). Standard library only: the workflow runs it in a fresh interpreter."""
     import os
-
-    from dcobench.io import replacing_dir
 
     staged, out_dir = Path(staged), Path(out_dir)
     if not (staged / "manifest.json").is_file():
@@ -208,9 +207,24 @@ def publish_member(staged: Path, out_dir: Path) -> Path:
         except OSError:
             shutil.copy2(src, dst)
 
-    with replacing_dir(out_dir) as stage:
-        shutil.copytree(staged, stage, dirs_exist_ok=True, copy_function=link)
+    stage, old = out_dir.with_name(f".{out_dir.name}.partial"), out_dir.with_name(f".{out_dir.name}.old")
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        shutil.copytree(staged, stage, copy_function=link)
         for path in sorted(stage.rglob("*"), key=lambda p: p.name == "manifest.json"):
             if path.is_file():
                 os.utime(path)  # manifest.json last: it marks the folder complete
+        shutil.rmtree(old, ignore_errors=True)
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(stage, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return out_dir
+
+
+if __name__ == "__main__":  # python -m dcobench.train.variants STAGED OUT (rule train_member)
+    import sys
+
+    publish_member(Path(sys.argv[1]), Path(sys.argv[2]))

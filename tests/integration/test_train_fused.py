@@ -48,7 +48,7 @@ def _opts(root, concept, out, spec, prior=None, **extra):
     spec = dict(spec)
     has_prior = spec.pop("prior", False)
     return TrainOptions(concept_dir=root / concept, out_dir=out, prior_dir=prior if has_prior else None,
-                        **{**COMMON, **spec, **extra})
+                        **{**COMMON, **extra, **spec})
 
 
 def _files(out):
