@@ -16,6 +16,7 @@ convolutions run on a larger batch, and the DCO reference rows of several member
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 
@@ -180,7 +181,8 @@ class FusedTrainer:
         self.T = self.noise_scheduler.config.num_train_timesteps
         self.lora_configs = []
         for k, opts in enumerate(members):  # each LoRA drawn as its separate run draws it
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Already found a `peft_config`")  # intended
                 torch.manual_seed(derive_seed(opts.seed, "lora-init"))
                 self.lora_configs.append(adapters.add_lora(pipe.unet, opts.rank, opts.alpha,
                                                            name=f"m{k}", targets=opts.targets))
