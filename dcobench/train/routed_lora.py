@@ -7,8 +7,10 @@ targeted Linear becomes a `RoutedLoRALinear`:
     y[every row]        = W x                                 (reference pass: no adapter)
 
 The rows of one member are contiguous (the fused step lays the batch out member by member), so
-each member's LoRA is a plain `F.linear` pair on a slice, with the same operations as peft's
-`lora.Linear` forward on a separate run's batch; only the frozen `W x` runs on the whole batch.
+each member's LoRA is a plain `F.linear` pair on its chunk of the batch, with the same operations
+as peft's `lora.Linear` forward on a separate run's batch; only the frozen `W x` runs on the whole
+batch. (A member's ΔW could be gathered per row into one batched matmul instead; with members'
+ranks, targets and row counts free to differ, the chunk loop is the general form.)
 This is a training layer of our own, not peft's inference-only mixed-batch path.
 
 The adapters are created by peft itself (`adapters.add_lora`, one adapter per member, each under
@@ -68,16 +70,20 @@ class RoutedLoRALinear(torch.nn.Module):
             return y
         if x.shape[0] != self.router.rows:
             raise ValueError(f"routed rows: {self.router.rows}, batch: {x.shape[0]}")
-        parts = []
-        for start, stop, k in segments:
+        # one split and one cat per layer (not a slice per member: a slice's backward writes a
+        # zero-filled gradient of the whole batch, K times per layer)
+        chunks = x.split([stop - start for start, stop, _ in segments]) if len(segments) > 1 else (x,)
+        deltas = []
+        for xs, (_, _, k) in zip(chunks, segments, strict=True):
             key = str(k)
             if key not in self.lora_A:  # this member has no LoRA on this layer (targets)
-                parts.append(y[start:stop])
+                deltas.append(y.new_zeros((xs.shape[0], *y.shape[1:])))
                 continue
             a, b = self.lora_A[key], self.lora_B[key]
-            xs = x[start:stop].to(a.dtype)  # as peft: input cast to the LoRA dtype
-            parts.append(y[start:stop] + F.linear(F.linear(xs, a), b) * self.scaling[k])
-        return torch.cat(parts) if len(parts) > 1 else parts[0]
+            xs = xs.to(a.dtype)  # as peft: input cast to the LoRA dtype
+            deltas.append(F.linear(F.linear(xs, a), b) * self.scaling[k])
+        # y + Δ per element, as peft's `result + lora_B(lora_A(x)) * scaling`
+        return y + (torch.cat(deltas) if len(deltas) > 1 else deltas[0])
 
 
 def route_peft_layers(unet: torch.nn.Module, names: Sequence[str], router: Router
