@@ -194,7 +194,6 @@ class FusedTrainer:
         from dcobench.train.fused_text import TokenRows
 
         self.text = TokenRows(pipe, self.concept, [m for m in self.members if m.opts.learns_token])
-        self.text.register(self.members)
         self._cache: dict = {}
         for m in self.members:
             m.build()

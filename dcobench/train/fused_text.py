@@ -25,7 +25,8 @@ class TokenRows:
 
     def __init__(self, pipe, concept, members) -> None:
         self.pipe, self._outs, self._ids, self._slices = pipe, [], [], {}
-        self._capturing, self._registry = False, []
+        self._capturing = False
+        self._members = {m.index: m for m in members}  # the members that learn the token
         if not members:
             return
         base = text.add_learned_token(pipe, concept.token, concept.class_noun)
@@ -60,7 +61,7 @@ class TokenRows:
         with the ids swapped)."""
         if not prompts:
             return {}
-        members = {m.index: m for m in self._members()}
+        members = self._members
         flat, start = [], 0
         for k, rows in prompts.items():
             self._slices[k] = slice(start, start + len(rows))
@@ -84,12 +85,6 @@ class TokenRows:
             self._capturing = False
         embeds = torch.cat(states, dim=-1)  # (N, 77, d1 + d2)
         return {k: (embeds[sl], pooled[sl]) for k, sl in self._slices.items()}
-
-    def _members(self):
-        return self._registry
-
-    def register(self, members) -> None:
-        self._registry = [m for m in members if m.tokens is not None]
 
     def member_grads(self, members) -> dict[int, list[tuple[torch.Tensor, torch.Tensor]]]:
         """member index -> per encoder (its matrix gradient's used rows (u, d), learned row's
