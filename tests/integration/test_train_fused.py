@@ -240,3 +240,18 @@ def test_gradient_checkpointing_keeps_each_rows_route(model_cache, demo_root, tm
         weights.append([p.detach().clone() for m in fused.members for p in m.lora + m.token_rows])
     for a, b in zip(*weights, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)  # same ops; measured: identical
+
+
+@pytest.mark.slow
+def test_members_with_their_own_rank_and_targets(model_cache, demo_root, tmp_path):
+    """A routed layer holds only the members that target it, each at its own rank."""
+    specs = {"q": dict(objective="db", rank=2, targets=("to_q",)), "all": dict(objective="dco")}
+    outs = train_group([_opts(demo_root, "toy_robot", tmp_path / "f" / v, s) for v, s in specs.items()])
+    for (v, s), out in zip(specs.items(), outs, strict=True):
+        theirs = _files(train(_opts(demo_root, "toy_robot", tmp_path / "s" / v, s)))
+        ours = _files(out)
+        assert ours[LORA_WEIGHT_NAME].keys() == theirs[LORA_WEIGHT_NAME].keys()
+        for key, value in theirs[LORA_WEIGHT_NAME].items():
+            assert ours[LORA_WEIGHT_NAME][key].shape == value.shape
+            assert _rel(ours[LORA_WEIGHT_NAME][key], value) < 1e-2, (v, key)  # as above
+    assert all(".to_q." in k for k in _files(outs[0])[LORA_WEIGHT_NAME])
