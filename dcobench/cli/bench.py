@@ -34,6 +34,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mixed-precision", default="auto",
                         help="train/sample: auto | fp32 | bf16 | fp16")
     parser.add_argument("--gradient-checkpointing", action="store_true", help="train: recompute activations")
+    parser.add_argument("--fused-models", nargs="*", default=["tiny-sdxl", "world-sdxl"],
+                        help="train: models of the fused vs separate section (world-sdxl at 32 px); "
+                             "none = skip it")
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 4, 8],
+                        help="train: trainings per fused group")
+    parser.add_argument("--k-all", type=int, default=10,
+                        help="train: all of a concept's variants (config/world.yaml subjects: 10)")
     parser.add_argument("--ranks", type=int, nargs=2, default=[4, 8], help="merge: LoRA ranks")
     parser.add_argument("--dry", action="store_true",
                         help="gpu: tiny sizes and a step or two per figure (CPU tests); the numbers "
@@ -61,9 +68,12 @@ def run(args) -> None:
         return _write(args, bench_sample(args))
     if not args.concept:
         raise SystemExit("bench train: --concept is required")
-    from dcobench.bench.train import bench_train
+    from dcobench.bench.train import bench_train, bench_train_fused
 
-    _write(args, bench_train(args))
+    result = bench_train(args)
+    if args.fused_models:
+        result["fused"] = bench_train_fused(args)
+    _write(args, result)
 
 
 def _merge(args) -> None:

@@ -34,7 +34,56 @@ from dcobench.train.options import TrainOptions
 log = logging.getLogger("dcobench")
 
 
-class Trainer:
+class StepMath:
+    """A run's per-step arithmetic, shared by `Trainer` and the fused trainer's members: the
+    draws from the run's own generator (image, flip, noise, timestep), Min-SNR weights and the
+    objective's loss. Needs `opts`, `objective`, `generator`, `noise_scheduler`, `T`, `prior`."""
+
+    def _noisy(self, latents: torch.Tensor):
+        g = self.generator
+        noise = torch.randn(latents.shape, generator=g)
+        if self.opts.offset_noise:
+            noise = noise + self.opts.offset_noise * torch.randn(latents.shape[:2] + (1, 1), generator=g)
+        t = torch.randint(0, self.T, (latents.shape[0],), generator=g)
+        noise, t = noise.to(latents.device), t.to(latents.device)
+        x_t = self.noise_scheduler.add_noise(latents, noise, t)
+        if self.noise_scheduler.config.prediction_type == "v_prediction":
+            target = self.noise_scheduler.get_velocity(latents, noise, t)
+        else:
+            target = noise
+        return x_t, t, target
+
+    def _weights(self, t: torch.Tensor) -> torch.Tensor | None:
+        if self.opts.snr_gamma is None:
+            return None
+        alphas = self.noise_scheduler.alphas_cumprod.to(t.device)[t]
+        pred = self.noise_scheduler.config.prediction_type
+        return losses.snr_weights(alphas / (1 - alphas), self.opts.snr_gamma, pred)
+
+    def _draw(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image indices and their cached latents (a random flip when augmentation is on)."""
+        n = self.opts.batch_size
+        idx = torch.randint(0, batch.latents.shape[0], (n,), generator=self.generator)
+        flip = (torch.randint(0, batch.latents.shape[1], (n,), generator=self.generator)
+                if batch.latents.shape[1] > 1 else torch.zeros(n, dtype=torch.long))
+        return idx, batch.latents[idx, flip]
+
+    def _loss(self, err, ref, t, target, n) -> tuple[torch.Tensor, dict]:
+        """The objective on the n reference rows (+ λ_prior · DB loss on the prior rows)."""
+        weights = self._weights(t)
+        err_phi = losses.per_sample_mse(ref, target) if ref is not None else None
+        terms = Terms(err[:n], err_phi, None if weights is None else weights[:n], self.opts.beta,
+                      self.T)
+        loss, logged = self.objective.loss(terms)
+        row = {"loss_theta": err[:n].mean().item(), **logged}
+        if self.prior is not None:
+            err_prior = err[n:] if weights is None else err[n:] * weights[n:]
+            row.update(loss_prior=err_prior.mean().item())
+            loss = losses.prior_preservation_loss(loss, err_prior, self.opts.prior_weight)
+        return loss, row
+
+
+class Trainer(StepMath):
     """Holds the pipeline, the LoRA, the learned token and the optimiser for one run."""
 
     def __init__(self, opts: TrainOptions) -> None:
@@ -106,37 +155,8 @@ class Trainer:
             return text.encode_prompts(self.pipe, [self.data.captions[i] for i in idx])
         return self.data.cond["embeds"][idx], self.data.cond["pooled"][idx]
 
-    def _noisy(self, latents: torch.Tensor):
-        g = self.generator
-        noise = torch.randn(latents.shape, generator=g)
-        if self.opts.offset_noise:
-            noise = noise + self.opts.offset_noise * torch.randn(latents.shape[:2] + (1, 1), generator=g)
-        t = torch.randint(0, self.T, (latents.shape[0],), generator=g)
-        noise, t = noise.to(latents.device), t.to(latents.device)
-        x_t = self.noise_scheduler.add_noise(latents, noise, t)
-        if self.noise_scheduler.config.prediction_type == "v_prediction":
-            target = self.noise_scheduler.get_velocity(latents, noise, t)
-        else:
-            target = noise
-        return x_t, t, target
-
     def _unet(self, x_t, t, embeds, pooled) -> torch.Tensor:
         return unet_eps(self.pipe.unet, x_t, t, embeds, pooled, self.opts.resolution)
-
-    def _weights(self, t: torch.Tensor) -> torch.Tensor | None:
-        if self.opts.snr_gamma is None:
-            return None
-        alphas = self.noise_scheduler.alphas_cumprod.to(t.device)[t]
-        pred = self.noise_scheduler.config.prediction_type
-        return losses.snr_weights(alphas / (1 - alphas), self.opts.snr_gamma, pred)
-
-    def _draw(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Image indices and their cached latents (a random flip when augmentation is on)."""
-        n = self.opts.batch_size
-        idx = torch.randint(0, batch.latents.shape[0], (n,), generator=self.generator)
-        flip = (torch.randint(0, batch.latents.shape[1], (n,), generator=self.generator)
-                if batch.latents.shape[1] > 1 else torch.zeros(n, dtype=torch.long))
-        return idx, batch.latents[idx, flip]
 
     def step(self) -> dict[str, float]:
         """One optimisation step; returns the logged quantities."""
@@ -168,20 +188,6 @@ class Trainer:
         """ε_φ: the same x_t, t with every LoRA off and the base (class-word) captions."""
         with adapters.adapters_disabled(self.pipe.unet):
             return self._unet(x_t, t, self.data.cond["base_embeds"][idx], self.data.cond["base_pooled"][idx])
-
-    def _loss(self, err, ref, t, target, n) -> tuple[torch.Tensor, dict]:
-        """The objective on the n reference rows (+ λ_prior · DB loss on the prior rows)."""
-        weights = self._weights(t)
-        err_phi = losses.per_sample_mse(ref, target) if ref is not None else None
-        terms = Terms(err[:n], err_phi, None if weights is None else weights[:n], self.opts.beta,
-                      self.T)
-        loss, logged = self.objective.loss(terms)
-        row = {"loss_theta": err[:n].mean().item(), **logged}
-        if self.prior is not None:
-            err_prior = err[n:] if weights is None else err[n:] * weights[n:]
-            row.update(loss_prior=err_prior.mean().item())
-            loss = losses.prior_preservation_loss(loss, err_prior, self.opts.prior_weight)
-        return loss, row
 
     def _update(self, loss: torch.Tensor) -> None:
         """Backward, clip, step. With a learned token the clipping norm counts the gradient of
@@ -314,7 +320,9 @@ def train(opts: TrainOptions) -> Path:
     return out
 
 
-def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], seconds: float) -> None:
+def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], seconds: float,
+            keep_work: bool = False) -> None:
+    """Write the model folder (whole, swapped in); drop the resume folder unless `keep_work`."""
     with replacing_dir(Path(opts.out_dir)) as stage:
         trainer.save(stage)
         if (work / "checkpoints").is_dir():
@@ -325,7 +333,8 @@ def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], 
                        token=concept.token, learned_token=opts.learns_token,
                        lora_config=trainer.lora_config.to_dict(),
                        precision=str(trainer.amp or torch.float32), seconds=round(seconds, 2))
-    shutil.rmtree(work, ignore_errors=True)
+    if not keep_work:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:

@@ -159,3 +159,72 @@ def export_checkpoint(parent_dir: Path, step: int, out_dir: Path, variant: str) 
     write_manifest(out_dir, "train", options, **extra, variant=variant,
                    checkpoint_of=str(parent_dir), checkpoint_step=step)
     return out_dir
+
+
+GROUP_SEP = "+"  # group name: its member variants joined (variant names never contain "+")
+
+
+def train_groups(models, variants: dict[str, Variant], group_size) -> dict[tuple[str, str], list[str]]:
+    """Fused-training groups: (kind, concept) -> group names, each the "+"-joined variants it
+    trains. `models`: the (kind, concept, variant) the experiments need; a checkpoint variant
+    counts as its parent run. `group_size`: an int (1 = one training per job) or "concept" (all
+    of a concept's trained variants in one job). Variants are grouped in name order, so adding a
+    concept adds only its own groups."""
+    trained: dict[tuple[str, str], set[str]] = {}
+    for kind, concept, name in models:
+        v = variants[name]
+        trained.setdefault((kind, concept), set()).add(name if v.trained else v.checkpoint_of)
+    groups = {}
+    for key, names in sorted(trained.items()):
+        ordered = sorted(names)
+        size = len(ordered) if group_size == "concept" else int(group_size)
+        groups[key] = [GROUP_SEP.join(ordered[i : i + size]) for i in range(0, len(ordered), size)]
+    return groups
+
+
+def group_of(groups: dict[tuple[str, str], list[str]], kind: str, concept: str, variant: str) -> str:
+    """The group name that trains `variant` of (kind, concept)."""
+    for name in groups.get((kind, concept), []):
+        if variant in name.split(GROUP_SEP):
+            return name
+    raise KeyError(f"no training group holds {kind}/{concept}/{variant}")
+
+
+def publish_member(staged: Path, out_dir: Path) -> Path:
+    """Put a fused group's staged model folder in its place: hard links (a copy where links are
+    not possible) into a sibling folder that then replaces `out_dir` whole, with fresh
+    modification times (the published files are newer than the group's marker, as a rule's
+    outputs must be). Standard library only: the workflow runs it in a fresh interpreter."""
+    import os
+
+    staged, out_dir = Path(staged), Path(out_dir)
+    if not (staged / "manifest.json").is_file():
+        raise FileNotFoundError(f"{staged}: the group job wrote no finished model here")
+
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    stage, old = out_dir.with_name(f".{out_dir.name}.partial"), out_dir.with_name(f".{out_dir.name}.old")
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        shutil.copytree(staged, stage, copy_function=link)
+        for path in sorted(stage.rglob("*"), key=lambda p: p.name == "manifest.json"):
+            if path.is_file():
+                os.utime(path)  # manifest.json last: it marks the folder complete
+        shutil.rmtree(old, ignore_errors=True)
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(stage, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out_dir
+
+
+if __name__ == "__main__":  # python -m dcobench.train.variants STAGED OUT (rule train_member)
+    import sys
+
+    publish_member(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -1,7 +1,66 @@
-# Class priors (DB + p.p.) and LoRA training: one job per (kind, concept, variant); checkpoint
-# variants (e.g. db_es) are exported from their parent run's kept checkpoint, not retrained.
-# Training outputs are update(): Snakemake keeps the previous model until the job succeeds (the
+# Class priors (DB + p.p.) and LoRA training; checkpoint variants (e.g. db_es) are exported from
+# their parent run's kept checkpoint, not retrained.
+#
+# train.group_size 1: one `train` job per (kind, concept, variant), writing the model folder.
+# train.group_size N or "concept": one `train` job per group of a concept's trained variants
+# (fused training, dcobench/train/group.py: one process, every row routed to its own LoRA and
+# token), writing the members' folders under models/{kind}/{concept}/.groups/{group}/ and a
+# done.json marker; the local rule `train_member` then publishes each member's folder (hard
+# links) at models/{kind}/{concept}/{variant}, where every downstream rule reads it. A group is
+# named by its members ("db+dbpp+dco"); adding a concept adds only its own groups, changing one
+# member's options retrains its group. A member whose loss turns non-finite fails the group job
+# (its log names the member); the finished members' folders are written and a rerun skips them.
+# Model folders are update(): Snakemake keeps the previous model until the job succeeds (the
 # trainer builds the new folder aside and swaps it in), and restores it if the job fails.
+
+from dcobench.train.variants import GROUP_SEP, group_of, train_groups
+
+GROUP_SIZE = config["train"].get("group_size", 1)
+GROUPED = GROUP_SIZE != 1
+GROUPS = train_groups(PLAN.models, VARIANTS, GROUP_SIZE) if GROUPED else {}
+
+
+def staged_dir(kind, concept, group, variant):
+    """Where a fused group job writes a member's model folder (published by train_member)."""
+    return f"{R}/models/{kind}/{concept}/.groups/{group}/{variant}"
+
+
+def group_marker(kind, concept, group):
+    return f"{R}/models/{kind}/{concept}/.groups/{group}/done.json"
+
+
+def train_group_inputs(w):
+    inputs = {
+        "concept": concept_yaml(w.concept),
+        "prepared": prepared(w.concept),
+        "base": model_json("base"),
+    }
+    if any(VARIANTS[v].prior for v in w.group.split(GROUP_SEP)):
+        inputs["prior"] = f"{prior_dir(w.concept)}/index.csv"
+    return inputs
+
+
+def train_members_of(w):
+    """--members: every member's objective, staged folder, class priors and TrainOptions."""
+    members = [
+        {
+            "objective": VARIANTS[v].objective,
+            "out": staged_dir(w.kind, w.concept, w.group, v),
+            "prior": prior_dir(w.concept) if VARIANTS[v].prior else None,
+            "options": dcfg.train_options(config, w.kind, v),
+        }
+        for v in w.group.split(GROUP_SEP)
+    ]
+    return opts(members)
+
+
+def group_marker_of(w):
+    return group_marker(w.kind, w.concept, group_of(GROUPS, w.kind, w.concept, w.variant))
+
+
+def staged_dir_of(w):
+    group = group_of(GROUPS, w.kind, w.concept, w.variant)
+    return staged_dir(w.kind, w.concept, group, w.variant)
 
 
 rule priors:
@@ -23,31 +82,71 @@ rule priors:
         "--base-model {params.base} --options {params.options} > {log} 2>&1"
 
 
-rule train:
-    input:
-        unpack(train_inputs),
-    output:
-        lora=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}"),
-        log_csv=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv"),
-        manifest=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json"),
-    log:
-        f"{R}/logs/train/{{kind}}/{{concept}}/{{variant}}.log",
-    benchmark:
-        f"{R}/benchmarks/train/{{kind}}/{{concept}}/{{variant}}.tsv"
-    wildcard_constraints:
-        variant=variant_regex(TRAINED),
-    params:
-        concept=concept_dir_of,
-        out=model_dir_of,
-        objective=objective_of,
-        prior=prior_flag_of,
-        options=train_options_of,
-        base=job_model("base"),
-    shell:
-        "exec {PY} -m dcobench train --concept {params.concept} --objective {params.objective} "
-        "--out {params.out} --base-model {params.base} {params.prior} "
-        "--options {params.options} > {log} 2>&1"
+if GROUPED:
 
+    localrules:
+        train_member,  # links a finished member's folder into place: no GPU, no model load
+
+    rule train:
+        input:
+            unpack(train_group_inputs),
+        output:
+            f"{R}/models/{{kind}}/{{concept}}/.groups/{{group}}/done.json",
+        log:
+            f"{R}/logs/train/{{kind}}/{{concept}}/{{group}}.log",
+        benchmark:
+            f"{R}/benchmarks/train/{{kind}}/{{concept}}/{{group}}.tsv"
+        wildcard_constraints:
+            group="[a-z0-9_]+(?:\\+[a-z0-9_]+)*",
+        params:
+            concept=concept_dir_of,
+            members=train_members_of,
+            base=job_model("base"),
+        shell:
+            "exec {PY} -m dcobench train --concept {params.concept} --base-model {params.base} "
+            "--members {params.members} --done {output} > {log} 2>&1"
+
+    rule train_member:
+        input:
+            group_marker_of,
+        output:
+            lora=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}"),
+            log_csv=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv"),
+            manifest=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json"),
+        wildcard_constraints:
+            variant=variant_regex(TRAINED),
+        params:
+            staged=staged_dir_of,
+            out=model_dir_of,
+        shell:  # a stdlib-only module: no torch import, no Snakefile re-parse (a run: block's cost)
+            "exec {PY} -m dcobench.train.variants {params.staged} {params.out}"
+
+else:
+
+    rule train:
+        input:
+            unpack(train_inputs),
+        output:
+            lora=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}"),
+            log_csv=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv"),
+            manifest=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json"),
+        log:
+            f"{R}/logs/train/{{kind}}/{{concept}}/{{variant}}.log",
+        benchmark:
+            f"{R}/benchmarks/train/{{kind}}/{{concept}}/{{variant}}.tsv"
+        wildcard_constraints:
+            variant=variant_regex(TRAINED),
+        params:
+            concept=concept_dir_of,
+            out=model_dir_of,
+            objective=objective_of,
+            prior=prior_flag_of,
+            options=train_options_of,
+            base=job_model("base"),
+        shell:
+            "exec {PY} -m dcobench train --concept {params.concept} --objective {params.objective} "
+            "--out {params.out} --base-model {params.base} {params.prior} "
+            "--options {params.options} > {log} 2>&1"
 
 if EXPORTED:
 

@@ -1,0 +1,132 @@
+"""A LoRA layer holding several trainings' adapters, each batch row routed to one of them.
+
+Fused training (dcobench.train.fused) runs one UNet call for the rows of K trainings. Every
+targeted Linear becomes a `RoutedLoRALinear`:
+
+    y[rows of member k] = W x + (B_k (A_k x)) · scale_k      (member k's contiguous rows)
+    y[every row]        = W x                                 (reference pass: no adapter)
+
+The rows of one member are contiguous (the fused step lays the batch out member by member), so
+each member's LoRA is a plain `F.linear` pair on its chunk of the batch, with the same operations
+as peft's `lora.Linear` forward on a separate run's batch; only the frozen `W x` runs on the whole
+batch. (A member's ΔW could be gathered per row into one batched matmul instead; with members'
+ranks, targets and row counts free to differ, the chunk loop is the general form.)
+This is a training layer of our own, not peft's inference-only mixed-batch path.
+
+The adapters are created by peft itself (`adapters.add_lora`, one adapter per member, each under
+its own seed), so their initial weights are exactly those of the separate runs; the peft layers
+are then replaced by routed layers that take over the same Parameter objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from peft.tuners.lora import LoraLayer
+
+
+@dataclass
+class Router:
+    """The routing of the next UNet call, shared by every routed layer: (start, stop, member)
+    row segments; None = no adapter on any row (the reference pass φ)."""
+
+    segments: list[tuple[int, int, int]] | None = None
+    rows: int = field(default=0)
+
+    def route(self, counts: Sequence[tuple[int, int]]) -> None:
+        """`counts`: (member, rows) in batch order; the segments follow."""
+        segments, start = [], 0
+        for member, n in counts:
+            segments.append((start, start + n, member))
+            start += n
+        self.segments, self.rows = segments, start
+
+    def off(self) -> None:
+        self.segments, self.rows = None, 0
+
+
+class RoutedLoRALinear(torch.nn.Module):
+    """A frozen Linear plus per-member LoRA factors: A (r_k, in), B (out, r_k), scale_k."""
+
+    def __init__(self, base_layer: torch.nn.Linear, router: Router) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self.router = router
+        self.lora_A = torch.nn.ParameterDict()  # member index (str) -> (r_k, in)
+        self.lora_B = torch.nn.ParameterDict()  # member index (str) -> (out, r_k)
+        self.scaling: dict[int, float] = {}
+
+    def add(self, member: int, a: torch.nn.Parameter, b: torch.nn.Parameter, scale: float) -> None:
+        self.lora_A[str(member)], self.lora_B[str(member)] = a, b
+        self.scaling[member] = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.base_layer(x)  # (N, ..., out) for all rows at once
+        segments = self.router.segments
+        if not segments:
+            return y
+        if x.shape[0] != self.router.rows:
+            raise ValueError(f"routed rows: {self.router.rows}, batch: {x.shape[0]}")
+        # one split and one cat per layer (not a slice per member: a slice's backward writes a
+        # zero-filled gradient of the whole batch, K times per layer)
+        chunks = x.split([stop - start for start, stop, _ in segments]) if len(segments) > 1 else (x,)
+        deltas = []
+        for xs, (_, _, k) in zip(chunks, segments, strict=True):
+            key = str(k)
+            if key not in self.lora_A:  # this member has no LoRA on this layer (targets)
+                deltas.append(y.new_zeros((xs.shape[0], *y.shape[1:])))
+                continue
+            a, b = self.lora_A[key], self.lora_B[key]
+            xs = xs.to(a.dtype)  # as peft: input cast to the LoRA dtype
+            deltas.append(F.linear(F.linear(xs, a), b) * self.scaling[k])
+        # y + Δ per element, as peft's `result + lora_B(lora_A(x)) * scaling`
+        return y + (torch.cat(deltas) if len(deltas) > 1 else deltas[0])
+
+
+def route_peft_layers(unet: torch.nn.Module, names: Sequence[str], router: Router
+                      ) -> dict[str, RoutedLoRALinear]:
+    """Replace every peft LoRA layer of `unet` by a routed layer holding adapters `names`
+    (member k = names[k]) with the same Parameters; returns {module path: routed layer}."""
+    routed = {}
+    for path, module in list(unet.named_modules()):
+        if not isinstance(module, LoraLayer):
+            continue
+        if not isinstance(module.base_layer, torch.nn.Linear):
+            raise TypeError(f"{path}: fused training routes Linear LoRA layers only")
+        layer = RoutedLoRALinear(module.base_layer, router)
+        for k, name in enumerate(names):
+            if name in module.lora_A:
+                a, b = module.lora_A[name].weight, module.lora_B[name].weight
+                layer.add(k, a.requires_grad_(True), b.requires_grad_(True), module.scaling[name])
+        parent_path, _, child = path.rpartition(".")
+        setattr(unet.get_submodule(parent_path) if parent_path else unet, child, layer)
+        routed[path] = layer
+    unet.peft_config = {}  # no peft adapter is left on the UNet
+    unet._hf_peft_config_loaded = False
+    return routed
+
+
+def member_parameters(layers: dict[str, RoutedLoRALinear], member: int) -> list[torch.nn.Parameter]:
+    """Member's LoRA factors in module order (A then B per layer: the separate run's order)."""
+    out = []
+    for layer in layers.values():
+        if str(member) in layer.lora_A:
+            out += [layer.lora_A[str(member)], layer.lora_B[str(member)]]
+    return out
+
+
+def member_state_dict(layers: dict[str, RoutedLoRALinear], member: int) -> dict[str, torch.Tensor]:
+    """Member's LoRA in diffusers' key format, fp32 on CPU: the keys `adapters.lora_state_dict`
+    gives for the same adapter in a separate run."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+
+    state = {}
+    for path, layer in layers.items():
+        if str(member) in layer.lora_A:
+            state[f"{path}.lora_A.weight"] = layer.lora_A[str(member)]
+            state[f"{path}.lora_B.weight"] = layer.lora_B[str(member)]
+    return {k: v.detach().float().cpu().contiguous()
+            for k, v in convert_state_dict_to_diffusers(state).items()}
