@@ -195,9 +195,11 @@ class FusedTrainer:
 
         self.text = TokenRows(pipe, self.concept, [m for m in self.members if m.opts.learns_token])
         self._cache: dict = {}
+        self._lower_precision()  # first: fixed captions are then encoded as the step encodes them
         for m in self.members:
             m.build()
-        self._lower_precision()
+        if self.amp is not None:
+            pipe.vae.to("cpu")  # latents are cached: the VAE is not needed on the GPU any more
         self.text.capture()
         if first.gradient_checkpointing:
             pipe.unet.enable_gradient_checkpointing()
@@ -212,9 +214,9 @@ class FusedTrainer:
         if self.amp is None:
             return
         pipe = self.pipe
-        pipe.vae.to("cpu")
         embeddings = [enc.get_input_embeddings() for _, enc in text.encoders(pipe)]
-        masters = {p: p.data for m in self.members for p in m.lora}
+        masters = {p: p.data for k in range(len(self.members))
+                   for p in member_parameters(self.layers, k)}
         masters.update({emb.weight: emb.weight.data for emb in embeddings})
         for module in (pipe.unet, pipe.text_encoder, pipe.text_encoder_2):
             module.to(self.amp)

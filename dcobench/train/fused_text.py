@@ -80,7 +80,9 @@ class TokenRows:
                 self._ids.append(ids)
                 out = encoder(ids, output_hidden_states=True)
                 states.append(out.hidden_states[-2])  # (N, 77, d_e)
-                pooled = out[0] if out[0].ndim == 2 else pooled
+                if hasattr(encoder, "text_projection"):  # at end-of-text, as encode_prompts
+                    pooled = text.eos_pooled(encoder, out.last_hidden_state, ids,
+                                             tokenizer.eos_token_id)
         finally:
             self._capturing = False
         embeds = torch.cat(states, dim=-1)  # (N, 77, d1 + d2)
