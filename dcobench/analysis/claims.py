@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from dcobench.yamlio import load_yaml
 
 UNIT = ["concept", "prompt_set", "prompt_index", "seed"]
 KINDS = ("difference", "log_ratio", "slope", "frontier_area")
@@ -109,7 +110,7 @@ CLAIM_KEYS = {"id", "statement", "group", "tests", "prompt_sets", "experiment", 
 
 def load_protocol(path: str | Path) -> Protocol:
     """Parse and check a claims file; ValueError naming the file and the claim."""
-    return parse_protocol(yaml.safe_load(Path(path).read_text()), str(path))
+    return parse_protocol(load_yaml(path), str(path))  # strict: a key given twice is refused
 
 
 def parse_protocol(raw: dict, source: str) -> Protocol:
