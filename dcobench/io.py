@@ -125,7 +125,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 @contextlib.contextmanager
 def staging_dir(final: Path) -> Iterator[Path]:
-    """A sibling temp folder whose files are moved into `final` only when the block succeeds."""
+    """A sibling temp folder whose files are moved into `final` only when the block succeeds,
+    manifest.json last (a manifest in `final` means its files are there)."""
     final.mkdir(parents=True, exist_ok=True)
     stage = final.with_name(f".{final.name}.partial")
     shutil.rmtree(stage, ignore_errors=True)
@@ -133,7 +134,7 @@ def staging_dir(final: Path) -> Iterator[Path]:
     try:
         yield stage
         _fsync_tree(stage)
-        for item in sorted(stage.iterdir()):
+        for item in sorted(stage.iterdir(), key=lambda p: (p.name == MANIFEST, p.name)):
             target = final / item.name
             if target.is_dir():
                 shutil.rmtree(target)

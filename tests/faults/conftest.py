@@ -39,3 +39,18 @@ def scored(stages, sampled) -> Path:
     out = stages.root / "scored"
     stages.timed_ok("score", stages.score_argv(sampled / "cfg", out))
     return out
+
+
+def _slurm_harness():
+    """tests/slurm/conftest.py (the local one-node cluster), loaded under its own name so its
+    `slurm_cluster` fixture serves this folder too (it skips where the cluster cannot start)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "slurm" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("slurm_harness", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+slurm_cluster = _slurm_harness().slurm_cluster
