@@ -1,7 +1,7 @@
-"""Helpers of the fault-injection suite (fixtures in conftest.py). Fault injection on real
-processes: the stages run as `python -m dcobench <stage>` (as every
-Snakemake rule runs them), with tiny presets and a handful of steps, and are killed, starved of
-disk, fed corrupted inputs or have their model folder taken away. No mocks.
+"""Helpers of the fault-injection suite (fixtures in conftest.py). Faults are injected into real
+processes: the stages run as `python -m dcobench <stage>` (as every Snakemake rule runs them),
+with tiny presets and a handful of steps, and are killed, starved of disk, fed corrupted inputs
+or have their model folder taken away. No mocks.
 
 Each test asserts the two things a researcher's 1,000-job run needs (docs/faults.md):
 - nothing that looks complete is wrong: a final file is either absent or verifies against the
