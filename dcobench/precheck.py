@@ -15,9 +15,8 @@ import difflib
 import math
 from pathlib import Path
 
-import yaml
-
 from dcobench.data.names import name_problem
+from dcobench.yamlio import YamlFileError, load_yaml
 
 
 class PrecheckError(ValueError):
@@ -161,8 +160,6 @@ def check_yaml_file(path: str | Path) -> None:
     (e.g. two `seed:` lines), naming the file, the line and the fix, before Snakemake's own loader
     fails with a traceback or silently keeps the last key. A missing file is left to whoever
     reads it."""
-    from dcobench.yamlio import YamlFileError, load_yaml
-
     if not Path(path).is_file():
         return
     try:
@@ -174,7 +171,7 @@ def check_yaml_file(path: str | Path) -> None:
 def precheck(config: dict, schema_path: str | Path) -> None:
     """Raise PrecheckError listing every non-finite number, number written as text and unsafe
     name in `config` (the dict Snakemake loaded), by key."""
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    schema = load_yaml(schema_path)
     errors: list[str] = []
     _walk(config, _branches(schema, schema), schema, "", errors)
     _names(config, errors)
