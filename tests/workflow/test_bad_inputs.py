@@ -129,7 +129,7 @@ def _duplicate_key_configfile(workdir, config):
 
 
 RAW_CONFIG = {"latin1_config", "duplicate_key_config", "duplicate_key_configfile"}  # written as is
-EXTRA_ARGS = {"duplicate_key_configfile": ["--configfile", "extra.yaml"]}
+EXTRA_ARGS = {"duplicate_key_configfile": lambda w: ["--configfile", str(w / "extra.yaml")]}
 
 
 CASES = {
@@ -231,8 +231,8 @@ def test_bad_input_is_refused_before_any_job(finished_run, case):
         expected = CASES[case](workdir, bad_config)
         if case not in RAW_CONFIG:
             write_config(workdir, bad_config)
-        out = run_snakemake(workdir, None, "--cores", "1", *EXTRA_ARGS.get(case, []),
-                            timeout=600)
+        extra = EXTRA_ARGS[case](workdir) if case in EXTRA_ARGS else []
+        out = run_snakemake(workdir, None, "--cores", "1", *extra, timeout=600)
     finally:
         shutil.rmtree(workdir / "data" / "bad", ignore_errors=True)
         (workdir / "extra.yaml").unlink(missing_ok=True)
