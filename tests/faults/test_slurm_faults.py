@@ -65,6 +65,7 @@ def test_scancel_mid_run_then_requeue_or_rerun_completes(slurm_cluster, stages, 
     if _state(job) not in DONE:  # cancelled, not requeued: the researcher reruns the job
         time.sleep(2)
         if _state(job) in ENDED:
+            print(f"job {job} {_state(job)}: relaunched")
             job = _launch(stages, out, tmp_path / "launch2")
     _wait(lambda: _state(job) in ENDED, 900, f"job {job} to end")
     assert _state(job) == "COMPLETED", _state(job)
