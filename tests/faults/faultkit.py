@@ -82,14 +82,20 @@ class Stages:
         return out
 
     def kill_at_random_point(self, argv: list[str], seed: int, span: float, log: Path,
-                             ) -> tuple[float, int | None]:
-        """Start a stage and SIGKILL it after a seeded random delay in [0.2, 1.0) × `span` (an
-        uninterrupted run's wall time): anywhere in loading, computing or writing. Returns
-        (delay, returncode); returncode None means the stage finished before the kill came."""
-        delay = random.Random(seed).uniform(0.2, 1.0) * span
+                             marker: str) -> tuple[float, int | None]:
+        """Start a stage, wait until it prints `marker` (its first progress line: models loaded,
+        work begun), then SIGKILL it after a seeded random delay in [0, rest), rest being what
+        remains of `span` (an uninterrupted run's wall time): anywhere in computing or writing.
+        Returns (delay, returncode); None or 0 means the stage finished before the kill."""
+        start = time.monotonic()
         with open(log, "w") as out:
             proc = subprocess.Popen(self._cmd(argv), env=self.env, stdout=out, stderr=out,
                                     cwd=self.root)
+            while marker not in log.read_text(errors="replace") and proc.poll() is None:
+                assert time.monotonic() - start < 600, f"{marker!r} never printed"
+                time.sleep(0.05)
+            rest = max(0.5, span - (time.monotonic() - start))
+            delay = random.Random(seed).uniform(0.0, rest)
             try:
                 proc.wait(timeout=delay)
                 return delay, None
