@@ -9,10 +9,14 @@ min_version("8.0")
 import sys
 from pathlib import Path
 
-from dcobench.precheck import PrecheckError, check_utf8, precheck
+from dcobench.precheck import PrecheckError, check_yaml_file, precheck
 
-try:  # a Latin-1 config.yaml: a message naming the file instead of a YAML traceback
-    check_utf8("config.yaml")
+# Every config file (config.yaml and each --configfile, already in workflow.configfiles) re-read
+# strictly: a Latin-1 file or a key given twice is refused, naming the file and the line, instead
+# of a YAML traceback or the last `seed:` silently winning.
+try:
+    for path in dict.fromkeys(["config.yaml", *map(str, workflow.configfiles)]):
+        check_yaml_file(path)
 except PrecheckError as exc:
     sys.exit(f"dcobench: {exc}")
 

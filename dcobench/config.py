@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from dcobench.data.concept import ConceptError, load_concept, validate_concept
 from dcobench.data.demo import demo_names
 from dcobench.experiments import Plan, build_plan, concept_name
@@ -23,6 +21,7 @@ from dcobench.modelspec import check_models
 from dcobench.registry import Registry, unknown_name_message
 from dcobench.sample.guides import Guide
 from dcobench.train.variants import Variant, check_checkpoint, parse_variants, variant_options
+from dcobench.yamlio import load_yaml
 
 KINDS = ("subject", "style")
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
@@ -57,7 +56,7 @@ class Setup:
 def schema_defaults(name: str) -> dict:
     """The `default:` of every key of config section `name`, from the JSON schema: the one place
     defaults are written (Snakemake's `validate` fills them into the workflow's config)."""
-    props = yaml.safe_load(SCHEMA.read_text())["properties"][name]["properties"]
+    props = load_yaml(SCHEMA)["properties"][name]["properties"]
     return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
 
 

@@ -135,14 +135,14 @@ def estimate(config: dict, costs: Costs) -> dict[str, RuleEstimate]:
 
 def profile_limits(profile: Path) -> dict[str, float]:
     """Rule -> its time limit in hours from a Snakemake SLURM profile (runtime, minutes)."""
-    import yaml
+    from dcobench.yamlio import load_yaml
 
     from dcobench.launch import profile_resources
 
     path = Path(profile) / "config.yaml" if Path(profile).is_dir() else Path(profile)
     if not path.is_file():
         return {}
-    rules = (yaml.safe_load(path.read_text()) or {}).get("set-resources") or {}
+    rules = (load_yaml(path) or {}).get("set-resources") or {}
     return {r: profile_resources(path, r).runtime / 60 for r in rules}
 
 
@@ -166,7 +166,7 @@ def report_lines(rules: dict[str, RuleEstimate], costs: Costs,
 def load_config(configfile: Path, base: Path = Path("config.yaml")) -> dict:
     """The config snakemake builds for `--configfile configfile`: the Snakefile's config.yaml
     updated (nested keys merged) with `configfile`."""
-    import yaml
+    from dcobench.yamlio import load_yaml
 
     def update(into: dict, new: dict) -> dict:
         for key, value in new.items():
@@ -176,5 +176,5 @@ def load_config(configfile: Path, base: Path = Path("config.yaml")) -> dict:
                 into[key] = value
         return into
 
-    config = yaml.safe_load(Path(base).read_text()) if Path(base).is_file() else {}
-    return update(config or {}, yaml.safe_load(Path(configfile).read_text()) or {})
+    config = load_yaml(base) if Path(base).is_file() else {}
+    return update(config or {}, load_yaml(configfile) or {})

@@ -1,4 +1,12 @@
-"""Files: images, atomic writes, manifests, derived seeds, device choice."""
+"""Files: images, atomic writes, manifests with checksums, derived seeds, device choice.
+
+Every final output goes through a temp file (or a staging folder) that is fsynced and then
+renamed into place (`write_text_atomic`, `save_png_atomic`, `staging_dir`, `replacing_dir`), so
+a job killed mid-write or a full disk never leaves a truncated file under its final name.
+`write_manifest` records the sha256 of every file of the folder it describes; readers of
+LoRAs, learned embeddings, index.csv and score tables call `verify_file`, which refuses a file
+changed or truncated after it was written, naming it (docs/faults.md).
+"""
 
 from __future__ import annotations
 
@@ -62,34 +70,81 @@ def to_pil(images: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(a.permute(1, 2, 0).cpu().numpy()) for a in arr]
 
 
+MANIFEST = "manifest.json"
+UNHASHED_DIRS = ("checkpoints",)  # intermediate training snapshots: large, never read as final
+
+
+class CorruptFileError(ValueError):
+    """A file whose bytes differ from the sha256 its folder's manifest.json recorded."""
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to disk; a no-op where that is unsupported."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            fsync_path(p)
+    fsync_path(root)
+
+
+def _replace_synced(tmp: Path, path: Path) -> None:
+    """fsync `tmp`, rename it to `path` and fsync the folder, so the rename survives a crash."""
+    fsync_path(tmp)
+    os.replace(tmp, path)
+    fsync_path(path.parent)
+
+
 def save_png_atomic(image: Image.Image, path: Path) -> None:
     """Write through a temp file and rename, so a killed job never leaves a truncated PNG."""
     tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    try:
+        image.save(tmp, format="PNG")
+        _replace_synced(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) through a temp file, fsync and rename: `path` is whole or absent."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        _replace_synced(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def staging_dir(final: Path) -> Iterator[Path]:
-    """A sibling temp folder whose files are moved into `final` only when the block succeeds."""
+    """A sibling temp folder whose files are moved into `final` only when the block succeeds,
+    manifest.json last (a manifest in `final` means its files are there)."""
     final.mkdir(parents=True, exist_ok=True)
     stage = final.with_name(f".{final.name}.partial")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     try:
         yield stage
-        for item in sorted(stage.iterdir()):
+        _fsync_tree(stage)
+        for item in sorted(stage.iterdir(), key=lambda p: (p.name == MANIFEST, p.name)):
             target = final / item.name
             if target.is_dir():
                 shutil.rmtree(target)
             os.replace(item, target)
+        fsync_path(final)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -109,10 +164,12 @@ def replacing_dir(final: Path) -> Iterator[Path]:
     stage.mkdir()
     try:
         yield stage
+        _fsync_tree(stage)
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             os.replace(final, old)
         os.replace(stage, final)  # the one moment `final` is absent: between two renames
+        fsync_path(final.parent)
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -137,8 +194,68 @@ def versions() -> dict[str, str]:
     return found
 
 
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checksums(out_dir: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under `out_dir`, except manifest.json, hidden
+    (temp) files and `UNHASHED_DIRS`."""
+    out_dir = Path(out_dir)
+    found = {}
+    for p in sorted(out_dir.rglob("*")):
+        rel = p.relative_to(out_dir)
+        if (not p.is_file() or rel.as_posix() == MANIFEST
+                or any(part.startswith(".") or part in UNHASHED_DIRS for part in rel.parts)):
+            continue
+        found[rel.as_posix()] = sha256_file(p)
+    return found
+
+
+def _manifest_entry(path: Path, levels: int) -> tuple[Path, str, str] | None:
+    """(manifest, relative path, recorded sha256) of the nearest manifest.json up to `levels`
+    folders above `path` that lists it."""
+    folder = path.parent
+    for _ in range(levels):
+        manifest = folder / MANIFEST
+        if manifest.is_file():
+            try:
+                recorded = json.loads(manifest.read_text(encoding="utf-8")).get("sha256") or {}
+            except (OSError, ValueError) as exc:
+                raise CorruptFileError(f"{manifest}: unreadable ({exc}); delete {manifest.parent} "
+                                       "and rerun the job that writes it") from exc
+            rel = path.relative_to(folder).as_posix()
+            if rel in recorded:
+                return manifest, rel, recorded[rel]
+        folder = folder.parent
+    return None
+
+
+def verify_file(path: str | Path, levels: int = 2) -> Path:
+    """Refuse `path` if its sha256 differs from the one recorded by the manifest.json of its
+    folder (or of a folder up to `levels` above it): truncated or changed after it was written.
+    A file no manifest lists (written before checksums existed) is not checked. Returns path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; rerun the job that writes it")
+    entry = _manifest_entry(path, levels)
+    if entry is not None and sha256_file(path) != entry[2]:
+        manifest, rel, _ = entry
+        raise CorruptFileError(
+            f"{path}: corrupted or truncated after it was written ({path.stat().st_size} bytes; "
+            f"its sha256 differs from the one {manifest} recorded for {rel}); delete {path} and "
+            "rerun: the workflow then redoes the job that writes it")
+    return path
+
+
 def write_manifest(out_dir: Path, stage: str, options: dict, **extra) -> Path:
-    """manifest.json: the stage, its resolved options, git hash and package versions."""
+    """manifest.json, written last: the stage, its resolved options, git hash, package versions
+    and the sha256 of every file of `out_dir` (`checksums`), which `verify_file` checks."""
     manifest = {
         "stage": stage,
         "options": options,
@@ -146,7 +263,8 @@ def write_manifest(out_dir: Path, stage: str, options: dict, **extra) -> Path:
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
+        "sha256": checksums(out_dir),
     }
-    path = Path(out_dir) / "manifest.json"
+    path = Path(out_dir) / MANIFEST
     write_text_atomic(path, json.dumps(manifest, indent=2, default=str) + "\n")
     return path

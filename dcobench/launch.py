@@ -23,9 +23,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from dcobench.signals import EXIT_INTERRUPTED
+from dcobench.yamlio import load_yaml
 
 log = logging.getLogger("dcobench")
 
@@ -76,7 +75,7 @@ def profile_resources(profile: Path, rule: str) -> Resources:
     path = Path(profile) / "config.yaml" if Path(profile).is_dir() else Path(profile)
     if not path.is_file():
         raise FileNotFoundError(f"SLURM profile {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path) or {}  # strict: a key given twice is refused
     merged = {**(data.get("default-resources") or {}),
               **((data.get("set-resources") or {}).get(rule) or {})}
     known = set(Resources.__dataclass_fields__) - {"extra"}
@@ -148,7 +147,7 @@ class StageJob:
 
 def read_sweep(path: Path) -> list[dict]:
     """A sweep file: a YAML list of mappings {stage flag: value}, one array task each."""
-    entries = yaml.safe_load(Path(path).read_text())
+    entries = load_yaml(path)  # strict: a key given twice is refused
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise ValueError(f"sweep file {path}: expected a non-empty YAML list of mappings "
                          "(e.g. - {out: results/sweep/a, options: {beta: 0.5}})")

@@ -15,9 +15,8 @@ import difflib
 import math
 from pathlib import Path
 
-import yaml
-
 from dcobench.data.names import name_problem
+from dcobench.yamlio import YamlFileError, load_yaml
 
 
 class PrecheckError(ValueError):
@@ -158,26 +157,23 @@ def _schema_errors(config: dict, schema: dict, reported: list[str], errors: list
         errors.append(f"{key}: {_fix(err)}")
 
 
-def check_utf8(path: str | Path) -> None:
-    """Refuse a YAML file that is not UTF-8 text (e.g. saved as Latin-1), naming the file, the
-    line and the byte, before a YAML loader fails on it with a traceback."""
-    path = Path(path)
+def check_yaml_file(path: str | Path) -> None:
+    """Refuse a config file that is not UTF-8 text (e.g. saved as Latin-1) or gives a key twice
+    (e.g. two `seed:` lines), naming the file, the line and the fix, before Snakemake's own loader
+    fails with a traceback or silently keeps the last key. A missing file is left to whoever
+    reads it."""
+    if not Path(path).is_file():
+        return
     try:
-        data = path.read_bytes()
-    except OSError:
-        return  # a missing file is reported by whoever reads it
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise PrecheckError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}, "
-                            "e.g. an accented letter saved as Latin-1); save it as UTF-8") from e
+        load_yaml(path)
+    except YamlFileError as e:
+        raise PrecheckError(str(e)) from e
 
 
 def precheck(config: dict, schema_path: str | Path) -> None:
     """Raise PrecheckError listing every non-finite number, number written as text and unsafe
     name in `config` (the dict Snakemake loaded), by key."""
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    schema = load_yaml(schema_path)
     errors: list[str] = []
     _walk(config, _branches(schema, schema), schema, "", errors)
     _names(config, errors)

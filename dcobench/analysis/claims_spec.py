@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from dcobench.yamlio import load_yaml
 
 KINDS = ("difference", "log_ratio", "slope", "frontier_area")
 HYPOTHESES = ("superiority", "non_inferiority")
@@ -123,7 +123,7 @@ def random_levels(claim: Claim, concepts: list[str] | tuple[str, ...]) -> dict[s
 
 def load_protocol(path: str | Path) -> Protocol:
     """Parse and check a claims file; ValueError naming the file and the claim."""
-    return parse_protocol(yaml.safe_load(Path(path).read_text()), str(path))
+    return parse_protocol(load_yaml(path), str(path))  # strict: a key given twice is refused
 
 
 def _claim(c: dict) -> Claim:

@@ -66,6 +66,7 @@ def claim_registrations(path: Path) -> dict[str, str]:
     for commit in commits:
         try:
             text = _git(path, "show", f"{commit}:./{path.name}")
+            # history is read as it was committed (lenient), so registrations never move
             old = parse_protocol(yaml.safe_load(text), f"{commit}:{path.name}").claims
         except (OSError, subprocess.CalledProcessError, ValueError, yaml.YAMLError):
             continue

@@ -151,12 +151,12 @@ def cuda_check() -> Check:
 def profile_requests(profile: Path) -> dict[str, dict]:
     """Partition -> {"gpu": bool, "types": set of GPU types asked for, "rules": [...]}, and
     the key "--gpus" -> whether any rule asks with --gpus (needs cons_tres)."""
-    import yaml
+    from dcobench.yamlio import load_yaml
 
     from dcobench.launch import profile_resources
 
     path = profile / "config.yaml"
-    rules = (yaml.safe_load(path.read_text()) or {}).get("set-resources") or {}
+    rules = (load_yaml(path) or {}).get("set-resources") or {}
     out: dict[str, dict] = {}
     for rule in rules:
         res = profile_resources(path, rule)

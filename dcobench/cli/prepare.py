@@ -92,13 +92,13 @@ def _heavy_crops(concept) -> dict[str, float]:
     """Images of which the centre square crop keeps less than half: file name -> kept fraction."""
     from PIL import Image
 
-    from dcobench.data.images import crop_kept
+    from dcobench.data.images import WARN_ASPECT, aspect, crop_kept
 
     kept = {}
     for path in concept.images:
         with Image.open(path) as im:
             size = im.size
-        if crop_kept(size) < 0.5:
+        if aspect(size) > WARN_ASPECT:
             kept[path.name] = round(crop_kept(size), 3)
     return kept
 

@@ -36,10 +36,13 @@ def read_index(folder: Path):
     """index.csv of a finished sample folder; errors name the folder and what is missing."""
     import pandas as pd
 
+    from dcobench.io import verify_file
+
     path = folder / "index.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {folder} is not a finished sample folder "
                                 "(rerun its sampling job)")
+    verify_file(path)  # refuses an index.csv changed or truncated after it was written
     index = pd.read_csv(path, keep_default_na=False)
     lacking = [c for c in INDEX_NEEDS if c not in index.columns]
     if lacking:

@@ -47,6 +47,8 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     import torch
 
+    from dcobench.io import write_text_atomic
+
     torch.set_num_threads(args.threads)
     if args.action == "build":
         from dcobench.world.build import PHASES, Builder, BuildOptions
@@ -74,14 +76,14 @@ def run(args) -> None:
         table = codec_ceiling(args.concepts, finetune_steps=args.finetune_steps, seed=args.seed)
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         if args.out:
-            table.to_csv(args.out, index=False)
+            write_text_atomic(Path(args.out), table.to_csv(index=False))
     elif args.action == "validity":
         from dcobench.world.validity import read_scores, validity_table
 
         table = validity_table(read_scores(args.scores, args.kind), kind=args.kind)
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         if args.out:
-            table.to_csv(args.out, index=False)
+            write_text_atomic(Path(args.out), table.to_csv(index=False))
     else:
         from dcobench.world.figures import write_figures
 

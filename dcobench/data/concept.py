@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from dcobench.data.names import SAFE_NAME, name_problem
+from dcobench.yamlio import YamlFileError, load_yaml
 
 CONCEPT_FILE = "concept.yaml"
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
@@ -81,20 +80,6 @@ def _is_image(p: Path) -> bool:
     return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice; keep one", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _read_yaml(root: Path) -> tuple[Path, dict]:
     """Check the folder and read concept.yaml as a mapping."""
     if not root.is_dir():
@@ -108,14 +93,9 @@ def _read_yaml(root: Path) -> tuple[Path, dict]:
             "captions (see docs/INTERFACES.md, section Concepts)"
         )
     try:
-        text = yml.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConceptError(f"{yml}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
-                           f"{e.start}); save it as UTF-8") from e
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as e:
-        raise ConceptError(f"{yml}: not valid YAML ({e}); fix the syntax") from e
+        data = load_yaml(yml)  # UTF-8, duplicate keys refused: the workflow's one strict loader
+    except YamlFileError as e:
+        raise ConceptError(str(e)) from e
     if not isinstance(data, dict):
         raise ConceptError(
             f"{yml}: top level must be a mapping with keys {', '.join(ALLOWED_KEYS)}, "
@@ -279,8 +259,9 @@ def load_concept(path: str | Path) -> Concept:
 
 def validate_concept(path: str | Path, resolution: int | None = None) -> Concept:
     """``load_concept`` plus: every image decodes (``dcobench.data.images.read_rgb``) and, when
-    a training `resolution` is given, is large enough to train on."""
-    from dcobench.data.images import ImageError, check_size, read_rgb
+    a training `resolution` is given, is large enough to train on; none is more than
+    ``images.MAX_ASPECT`` times longer than wide."""
+    from dcobench.data.images import ImageError, check_aspect, check_size, read_rgb
 
     concept = load_concept(path)
     if concept.missing_images:
@@ -295,6 +276,7 @@ def validate_concept(path: str | Path, resolution: int | None = None) -> Concept
             img = read_rgb(img_path, draft_side=resolution)  # JPEG: reduced DCT scale, fast
             if resolution is not None:
                 check_size(img_path, img.size, resolution)
+            check_aspect(img_path, img.size)
         except ImageError as e:
             raise ConceptError(str(e)) from e
     return concept

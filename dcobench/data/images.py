@@ -8,7 +8,10 @@ What a viewer sees is what the model gets:
   onto white (`BACKGROUND`): a cut-out object shows on white, as in a product photo, never on
   black;
 - an image whose short side is below `MIN_SIDE_FRACTION` of the training resolution is refused
-  (upscaled more than 2×, it is a blur the model would learn as the concept).
+  (upscaled more than 2×, it is a blur the model would learn as the concept);
+- an image whose long side is more than `MAX_ASPECT` times its short side (e.g. a 4000 × 40
+  panorama) is refused: the centre square crop would keep less than 1 / MAX_ASPECT (25 %) of it;
+  above `WARN_ASPECT` (the crop keeps less than half) `prepare` prints a note naming the image.
 Anything PIL cannot decode (truncated files, decompression bombs, unknown modes) raises
 `ImageError` naming the file.
 """
@@ -23,6 +26,8 @@ from PIL import Image, ImageOps
 
 BACKGROUND = (255, 255, 255)  # transparent pixels become white
 MIN_SIDE_FRACTION = 0.5  # short side ≥ this × training resolution
+MAX_ASPECT = 4.0  # long side / short side above this is refused (the crop keeps < 25 %)
+WARN_ASPECT = 2.0  # above this, a note names the image (the crop keeps < 50 %)
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # PNG 16-bit grayscale opens as these
 
 
@@ -86,3 +91,18 @@ def crop_kept(size: tuple[int, int]) -> float:
     """The fraction of an image of `size` that the centre square crop keeps."""
     w, h = size
     return min(w, h) ** 2 / (w * h)
+
+
+def aspect(size: tuple[int, int]) -> float:
+    """Long side / short side of an image of `size` (≥ 1; the crop keeps 1 / aspect of it)."""
+    return max(size) / max(1, min(size))
+
+
+def check_aspect(path: str | Path, size: tuple[int, int]) -> None:
+    """Refuse an image more than `MAX_ASPECT` times longer than wide (or wider than long)."""
+    if aspect(size) > MAX_ASPECT:
+        raise ImageError(
+            f"{path}: {size[0]}×{size[1]} pixels has an aspect ratio of {aspect(size):.1f}:1; the "
+            f"centre square crop would keep only {crop_kept(size):.1%} of it (the limit is "
+            f"{MAX_ASPECT:g}:1); crop it yourself to the part that shows the concept"
+        )

@@ -19,6 +19,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from dcobench.io import verify_file
+
 LORA_FILE = "pytorch_lora_weights.safetensors"
 # diffusers writes lora.down / lora.up (kohya-like); peft writes lora_A / lora_B
 _SUFFIXES = {".lora.down.weight": "A", ".lora_A.weight": "A", ".lora.up.weight": "B",
@@ -73,6 +75,7 @@ def read_lora(folder: Path) -> Lora:
     path = Path(folder) / LORA_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: not a trained or merged LoRA folder")
+    verify_file(path)  # sha256 of the folder's manifest: refuses a corrupted or truncated file
     with safe_open(str(path), "pt") as f:
         meta = json.loads((f.metadata() or {}).get("lora_adapter_metadata", "{}"))
     config = {k.split(".", 1)[-1] if k.startswith("unet.") else k: v for k, v in meta.items()}

@@ -160,4 +160,7 @@ def save_lora(out_dir: Path, state: dict[str, torch.Tensor], config: LoraConfig 
 
 def load_lora(pipe, lora_dir: Path, name: str) -> None:
     """Load a saved LoRA into the pipeline's UNet under adapter `name` (stock diffusers path)."""
+    from dcobench.io import verify_file
+
+    verify_file(Path(lora_dir) / LORA_WEIGHT_NAME)  # refuses a corrupted or truncated file
     pipe.load_lora_weights(str(lora_dir), weight_name=LORA_WEIGHT_NAME, adapter_name=name)

@@ -11,6 +11,7 @@ from safetensors import safe_open
 
 from dcobench.data.captions import image_captions
 from dcobench.data.concept import Concept
+from dcobench.io import verify_file
 from dcobench.models import text
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -32,6 +33,7 @@ def learned_tokens(model_dir: Path | None) -> dict[str, Path]:
     """token -> learned_embeds*.safetensors file in a model folder (train or merge output)."""
     found: dict[str, Path] = {}
     for path in sorted(Path(model_dir).glob("learned_embeds*.safetensors")) if model_dir else []:
+        verify_file(path)  # refuses a corrupted or truncated file, naming it
         with safe_open(str(path), "pt") as f:
             found[f.metadata()["token"]] = path
     return found

@@ -51,8 +51,11 @@ def select_cell(summary: pd.DataFrame, group: str, experiment: str | None = None
 def read_scores(score_files: Iterable[Path]) -> pd.DataFrame:
     """Concatenate long score csvs, checking the columns and normalising dtypes; a file
     without a prompt_set column gets prompt_set "all"."""
+    from dcobench.io import verify_file
+
     frames = []
     for path in score_files:
+        verify_file(path)  # refuses a score table changed or truncated after it was written
         df = pd.read_csv(path, dtype={"group": str, "concept": str, "variant": str,
                                       "guide": str, "guidance": str, "metric": str, "file": str,
                                       "prompt_set": str, "exp": str})

@@ -69,9 +69,11 @@ def write_table(df: pd.DataFrame, out_stem: Path | str, caption: str) -> list[Pa
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [out_stem.with_name(out_stem.name + ext) for ext in (".csv", ".md", ".tex")]
-    df.to_csv(paths[0], index=False)
-    paths[1].write_text(to_markdown(df, caption), encoding="utf-8")
-    paths[2].write_text(to_latex(df, caption, label=f"tab:{out_stem.name}"), encoding="utf-8")
+    from dcobench.io import write_text_atomic  # whole or absent, even on a kill or full disk
+
+    write_text_atomic(paths[0], df.to_csv(index=False))
+    write_text_atomic(paths[1], to_markdown(df, caption))
+    write_text_atomic(paths[2], to_latex(df, caption, label=f"tab:{out_stem.name}"))
     return paths
 
 

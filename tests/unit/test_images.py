@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from dcobench.data import ConceptError, validate_concept
-from dcobench.data.images import ImageError, read_rgb
+from dcobench.data.images import ImageError, aspect, read_rgb
 from dcobench.io import load_image
 
 RES = 32
@@ -87,8 +87,30 @@ def test_tiny_image_is_refused_with_its_size_and_the_minimum(tmp_path):
     with pytest.raises(ConceptError, match=r"00.png: 1×1 pixels is too small .* resolution 64 "
                                            r"\(short side must be ≥ 32\)"):
         validate_concept(root, 64)
-    root = _concept(tmp_path, {"00.png": Image.new("RGB", (32, 200), "red")})
+    root = _concept(tmp_path, {"00.png": Image.new("RGB", (32, 120), "red")})
     assert validate_concept(root, 64).name == "c"  # the short side is what counts
+
+
+@pytest.mark.parametrize("size", [(4000, 40), (40, 4000), (500, 100)])
+def test_extreme_panorama_is_refused_naming_the_limit(tmp_path, size):
+    root = _concept(tmp_path, {"00.png": Image.new("RGB", size, "red")})
+    with pytest.raises(ConceptError, match=rf"00.png: {size[0]}×{size[1]} pixels has an aspect "
+                                           r"ratio of .*the limit is 4:1.*crop it yourself"):
+        validate_concept(root)
+
+
+def test_wide_image_below_the_limit_is_kept_with_a_note_naming_it(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from dcobench.cli.prepare import _validate
+
+    root = _concept(tmp_path, {"00.png": Image.new("RGB", (120, 40), "red"),  # 3:1: a note
+                               "01.png": Image.new("RGB", (80, 40), "red")})  # 2:1: silent
+    assert aspect((120, 40)) == 3.0
+    _validate(SimpleNamespace(concepts=[str(root)], resolution=32, out=None))
+    err = capsys.readouterr().err
+    assert "c/00.png: the centre square crop keeps only 33%" in err
+    assert "01.png" not in err
 
 
 def _bad_entry(kind: str, root) -> str:

@@ -8,7 +8,7 @@ import pytest
 from dcobench import modelspec
 from dcobench.io import replacing_dir
 from dcobench.modelspec import check_models, spec_problem
-from dcobench.precheck import PrecheckError, check_utf8
+from dcobench.precheck import PrecheckError, check_yaml_file
 
 
 def test_preset_names_match_the_builders():
@@ -60,9 +60,9 @@ def test_latin1_config_is_told_to_save_as_utf8(tmp_path):
     path.write_bytes(b"experiment: demo\nreport:\n  title: \"d\xe9mo\"\n")
     with pytest.raises(PrecheckError, match=r"config.yaml: not UTF-8 text \(byte 0xe9 on line 3"
                                             r".*save it as UTF-8"):
-        check_utf8(path)
+        check_yaml_file(path)
     path.write_text("report: {title: \"démo\"}\n", encoding="utf-8")
-    check_utf8(path)
+    check_yaml_file(path)
 
 
 def test_replacing_dir_swaps_whole_folders_only_on_success(tmp_path):

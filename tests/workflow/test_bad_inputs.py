@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 TOKEN = "<bad>"
 FIX_WORDS = ("set ", "write", "use ", "add ", "remove", "rename", "replace", "fix", "save it as",
              "did you mean", "download", "convert", "point", "move", "create", "list it once",
-             "keep one", "put the token", "larger image")
+             "keep one", "put the token", "larger image", "crop it")
 
 
 def _set(config, dotted, value):
@@ -114,6 +114,24 @@ def _latin1_config(workdir, config):
     return ("config.yaml", "not UTF-8", "save it as UTF-8")
 
 
+def _duplicate_key_config(workdir, config):
+    """config.yaml with a second `seed:` line at the end (YAML alone keeps the last)."""
+    write_config(workdir, config)
+    with open(workdir / "config.yaml", "a", encoding="utf-8") as f:
+        f.write("seed: 7\n")
+    return ("config.yaml, line", "key 'seed' appears twice", "keep one")
+
+
+def _duplicate_key_configfile(workdir, config):
+    """An extra --configfile (as config/paper.yaml is given) that sets `seed:` twice."""
+    (workdir / "extra.yaml").write_text("seed: 1\nreport:\n  title: extra\nseed: 2\n")
+    return ("extra.yaml, line 4", "key 'seed' appears twice (lines 1 and 4)", "keep one")
+
+
+RAW_CONFIG = {"latin1_config", "duplicate_key_config", "duplicate_key_configfile"}  # written as is
+EXTRA_ARGS = {"duplicate_key_configfile": lambda w: ["--configfile", str(w / "extra.yaml")]}
+
+
 CASES = {
     # config.yaml: numbers
     "lr_nan": cfg_case("train.lr", math.nan, "train.lr", "not a finite number"),
@@ -151,10 +169,14 @@ CASES = {
     "listed_twice": cfg_case("data.styles", ["mosaic_style", "toy_robot"], "'toy_robot'",
                              "list it once"),
     "latin1_config": _latin1_config,
+    "duplicate_key_config": _duplicate_key_config,
+    "duplicate_key_configfile": _duplicate_key_configfile,
     # concept folders: images
     "image_1x1": data_case(lambda f: _png(f / "00.png", (1, 1)), "bad/00.png", "1×1",
                            "larger image"),
     "image_20px": data_case(lambda f: _png(f / "01.png", (20, 90)), "bad/01.png", "too small"),
+    "panorama_4000x40": data_case(lambda f: _png(f / "00.png", (4000, 40)), "bad/00.png",
+                                  "4000×40", "aspect ratio of 100.0:1", "the limit is 4:1"),
     "truncated_png": data_case(_truncate, "bad/00.png", "replace it"),
     "text_named_png": data_case(lambda f: (f / "00.png").write_text("not an image"),
                                 "bad/00.png", "cannot be read"),
@@ -207,11 +229,13 @@ def test_bad_input_is_refused_before_any_job(finished_run, case):
     bad_config = copy.deepcopy(config)
     try:
         expected = CASES[case](workdir, bad_config)
-        if case != "latin1_config":
+        if case not in RAW_CONFIG:
             write_config(workdir, bad_config)
-        out = run_snakemake(workdir, None, "--cores", "1", timeout=600)
+        extra = EXTRA_ARGS[case](workdir) if case in EXTRA_ARGS else []
+        out = run_snakemake(workdir, None, "--cores", "1", *extra, timeout=600)
     finally:
         shutil.rmtree(workdir / "data" / "bad", ignore_errors=True)
+        (workdir / "extra.yaml").unlink(missing_ok=True)
         write_config(workdir, config)
     text = out.stdout + out.stderr
     print(f"{case}: {text.strip()[-600:]}")
