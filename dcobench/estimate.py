@@ -135,9 +135,8 @@ def estimate(config: dict, costs: Costs) -> dict[str, RuleEstimate]:
 
 def profile_limits(profile: Path) -> dict[str, float]:
     """Rule -> its time limit in hours from a Snakemake SLURM profile (runtime, minutes)."""
-    from dcobench.yamlio import load_yaml
-
     from dcobench.launch import profile_resources
+    from dcobench.yamlio import load_yaml
 
     path = Path(profile) / "config.yaml" if Path(profile).is_dir() else Path(profile)
     if not path.is_file():

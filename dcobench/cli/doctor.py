@@ -151,9 +151,8 @@ def cuda_check() -> Check:
 def profile_requests(profile: Path) -> dict[str, dict]:
     """Partition -> {"gpu": bool, "types": set of GPU types asked for, "rules": [...]}, and
     the key "--gpus" -> whether any rule asks with --gpus (needs cons_tres)."""
-    from dcobench.yamlio import load_yaml
-
     from dcobench.launch import profile_resources
+    from dcobench.yamlio import load_yaml
 
     path = profile / "config.yaml"
     rules = (load_yaml(path) or {}).get("set-resources") or {}
