@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,10 +220,14 @@ def _check_concepts(data: dict, errors: list[str], resolution: int | None = None
                     ) -> dict[str, ConceptRef]:
     """Concepts by name. With a training `resolution`, every image of a folder the user owns is
     decoded and size-checked here (a bad image fails the DAG, before any job writes anything);
-    demo and fetched folders are decoded by their prepare job."""
+    demo and fetched folders are decoded by their prepare job. An image that passed unchanged
+    (same path, size, mtime) is not decoded again (`VALIDATED`): a dry run stays cheap with
+    large photos; the prepare job still decodes everything."""
     root, demo = Path(data["root"]), data["demo"]
     world = world_concepts() if data.get("world") else {}
     concepts: dict[str, ConceptRef] = {}
+    checked = _read_validated() if resolution is not None else set()
+    before = set(checked)
     for kind in KINDS:
         for entry in data[f"{kind}s"]:
             name, path = concept_name(entry), root / entry
@@ -250,7 +255,7 @@ def _check_concepts(data: dict, errors: list[str], resolution: int | None = None
             try:
                 concept = load_concept(path)
                 if resolution is not None and concept.source is None:
-                    validate_concept(path, resolution)
+                    validate_concept(path, resolution, checked)
             except ConceptError as exc:
                 errors.append(f"data.{kind}s: {exc}")
                 continue
@@ -264,7 +269,29 @@ def _check_concepts(data: dict, errors: list[str], resolution: int | None = None
                               "data.sources (map it to a local dir and/or a download url)")
             concepts[name] = ConceptRef(name, kind, path, concept.class_noun, source=dataset,
                                         live=concept.live)
+    if checked != before:
+        _write_validated(checked)
     return concepts
+
+
+VALIDATED = Path(".snakemake") / "dcobench-validated-images.json"  # beside Snakemake's own state
+
+
+def _read_validated() -> set[str]:
+    try:
+        return set(json.loads(VALIDATED.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return set()  # none yet, or unreadable: decode again
+
+
+def _write_validated(keys: set[str]) -> None:
+    try:
+        VALIDATED.parent.mkdir(parents=True, exist_ok=True)
+        tmp = VALIDATED.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(sorted(keys)), encoding="utf-8")
+        os.replace(tmp, VALIDATED)
+    except OSError:
+        pass  # a read-only working directory: the next check decodes again
 
 
 def world_concepts() -> dict[str, tuple[str, str]]:

@@ -7,6 +7,7 @@ reported as a ``ConceptError`` whose message names the offending file and how to
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,10 +258,18 @@ def load_concept(path: str | Path) -> Concept:
     )
 
 
-def validate_concept(path: str | Path, resolution: int | None = None) -> Concept:
+def image_key(path: Path, resolution: int | None) -> str:
+    """What a decoded image's check depends on: its real path, size, mtime and the resolution."""
+    st = os.stat(path)
+    return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}|{resolution}"
+
+
+def validate_concept(path: str | Path, resolution: int | None = None,
+                     checked: set[str] | None = None) -> Concept:
     """``load_concept`` plus: every image decodes (``dcobench.data.images.read_rgb``) and, when
     a training `resolution` is given, is large enough to train on; none is more than
-    ``images.MAX_ASPECT`` times longer than wide."""
+    ``images.MAX_ASPECT`` times longer than wide. `checked`: keys (`image_key`) of images that
+    passed before and are skipped; every image that passes now is added to it."""
     from dcobench.data.images import ImageError, check_aspect, check_size, read_rgb
 
     concept = load_concept(path)
@@ -272,6 +281,9 @@ def validate_concept(path: str | Path, resolution: int | None = None) -> Concept
             "fetch`, run by the workflow's fetch_concept rule)"
         )
     for img_path in concept.images:
+        key = image_key(img_path, resolution) if checked is not None else ""
+        if key and key in checked:
+            continue
         try:
             img = read_rgb(img_path, draft_side=resolution)  # JPEG: reduced DCT scale, fast
             if resolution is not None:
@@ -279,4 +291,6 @@ def validate_concept(path: str | Path, resolution: int | None = None) -> Concept
             check_aspect(img_path, img.size)
         except ImageError as e:
             raise ConceptError(str(e)) from e
+        if key:
+            checked.add(key)
     return concept

@@ -102,3 +102,27 @@ def test_results_folder_is_owned_by_its_config_files(tmp_path):
     claim(results, ["config/other.yaml"])  # the first owner stays
     with pytest.raises(OwnershipError):
         check_owner(results, ["config/other.yaml"])
+
+
+def test_dry_run_check_decodes_an_unchanged_image_once(tmp_path, monkeypatch):
+    """A big photo is decoded at the first DAG build only; a changed file (size or mtime) is
+    decoded again, so a corrupted replacement is still caught."""
+    import os
+
+    monkeypatch.chdir(tmp_path)  # the record lives in ./.snakemake/, as in a workflow run
+    cat = _photos(tmp_path / "data" / "local" / "my_cat")
+    assert _scaffold(cat, "--class", "cat").returncode == 0
+    cfg = copy.deepcopy(TINY)
+    cfg["data"].update(root=str(tmp_path / "data"), demo=False, subjects=["local/my_cat"],
+                       styles=[])
+    cfg["report"]["claims"] = None
+    load_setup(cfg, decode=True)
+    assert (tmp_path / ".snakemake" / "dcobench-validated-images.json").is_file()
+    image = cat / "01.jpg"
+    stat = image.stat()
+    image.write_bytes(b"x" * stat.st_size)  # garbage of the same size, same mtime: not decoded
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    load_setup(cfg, decode=True)
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # changed: decoded again
+    with pytest.raises(ConfigError, match="01.jpg"):
+        load_setup(cfg, decode=True)
