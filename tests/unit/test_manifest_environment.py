@@ -32,3 +32,20 @@ def test_environment_follows_thread_count():
 
 def test_versions_cover_the_numeric_stack():
     assert {"torch", "diffusers", "transformers", "peft", "numpy", "pillow"} <= set(versions())
+
+
+def test_checkpoint_export_keeps_the_training_environment(tmp_path):
+    """An exported checkpoint's weights were computed by the parent run: its environment stays."""
+    from dcobench.train.variants import export_checkpoint
+
+    parent = tmp_path / "parent"
+    (parent / "checkpoints" / "step-2").mkdir(parents=True)
+    (parent / "checkpoints" / "step-2" / "pytorch_lora_weights.safetensors").write_bytes(b"x")
+    (parent / "train_log.csv").write_text("step,loss,time\n1,0.5,0.1\n2,0.4,0.2\n3,0.3,0.3\n")
+    write_manifest(parent, "train", {"steps": 4, "checkpoints": [2]})
+    recorded = json.loads((parent / "manifest.json").read_text())
+    recorded["environment"] = {**recorded["environment"], "torch_threads": 99}
+    (parent / "manifest.json").write_text(json.dumps(recorded))
+    out = export_checkpoint(parent, 2, tmp_path / "child", "child")
+    child = json.loads((out / "manifest.json").read_text())
+    assert child["environment"]["torch_threads"] == 99 and child["checkpoint_step"] == 2
