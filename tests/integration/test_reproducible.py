@@ -3,13 +3,15 @@
 Everything runs from scratch through the CLI as workflow/rules/*.smk call it, on the world preset
 with config/world.yaml's options (steps cut to a few): the world's concept folders, a subject
 LoRA with its learned token, a style LoRA with its learned token and a kept checkpoint, and the
-samples of the style LoRA. Two fresh runs in fresh folders must give the same bytes. Across torch
+samples of the style LoRA. Two fresh runs in fresh folders must give the same bytes (a safetensors
+header up to the order of its metadata entries, which safetensors does not fix). Across torch
 thread counts the bytes are not promised; the manifest records the count instead.
 """
 
 import hashlib
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -37,10 +39,25 @@ def _run(args: list[str], threads: int = 1) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+def canonical(data: bytes) -> bytes:
+    """A safetensors file with its JSON header re-serialised with sorted keys: the Rust writer
+    orders the `__metadata__` entries by a per-process random hash (diffusers writes two,
+    `format` and `lora_adapter_metadata`), so two identical saves can differ in header bytes
+    only. Tensor bytes are kept as they are."""
+    n = struct.unpack("<Q", data[:8])[0]
+    return json.dumps(json.loads(data[8 : 8 + n]), sort_keys=True).encode() + data[8 + n :]
+
+
 def digests(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
-    """sha256 of every file under `folder` whose name ends with one of `suffixes`."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name.endswith(suffixes)}
+    """sha256 of every file under `folder` whose name ends with one of `suffixes` (safetensors
+    in their canonical form: same tensors, dtypes, shapes, offsets and metadata)."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name.endswith(suffixes):
+            data = p.read_bytes()
+            out[str(p.relative_to(folder))] = hashlib.sha256(
+                canonical(data) if p.suffix == ".safetensors" else data).hexdigest()
+    return out
 
 
 def draw(out: Path) -> Path:
@@ -50,10 +67,12 @@ def draw(out: Path) -> Path:
     return out
 
 
-def train(concepts: Path, kind: str, variant: str, out: Path, threads: int = 1) -> Path:
-    """One CLI training with the variant's world options, cut to STEPS (a checkpoint at half)."""
+def train(concepts: Path, kind: str, variant: str, out: Path, threads: int = 1,
+          steps: int = STEPS) -> Path:
+    """One CLI training with the variant's world options, cut to `steps` (a checkpoint at
+    STEPS // 2 when `steps` is STEPS)."""
     opts = train_options(WORLD, kind, variant)
-    opts.update(steps=STEPS, checkpoints=[STEPS // 2])
+    opts.update(steps=steps, checkpoints=[c for c in [STEPS // 2] if c < steps])
     concept = concepts / (SUBJECT if kind == "subject" else STYLE)
     _run(["train", "--concept", str(concept), "--objective", "db", "--out", str(out),
           "--base-model", WORLD["models"]["base"], "--options", json.dumps(opts, sort_keys=True)],
@@ -115,3 +134,13 @@ def test_manifest_records_the_thread_count(first, tmp_path):
     assert envs[0]["env"]["OMP_NUM_THREADS"] == "1" and envs[1]["env"]["OMP_NUM_THREADS"] == "2"
     same = digests(first["style"], (".safetensors",)) == digests(two, (".safetensors",))
     print(f"style LoRA, 1 vs 2 torch threads: {'bit-identical' if same else 'DIFFERENT bytes'}")
+
+
+def test_checkpoint_equals_a_run_stopped_there(first, tmp_path):
+    """With a constant lr a kept checkpoint is the run of that many steps (checkpoint variants
+    such as dbsv_ti_r32_s2000 rely on it): the same bytes."""
+    opts = train_options(WORLD, "style", "dbsv_ti_r32")
+    assert opts["lr_warmup_steps"] == 0
+    half = train(first["concepts"], "style", "dbsv_ti_r32", tmp_path / "half", steps=STEPS // 2)
+    kept = first["style"] / "checkpoints" / f"step-{STEPS // 2}"
+    assert digests(kept, (".safetensors",)) == digests(half, (".safetensors",))
