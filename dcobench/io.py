@@ -15,6 +15,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-PACKAGES = ("torch", "diffusers", "peft", "transformers", "open_clip_torch", "snakemake")
+PACKAGES = ("torch", "diffusers", "peft", "transformers", "open_clip_torch", "snakemake",
+            "accelerate", "safetensors", "tokenizers", "sentencepiece", "numpy", "pillow",
+            "scipy")
+# environment variables that change a run's threads or floating-point kernels
+ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG",
+            "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED", "ATEN_CPU_CAPABILITY", "DNNL_MAX_CPU_ISA")
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -253,14 +259,60 @@ def verify_file(path: str | Path, levels: int = 2) -> Path:
     return path
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else `platform.processor()`)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _cuda() -> dict:
+    """The CUDA device this process computes on (name, capability), or {} without CUDA."""
+    if not torch.cuda.is_available():
+        return {}
+    index = torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(index)
+    return {"cuda_device": torch.cuda.get_device_name(index), "cuda_capability": f"{major}.{minor}",
+            "cuda_version": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark}
+
+
+def environment() -> dict:
+    """What a run's floating-point results depend on besides code, options and seed: torch's
+    thread counts, the CPU (and its vector ISA as torch dispatches it), the machine, Python,
+    the CUDA device, the deterministic-algorithm flags and the relevant environment variables.
+    Bit-identical outputs are guaranteed only where these match (docs/reproducibility.md)."""
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        **_cuda(),
+        "env": {name: os.environ[name] for name in ENV_VARS if name in os.environ},
+    }
+
+
 def write_manifest(out_dir: Path, stage: str, options: dict, **extra) -> Path:
-    """manifest.json, written last: the stage, its resolved options, git hash, package versions
-    and the sha256 of every file of `out_dir` (`checksums`), which `verify_file` checks."""
+    """manifest.json, written last: the stage, its resolved options, git hash, package versions,
+    the environment it ran in (`environment()`) and the sha256 of every file of `out_dir`
+    (`checksums`), which `verify_file` checks."""
     manifest = {
         "stage": stage,
         "options": options,
         "git": git_hash(),
         "versions": versions(),
+        "environment": environment(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
         "sha256": checksums(out_dir),
