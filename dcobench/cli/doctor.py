@@ -20,6 +20,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcobench.errors import UserError
+
 GB = 1e9
 # rough bytes on disk: a 1024² sample PNG, a trained LoRA folder (+ resume state), the weights
 # (SDXL fp16 ≈ 7 GB + DINOv2 + SigLIP so400m + CLIP ≈ 4.5 GB)
@@ -60,7 +62,7 @@ def run(args) -> None:
     failed = [c.name for c in checks if c.status == "FAIL"]
     print(f"doctor: {len(checks) - len(failed)} passed or skipped, {len(failed)} failed")
     if failed:
-        raise ValueError(f"doctor: failed: {', '.join(failed)}")
+        raise UserError(f"doctor: failed: {', '.join(failed)}")
 
 
 # --- models ---------------------------------------------------------------------------------
