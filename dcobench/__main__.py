@@ -59,7 +59,7 @@ def disk_full_message(args, exc: BaseException) -> str:
 def check_models_at_start(args) -> None:
     """The model folders a stage names, checked again as the job starts (the workflow checked
     them when it built the DAG, but a scratch file system may have been purged since): a
-    ValueError naming the folder and the fix instead of a loader's traceback."""
+    UserError naming the folder and the fix instead of a loader's traceback."""
     import json
 
     from dcobench.modelspec import spec_problem
@@ -69,7 +69,9 @@ def check_models_at_start(args) -> None:
         specs.update(json.loads(args.models))
     problems = [p for key, spec in specs.items() if spec and (p := spec_problem(key, spec))]
     if problems:
-        raise ValueError(f"{args.stage}: at the job's start, " + "; ".join(problems))
+        from dcobench.errors import UserError
+
+        raise UserError(f"{args.stage}: at the job's start, " + "; ".join(problems))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,8 @@ EXPECTED = {
     "dcobench.registry": ("UnknownNameError",),
     "dcobench.analysis.claims_spec": ("MissingArm",),
     "dcobench.gpucheck": ("GPUUnavailable",),  # a GPU job whose torch cannot use its GPU
+    "dcobench.io": ("CorruptFileError",),  # an output changed after it was written (checksums)
+    "dcobench.yamlio": ("YamlFileError",),  # a YAML file with a duplicate key or not UTF-8
 }
 
 

@@ -46,9 +46,9 @@ def read_index(folder: Path):
     index = pd.read_csv(path, keep_default_na=False)
     lacking = [c for c in INDEX_NEEDS if c not in index.columns]
     if lacking:
-        raise ValueError(f"{path} lacks columns: {', '.join(lacking)}")
+        raise UserError(f"{path} lacks columns: {', '.join(lacking)}")
     if index.empty:
-        raise ValueError(f"{path} lists no images")
+        raise UserError(f"{path} lists no images")
     absent = [f for f in index["file"] if not (folder / f).is_file()]
     if absent:
         shown = ", ".join(absent[:5]) + (" ..." if len(absent) > 5 else "")
