@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dcobench.machine import cpu_model
+
 PACKAGES = ("torch", "diffusers", "peft", "transformers", "open_clip_torch", "snakemake",
             "accelerate", "safetensors", "tokenizers", "sentencepiece", "numpy", "pillow",
             "scipy")
@@ -257,17 +259,6 @@ def verify_file(path: str | Path, levels: int = 2) -> Path:
             f"its sha256 differs from the one {manifest} recorded for {rel}); delete {path} and "
             "rerun: the workflow then redoes the job that writes it")
     return path
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux, else `platform.processor()`)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _cuda() -> dict:

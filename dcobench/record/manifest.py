@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dcobench.machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "diffusers", "transformers", "peft", "open_clip_torch", "snakemake",
             "numpy", "pandas")
@@ -51,17 +53,6 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _torch_threads() -> int | None:
     """torch.get_num_threads() in this process (the record writer's), None without torch."""
     try:
@@ -77,7 +68,7 @@ def environment() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {p: _version(p) for p in PACKAGES},
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": _torch_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
