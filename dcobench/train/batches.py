@@ -81,13 +81,23 @@ def encode_fixed(pipe, prompts: list[str],
         return text.encode_prompts(pipe, prompts)
 
 
+def trains_token(opts) -> bool:
+    """Whether a run steps its learned token: it has one (`textual_inversion`) and a token lr
+    above 0. At `ti_lr: 0` the token is the official code's in effect (its fp16 text encoders
+    hand the optimizer fp32 copies that never get a gradient): it keeps its initial embedding
+    (the class words' mean), its captions are encoded once like fixed text, no gradient flows
+    into the text encoders, and the clipping norm counts the LoRA alone, as there."""
+    return bool(opts.learns_token and opts.ti_lr > 0)
+
+
 def reference_batch(pipe, concept: Concept, opts) -> Batch:
-    """The concept's images with their θ and φ captions; fixed embeddings encoded once."""
+    """The concept's images with their θ and φ captions; fixed embeddings encoded once (θ's
+    too when its token is not trained: `trains_token`)."""
     caps, base = image_captions(concept, opts.captions, opts.learns_token)
     batch = Batch(encode_latents(pipe, concept.images, opts.resolution, opts.random_flip), caps, base)
     prec = opts.mixed_precision
     batch.cond["base_embeds"], batch.cond["base_pooled"] = encode_fixed(pipe, base, prec)
-    if not opts.learns_token:
+    if not trains_token(opts):
         batch.cond["embeds"], batch.cond["pooled"] = encode_fixed(pipe, caps, prec)
     return batch
 

@@ -25,7 +25,7 @@ from dcobench.io import derive_seed, device
 from dcobench.models import adapters, text
 from dcobench.models.finetuned import autocast_dtype, unet_eps
 from dcobench.train import losses
-from dcobench.train.batches import prior_batch, reference_batch
+from dcobench.train.batches import prior_batch, reference_batch, trains_token
 from dcobench.train.objectives import OBJECTIVES
 from dcobench.train.options import TrainOptions
 from dcobench.train.routed_lora import (
@@ -34,7 +34,7 @@ from dcobench.train.routed_lora import (
     member_state_dict,
     route_peft_layers,
 )
-from dcobench.train.trainer import StepMath, _training_scheduler
+from dcobench.train.trainer import StepMath, _training_scheduler, clip_logged
 
 # options every member of a group must share (one pipeline, one UNet call per step)
 SHARED = ("concept_dir", "base_model", "resolution", "mixed_precision", "gradient_checkpointing")
@@ -48,7 +48,8 @@ class Member(StepMath):
         self.objective = OBJECTIVES[opts.objective]
         self.noise_scheduler, self.T = group.noise_scheduler, group.T
         self.generator = torch.Generator().manual_seed(derive_seed(opts.seed, "train"))
-        self.tokens: text.LearnedTokens | None = None
+        self.tokens: text.LearnedTokens | None = None  # set by TokenRows when it learns one
+        self.trains_token = trains_token(opts)  # False at ti_lr 0: its row keeps its init
         self.step_count, self.failed = 0, None  # failed: the error message once stopped
 
     @property
@@ -67,7 +68,8 @@ class Member(StepMath):
     def build(self) -> None:
         """Data, optimizer and schedule, once the group's LoRAs and tokens exist."""
         group, opts = self.group, self.opts
-        self.data = group.cached(("ref", opts.captions, opts.learns_token, opts.random_flip),
+        self.data = group.cached(("ref", opts.captions, opts.learns_token, self.trains_token,
+                                  opts.random_flip),
                                  lambda: reference_batch(group.pipe, group.concept, opts))
         self.prior = (group.cached(("prior", str(opts.prior_dir)),
                                    lambda: prior_batch(group.pipe, opts.prior_dir, opts))
@@ -75,7 +77,7 @@ class Member(StepMath):
         self.lora = member_parameters(group.layers, self.index)
         groups = [{"params": self.lora, "lr": opts.lr}]
         self.token_rows: list[torch.nn.Parameter] = []
-        if self.tokens is not None:
+        if self.trains_token:
             self.token_rows = self.tokens.rows(group.pipe)
             groups.append({"params": self.token_rows, "lr": opts.ti_lr, "weight_decay": 0.0})
         self.optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
@@ -95,20 +97,21 @@ class Member(StepMath):
                         target=torch.cat([target, ptarget]))
         return rows
 
-    def update(self, grads: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    def update(self, grads: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
         """Clip by this member's own norm (LoRA + its embedding-matrix gradient, as the separate
-        trainer counts it), step its AdamW and schedule, write its token rows back.
+        trainer counts it), step its AdamW and schedule, write its token rows back; returns
+        the norm before clipping and whether it clipped, as the separate trainer logs them.
         `grads`: per encoder, (gradient rows of the matrix entries its prompts used, learned row)."""
         for row, (_, learned) in zip(self.token_rows, grads, strict=True):
             row.grad = learned
         total = torch.nn.utils.get_total_norm(
             [p.grad for p in self.lora if p.grad is not None] + [g for g, _ in grads])
-        torch.nn.utils.clip_grads_with_norm_(self.lora + self.token_rows, self.opts.max_grad_norm,
-                                             total)
+        logged = clip_logged(self.lora + self.token_rows, self.opts.max_grad_norm, total)
         self.optimizer.step()
         self.lr_scheduler.step()
-        if self.tokens is not None:
+        if self.trains_token:
             self.tokens.write(self.group.pipe, self.token_rows)
+        return logged
 
     @property
     def lora_config(self):
@@ -136,8 +139,8 @@ class Member(StepMath):
         for key, value in state["lora"].items():
             path, _, ab = key.rpartition(".")
             getattr(self.group.layers[path], ab)[str(self.index)].copy_(value)
-        tables = self.tokens.tables(self.group.pipe) if self.tokens is not None else []
-        for w, i, row, value in zip(tables, self.tokens.ids if self.tokens else [],
+        tables = self.tokens.tables(self.group.pipe) if self.trains_token else []
+        for w, i, row, value in zip(tables, self.tokens.ids if self.trains_token else [],
                                     self.token_rows, state["tokens"], strict=True):
             row.copy_(value.reshape(row.shape))
             w[i] = value.reshape(-1).to(w)  # as saved: no second renormalisation
@@ -268,7 +271,7 @@ class FusedTrainer:
         """Per member (embeds, pooled) of its rows: learned-token prompts encoded in one call
         with grad (each member's token id in its rows), fixed ones from the cache."""
         learned = self.text.encode({m.index: [m.data.captions[i] for i in draws[m.index]["idx"]]
-                                    for m in active if m.tokens is not None})
+                                    for m in active if m.trains_token})
         cond = {}
         for m in active:
             d = draws[m.index]
@@ -316,7 +319,7 @@ class FusedTrainer:
         self.router.off()
         grads = self.text.member_grads(stepped)
         for m in stepped:
-            m.update(grads.get(m.index, []))
+            rows[m.index].update(m.update(grads.get(m.index, [])))
             m.step_count += 1
         self.text.release()
         return rows

@@ -11,6 +11,9 @@ prompts used (the prompt's other tokens too). In a fused step those rows are sha
 members, so the matrices take no gradient here: a hook makes each encoder's embedding output a
 leaf, and a member's matrix gradient is the scatter-add of its own rows' output gradients over
 their token ids (the rows it touched; the others are zero, as in the separate run).
+
+A member that does not train its token (`ti_lr: 0`, `batches.trains_token`) gets its row too,
+left at its initial value: it is never encoded here (its captions are cached) nor stepped.
 """
 
 from __future__ import annotations

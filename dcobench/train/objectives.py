@@ -49,9 +49,7 @@ def db(terms: Terms):
 
 
 def dco(terms: Terms):
-    """DCO: −log σ(−β·T·(ℓ(θ) − ℓ(φ))); logs ℓ(φ), d = ℓ(θ) − ℓ(φ) and σ(−β·T·d)."""
-    import torch
-
+    """DCO: −log σ(−β·T·(ℓ(θ) − ℓ(φ))); logs its operating point (`dco_logs`)."""
     from dcobench.train.losses import dco_loss
 
     w = terms.weights
@@ -59,19 +57,40 @@ def dco(terms: Terms):
     d = terms.err_theta.detach() - terms.err_phi
     if w is not None:
         d = d * w
-    sigma = torch.sigmoid(-terms.beta * terms.num_train_timesteps * d)
-    return loss, {"loss_phi": terms.err_phi.mean().item(), "d": d.mean().item(),
-                  "sigma": sigma.mean().item()}
+    return loss, dco_logs(d, terms.err_phi, terms.beta * terms.num_train_timesteps)
+
+
+def dco_logs(d: torch.Tensor, err_phi: torch.Tensor, beta_t: float) -> dict[str, float]:
+    """DCO's operating point, batch means: ℓ(φ); d = ℓ(θ) − ℓ(φ); σ = σ(−β·T·d), the
+    probability the loss assigns to θ beating φ; 1 − σ = σ(β·T·d), the factor of the
+    gradient (∂loss/∂ℓ(θ) = β·T·(1 − σ)), computed as its own sigmoid because 1 − σ in fp32
+    loses every digit once σ rounds to 1 (β·T·d < −17); β·T·d, the sigmoid's argument.
+    With σ near 1 the gradient vanishes and DCO stops learning: these columns show it."""
+    import torch
+
+    logit = beta_t * d
+    return {"loss_phi": err_phi.mean().item(), "d": d.mean().item(),
+            "sigma": torch.sigmoid(-logit).mean().item(),
+            "one_minus_sigma": torch.sigmoid(logit).mean().item(),
+            "beta_T_d": logit.mean().item()}
 
 
 OBJECTIVES: Registry[Objective] = Registry("objective")
 OBJECTIVES.register("db", Objective("DreamBooth", db))
-OBJECTIVES.register("dco", Objective("DCO", dco, reference=True, logs=("loss_phi", "d", "sigma")))
+OBJECTIVES.register("dco", Objective("DCO", dco, reference=True,
+                                      logs=("loss_phi", "d", "sigma", "one_minus_sigma", "beta_T_d")))
 
 PRIOR_LOGS = ("loss_prior",)  # logged when class-prior rows join the batch
+# logged by every objective: the mean timestep of the step's reference rows (the t of the one
+# row at batch size 1, the paper's), the gradient norm before clipping (LoRA + the embedding
+# matrices' gradient when the token is trained: the norm `max_grad_norm` is compared with) and
+# whether the step was clipped (1) or not (0)
+STEP_LOGS = ("t", "grad_norm", "clipped")
 
 
 def log_columns() -> tuple[str, ...]:
-    """train_log.csv columns: one schema for every objective (absent values are NaN)."""
+    """train_log.csv columns: one schema for every objective (absent values are NaN); `time`
+    stays last (tests compare logs without it)."""
     logs = [c for name in OBJECTIVES for c in OBJECTIVES[name].logs]
-    return ("step", "loss", "loss_theta", *dict.fromkeys(logs), *PRIOR_LOGS, "lr", "time")
+    return ("step", "loss", "loss_theta", *dict.fromkeys(logs), *PRIOR_LOGS, *STEP_LOGS, "lr",
+            "time")

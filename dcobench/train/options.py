@@ -53,8 +53,8 @@ class TrainOptions:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{f.name} is {value}; set a finite number")
-        if self.lr <= 0 or self.ti_lr <= 0:
-            raise ValueError(f"lr and ti_lr must be > 0, got {self.lr} and {self.ti_lr}")
+        if self.lr <= 0 or self.ti_lr < 0:  # ti_lr 0: the token is not trained (batches.trains_token)
+            raise ValueError(f"lr must be > 0 and ti_lr >= 0, got {self.lr} and {self.ti_lr}")
         if self.captions not in CAPTION_MODES:
             raise ValueError(f"captions must be one of {', '.join(CAPTION_MODES)}, "
                              f"got {self.captions!r}")

@@ -27,7 +27,7 @@ from dcobench.models import adapters, text
 from dcobench.models.finetuned import autocast_dtype, unet_eps
 from dcobench.signals import Interrupted, StopSignals
 from dcobench.train import losses, resume
-from dcobench.train.batches import prior_batch, reference_batch
+from dcobench.train.batches import prior_batch, reference_batch, trains_token
 from dcobench.train.objectives import OBJECTIVES, Terms, log_columns
 from dcobench.train.options import TrainOptions
 
@@ -75,7 +75,7 @@ class StepMath:
         terms = Terms(err[:n], err_phi, None if weights is None else weights[:n], self.opts.beta,
                       self.T)
         loss, logged = self.objective.loss(terms)
-        row = {"loss_theta": err[:n].mean().item(), **logged}
+        row = {"loss_theta": err[:n].mean().item(), "t": t[:n].float().mean().item(), **logged}
         if self.prior is not None:
             err_prior = err[n:] if weights is None else err[n:] * weights[n:]
             row.update(loss_prior=err_prior.mean().item())
@@ -104,6 +104,7 @@ class Trainer(StepMath):
         self.concept = validate_concept(opts.concept_dir, opts.resolution)
         self.tokens = (text.add_learned_token(pipe, self.concept.token, self.concept.class_noun)
                        if opts.learns_token else None)
+        self.trains_token = trains_token(opts)  # False at ti_lr 0: the token keeps its init
         self._lower_precision()  # first: fixed captions are then encoded as the step encodes them
         self.data = reference_batch(pipe, self.concept, opts)  # latents + fixed text embeddings
         self.prior = prior_batch(pipe, opts.prior_dir, opts) if opts.prior_dir else None
@@ -140,7 +141,7 @@ class Trainer(StepMath):
     def _optimizer(self) -> torch.optim.Optimizer:
         groups = [{"params": self.lora_parameters(), "lr": self.opts.lr}]
         self.token_rows: list[torch.nn.Parameter] = []
-        if self.tokens is not None:
+        if self.trains_token:
             for w in self.tokens.tables(self.pipe):  # gradients flow into the whole matrices ...
                 w.requires_grad_(True)
             self.token_rows = self.tokens.rows(self.pipe)  # ... but only the learned rows step
@@ -151,7 +152,7 @@ class Trainer(StepMath):
         return [p for p in self.pipe.unet.parameters() if p.requires_grad]
 
     def _conditioning(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.tokens is not None:  # token rows change every step: re-encode with grad
+        if self.trains_token:  # token rows change every step: re-encode with grad
             return text.encode_prompts(self.pipe, [self.data.captions[i] for i in idx])
         return self.data.cond["embeds"][idx], self.data.cond["pooled"][idx]
 
@@ -179,8 +180,7 @@ class Trainer(StepMath):
             raise FloatingPointError(
                 f"non-finite loss {loss.item()} at a step of {opts.out_dir}: lower lr ({opts.lr}) or "
                 "check the data; no LoRA was written")
-        self._update(loss)
-        row.update(loss=loss.item(), lr=self.optimizer.param_groups[0]["lr"])
+        row.update(self._update(loss), loss=loss.item(), lr=self.optimizer.param_groups[0]["lr"])
         return row
 
     @torch.no_grad()
@@ -189,8 +189,9 @@ class Trainer(StepMath):
         with adapters.adapters_disabled(self.pipe.unet):
             return self._unet(x_t, t, self.data.cond["base_embeds"][idx], self.data.cond["base_pooled"][idx])
 
-    def _update(self, loss: torch.Tensor) -> None:
-        """Backward, clip, step. With a learned token the clipping norm counts the gradient of
+    def _update(self, loss: torch.Tensor) -> dict[str, float]:
+        """Backward, clip, step; returns the gradient norm before clipping and whether it
+        clipped (`clip_logged`). With a learned token the clipping norm counts the gradient of
         every row of the embedding matrices (the prompt's other tokens too), as when the whole
         matrices were optimised and their other rows restored after each step (the diffusers
         pivotal-tuning recipe); only the learned rows are stepped, which gives the same weights
@@ -211,16 +212,17 @@ class Trainer(StepMath):
         lora = self.optimizer.param_groups[0]["params"]
         total_norm = torch.nn.utils.get_total_norm(
             [p.grad for p in lora if p.grad is not None] + matrix_grads)
-        torch.nn.utils.clip_grads_with_norm_(lora + self.token_rows, self.opts.max_grad_norm, total_norm)
+        logged = clip_logged(lora + self.token_rows, self.opts.max_grad_norm, total_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.lr_scheduler.step()
-        if self.tokens is not None:
+        if self.trains_token:
             self.tokens.write(self.pipe, self.token_rows)
+        return logged
 
     def _token_rows(self) -> list[tuple[torch.Tensor, int]]:
-        """(token-embedding matrix, learned row) per text encoder; [] without a learned token."""
-        if self.tokens is None:
+        """(token-embedding matrix, learned row) per text encoder; [] without a trained token."""
+        if not self.trains_token:
             return []
         return list(zip(self.tokens.tables(self.pipe), self.tokens.ids, strict=True))
 
@@ -267,6 +269,18 @@ class Trainer(StepMath):
         adapters.save_lora(out_dir, adapters.lora_state_dict(self.pipe.unet), self.lora_config)
         if self.tokens is not None:
             text.save_learned_embeds(out_dir / text.EMBEDS_NAME, self.pipe, self.tokens)
+
+
+def clip_logged(params: list[torch.Tensor], max_norm: float,
+                total_norm: torch.Tensor) -> dict[str, float]:
+    """Clip `params`' gradients to `max_norm` given their `total_norm`, and return what
+    train_log.csv keeps of it: the norm before clipping and whether the step was clipped, by
+    torch's own test (`clip_grads_with_norm_` scales when max_norm / (norm + 1e-6) < 1), so the
+    flag says what the optimizer saw. A run that clips at every step trains with a normalised
+    gradient, and its lr is then the step size itself."""
+    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total_norm)
+    norm = float(total_norm)
+    return {"grad_norm": norm, "clipped": int(max_norm / (norm + 1e-6) < 1.0)}
 
 
 def _training_scheduler(pipe):

@@ -82,6 +82,20 @@ def _first_step_grads_fused(options):
     return [seen[m.index] for m in fused.members]
 
 
+def _same_log_but_time(sep, fused):
+    """The two train_log.csv have the same columns and every value but the wall time; the
+    operating point (t, 1 − σ, β·T·d, grad_norm, clipped) is filled in."""
+    import pandas as pd
+
+    ours, theirs = (pd.read_csv(p / "train_log.csv") for p in (fused, sep))
+    assert list(ours.columns) == list(theirs.columns)
+    pd.testing.assert_frame_equal(ours.drop(columns="time"), theirs.drop(columns="time"),
+                                  check_exact=True)
+    for column in ("t", "grad_norm", "clipped", "one_minus_sigma", "beta_T_d"):
+        assert ours[column].notna().all(), column
+    return ours
+
+
 def test_group_of_one_is_bit_exact_with_the_separate_run(model_cache, demo_root, tmp_path):
     """Same batch, same ops: routing, token-id swap, per-member clipping norm (LoRA + the
     embedding rows its prompt used) and the saved files reproduce the separate run exactly."""
@@ -94,11 +108,34 @@ def test_group_of_one_is_bit_exact_with_the_separate_run(model_cache, demo_root,
         assert ours[name].keys() == theirs[name].keys()
         for key in ours[name]:
             assert torch.equal(ours[name][key], theirs[name][key]), (name, key)
-    drop_time = [line.rsplit(",", 1)[0] for line in (sep / "train_log.csv").read_text().splitlines()]
-    assert drop_time == [line.rsplit(",", 1)[0]
-                         for line in (fused / "train_log.csv").read_text().splitlines()]
+    _same_log_but_time(sep, fused)
     assert json.loads((fused / "manifest.json").read_text())["lora_config"] == \
         json.loads((sep / "manifest.json").read_text())["lora_config"]
+    assert _same_log_but_time(sep, fused)["clipped"].iloc[0] == 1  # the first step clips
+
+
+def test_a_frozen_token_member_is_its_separate_run(model_cache, demo_root, tmp_path):
+    """ti_lr 0: a group of one equals the separate run bit for bit (files and log); beside a
+    member that trains the token (listed first: it owns the tokenizer's row, which the frozen
+    member's cached captions were encoded with), the frozen token is saved at its init."""
+    frozen = dict(SUBJECT["dco"], ti_lr=0.0)
+    sep = train(_opts(demo_root, "toy_robot", tmp_path / "sep", frozen))
+    (fused,) = train_group([_opts(demo_root, "toy_robot", tmp_path / "fus", frozen)])
+    ours, theirs = _files(fused), _files(sep)
+    assert ours.keys() == theirs.keys() == {LORA_WEIGHT_NAME, EMBEDS_NAME}
+    for name in theirs:
+        for key in theirs[name]:
+            assert torch.equal(ours[name][key], theirs[name][key]), (name, key)
+    _same_log_but_time(sep, fused)
+    init = FusedTrainer([_opts(demo_root, "toy_robot", tmp_path / "x", frozen)]).members[0]
+    init_rows = {key: w[i].detach().clone() for key, w, i in
+                 zip(("clip_l", "clip_g"), init.tokens.tables(init.group.pipe), init.tokens.ids,
+                     strict=True)}
+    trained, still = train_group([_opts(demo_root, "toy_robot", tmp_path / "t", SUBJECT["db"]),
+                                  _opts(demo_root, "toy_robot", tmp_path / "f", frozen)])
+    for key, row in init_rows.items():
+        assert torch.equal(_files(still)[EMBEDS_NAME][key][0], row)
+        assert not torch.equal(_files(trained)[EMBEDS_NAME][key][0], row)
 
 
 @pytest.mark.slow

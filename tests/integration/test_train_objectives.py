@@ -111,6 +111,7 @@ def test_learned_rows_step_as_the_whole_matrices_restored(model_cache, demo_root
                 keep[i] = False
                 w[keep] = orig[keep]
                 w[i] = w[i] * (norm / w[i].norm().clamp_min(1e-12))
+        return {}
 
     ref._update = whole_matrix_update
     for _ in range(4):
@@ -246,3 +247,48 @@ def test_priors_are_generated_once_and_dbpp_logs_the_prior_term(model_cache, dem
     row = trainer.step()
     assert row["loss"] == pytest.approx(row["loss_theta"] + 0.5 * row["loss_prior"], rel=1e-5)
     assert "loss_phi" not in row
+
+
+def test_a_step_logs_its_timestep_and_the_norm_before_clipping(model_cache, demo_root, tmp_path):
+    """t is the timestep the step drew; grad_norm is the LoRA + embedding-matrix norm before
+    clipping: with a bound no step reaches, the gradients left after the step are unclipped."""
+    torch.manual_seed(0)
+    trainer = Trainer(_opts(demo_root, tmp_path, max_grad_norm=1e9))
+    drawn = []
+    noisy = trainer._noisy
+    trainer._noisy = lambda latents: (out := noisy(latents), drawn.append(out[1]))[0]
+    row = trainer.step()
+    assert row["t"] == drawn[0].item()
+    grads = [p.grad for p in trainer.lora_parameters()]
+    grads += [w.grad for w in trainer.tokens.tables(trainer.pipe)]
+    assert row["grad_norm"] == pytest.approx(torch.nn.utils.get_total_norm(grads).item(), rel=1e-6)
+    assert row["clipped"] == 0
+    assert row["beta_T_d"] == pytest.approx(trainer.T * row["d"], rel=1e-5)  # β = 1
+    assert row["one_minus_sigma"] == pytest.approx(1 - row["sigma"], abs=1e-6)
+
+
+def test_token_lr_0_keeps_the_token_at_its_init(model_cache, demo_root, tmp_path):
+    """ti_lr 0 (the official code's behaviour): the token is in θ's captions but never moves,
+    no gradient reaches the text encoders, the norm is the LoRA's; its init is saved."""
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    trainer = Trainer(_opts(demo_root, tmp_path, ti_lr=0.0, max_grad_norm=1e9))
+    assert trainer.tokens is not None and not trainer.trains_token
+    assert all(trainer.concept.token in c for c in trainer.data.captions)
+    assert len(trainer.optimizer.param_groups) == 1  # LoRA only
+    before = [w.detach().clone() for w in trainer.tokens.tables(trainer.pipe)]
+    lora_before = [p.detach().clone() for p in trainer.lora_parameters()]
+    for _ in range(3):
+        row = trainer.step()
+        assert all(math.isfinite(row[k]) for k in ("loss", "grad_norm", "beta_T_d"))
+    for w, b in zip(trainer.tokens.tables(trainer.pipe), before, strict=True):
+        assert torch.equal(w, b) and w.grad is None
+    assert any(not torch.equal(a, b) for a, b in zip(trainer.lora_parameters(), lora_before,
+                                                       strict=True))
+    lora_norm = torch.nn.utils.get_total_norm([p.grad for p in trainer.lora_parameters()])
+    assert row["grad_norm"] == pytest.approx(lora_norm.item(), rel=1e-6)
+    trainer.save(tmp_path / "run")
+    saved = load_file(str(tmp_path / "run" / text.EMBEDS_NAME))
+    for key, w, i in zip(("clip_l", "clip_g"), before, trainer.tokens.ids, strict=True):
+        assert torch.equal(saved[key][0], w[i])
