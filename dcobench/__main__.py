@@ -27,6 +27,7 @@ STAGES = {
     "doctor": ("dcobench.cli.doctor", "check models, CUDA, SLURM partitions, disk and estimates before submitting"),
     "world": ("dcobench.cli.world", "the procedural world: build its pretrained models, concepts, figures"),
     "record": ("dcobench.cli.record", "experiment records: write one from a results folder, diff two, rebuild a report"),
+    "calibrate-beta": ("dcobench.cli.calibrate_beta", "choose DCO's β for a base model from a short β sweep's train logs"),
 }
 
 

@@ -19,6 +19,7 @@ from .claims import claims_section
 from .figures import pareto_figure, sample_grid
 from .html import Section, build_html
 from .membership import PRETRAINED
+from .operating import operating_point_items
 from .paper import paper_vs_ours, read_paper_values
 from .specs import (
     GROUP_ORDER,
@@ -241,7 +242,8 @@ def paper_section(opts: ReportOptions, summary: pd.DataFrame) -> Section | None:
 
 
 def training_section(opts: ReportOptions) -> Section | None:
-    """Loss overview (mean per kind/variant) and one loss plot per run; the analyses."""
+    """Loss overview (mean per kind/variant), one loss plot per run, DCO's operating point
+    (report.operating); the analyses."""
     figs = opts.exp_dir / "figures"
     logs = {tuple(p.parts[-4:-1]): p for p in sorted(Path(p) for p in opts.train_logs)}
     items = []
@@ -257,6 +259,7 @@ def training_section(opts: ReportOptions) -> Section | None:
             items.append((f"{len(runs) - opts.loss_plots_inline} more per-run loss plots are in "
                           "figures/loss/ (report.loss_plots_inline limits how many are embedded).",
                           ""))
+        items += operating_point_items(logs, figs, opts.loss_plots_inline)
     nd, cos = opts.noise_distance, opts.lora_cosine
     if nd is not None:
         png = noise_distance_figure(nd, figs / "noise_distance")[0]

@@ -1,4 +1,5 @@
-"""Training-loss plots (one per run and an overview per variant) and the analysis figures:
+"""Training-loss plots (one per run and an overview per variant), DCO's operating point per
+run (rolling σ, β·T·d per timestep band) and the analysis figures:
 noise distance per timestep (Fig 8c) and LoRA column cosine per layer (Fig 10). Each writes
 png + pdf through figures.save_figure."""
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from dcobench.analysis import operating_point as op
 
 from .figures import plt, save_figure, variant_colors
 
@@ -41,7 +44,7 @@ def loss_figure(train_logs: dict[str, Path], out_stem: Path | str) -> list[Path]
     return _finish_loss(fig, ax, positive, "loss (smoothed)", 8, out_stem)
 
 
-def _read_log(path: Path) -> pd.DataFrame:
+def read_train_log(path: Path) -> pd.DataFrame:
     """A train_log.csv sorted by step; clear error when it lacks step / loss."""
     log = pd.read_csv(path)
     missing = [c for c in ("step", "loss") if c not in log.columns]
@@ -53,7 +56,7 @@ def _read_log(path: Path) -> pd.DataFrame:
 def run_loss_figure(train_log: Path, out_stem: Path | str, title: str = "") -> list[Path]:
     """One training run: the loss (raw, faint, and smoothed over ~2% of the steps) and, where
     the objective logs them, ℓ(θ), ℓ(φ) and the prior term, smoothed, on a second panel."""
-    log = _read_log(Path(train_log))
+    log = read_train_log(Path(train_log))
     step = log["step"].to_numpy()
     window = max(1, len(log) // 50)
     parts = {c: lab for c, lab in LOSS_COMPONENTS.items()
@@ -87,7 +90,7 @@ def mean_loss_curves(train_logs: dict[tuple[str, str, str], Path]) -> dict[str, 
     trained with that kind and variant, on the steps they share."""
     by_label: dict[str, list[pd.DataFrame]] = {}
     for (kind, _concept, variant), path in sorted(train_logs.items()):
-        log = _read_log(Path(path))[["step", "loss"]]
+        log = read_train_log(Path(path))[["step", "loss"]]
         by_label.setdefault(f"{kind}/{variant}", []).append(log)
     out = {}
     for label, logs in by_label.items():
@@ -125,6 +128,69 @@ def _finish_loss(fig, ax, log_scale: bool, ylabel: str, fontsize: int, out_stem)
     ax.legend(fontsize=fontsize, frameon=False)
     ax.grid(alpha=0.3, linewidth=0.5)
     return save_figure(fig, out_stem)
+
+
+def operating_point_figure(train_log: Path, out_stem: Path | str, title: str = "") -> list[Path]:
+    """One DCO run's operating point (analysis.operating_point): left, the trailing rolling
+    mean σ against the step, with the saturation level and the end of the early period; right,
+    β·T·d's 10/50/90 % quantiles per timestep band, over the early period and over the rest
+    (at batch size 1 each row is one sample's t and β·T·d; logs without t skip the panel)."""
+    log = read_train_log(Path(train_log))
+    rolled = op.rolling_sigma(log)
+    if rolled is None:
+        raise ValueError(f"{train_log}: no σ column: not a DCO train log")
+    rule = op.saturation(log)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    ax.plot(log["step"], rolled, color="C0", linewidth=1.4,
+            label=f"σ, trailing mean of {op.window_size(len(log))} rows")
+    ax.axhline(op.SIGMA_SATURATED, color="C3", linewidth=0.8, linestyle="--",
+               label=f"saturated: σ > {op.SIGMA_SATURATED}")
+    ax.axvline(op.EARLY_FRACTION * log["step"].max(), color="grey", linewidth=0.8, linestyle=":",
+               label=f"first {op.EARLY_FRACTION:.0%} of the steps")
+    if rule is not None and rule.saturated_at is not None:
+        ax.plot([rule.saturated_at], [op.SIGMA_SATURATED], "o", color="C3", markersize=4)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("σ(−β·T·d)")
+    ax.set_title(title or Path(train_log).parent.name, fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.grid(alpha=0.3, linewidth=0.5)
+    _margin_bands(ax2, log)
+    fig.tight_layout()
+    return save_figure(fig, out_stem)
+
+
+def _margin_bands(ax, log: pd.DataFrame) -> None:
+    """β·T·d quantiles per timestep band (5 bands of [0, T)), early rows vs the rest."""
+    if not {"t", "beta_T_d"} <= set(log.columns) or log["beta_T_d"].isna().all():
+        ax.text(0.5, 0.5, "t / β·T·d not logged\n(a log from before they were)",
+                ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        ax.set_axis_off()
+        return
+    top = 1000.0 if log["t"].max() < 1000 else float(log["t"].max()) + 1
+    edges = np.linspace(0.0, top, 6)
+    band = np.clip(np.digitize(log["t"].to_numpy(dtype=float), edges) - 1, 0, 4)
+    early = log["step"].to_numpy() <= op.EARLY_FRACTION * log["step"].max()
+    for k, (rows, label) in enumerate(((early, f"first {op.EARLY_FRACTION:.0%} of steps"),
+                                       (~early, "the rest"))):
+        for b in range(5):
+            values = log["beta_T_d"].to_numpy(dtype=float)[rows & (band == b)]
+            if len(values) == 0:
+                continue
+            lo, mid, hi = np.quantile(values, [0.1, 0.5, 0.9])
+            x = (edges[b] + edges[b + 1]) / 2 + (k - 0.5) * 0.15 * (edges[1] - edges[0])
+            ax.errorbar([x], [mid], yerr=[[mid - lo], [hi - mid]], fmt="o", color=f"C{k}",
+                        markersize=3, capsize=2, label=label)
+    ax.axhline(-np.log(op.SIGMA_SATURATED / (1 - op.SIGMA_SATURATED)), color="C3",
+               linewidth=0.8, linestyle="--", label=f"σ = {op.SIGMA_SATURATED}")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_xticks(edges)
+    ax.set_xlabel("timestep t (band)")
+    ax.set_ylabel("β·T·d: 10 / 50 / 90 % quantiles")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False)
+    ax.grid(alpha=0.3, linewidth=0.5)
 
 
 def noise_distance_figure(csv: Path, out_stem: Path | str) -> list[Path]:

@@ -207,12 +207,13 @@ def test_merge_table_is_table1(summary):
         merge_table(pd.DataFrame(rows), experiment="fig1")
 
 
-def _train_log(path, scale, steps=40, prior=False):
+def _train_log(path, scale, steps=40, prior=False, dco=True):
     step = np.arange(1, steps + 1)
     loss = scale / step
-    df = pd.DataFrame(dict(step=step, loss=loss, loss_theta=loss * 2, loss_phi=loss * 2.1,
-                           d=-0.1, sigma=0.5, loss_prior=loss if prior else np.nan, lr=1e-4,
-                           time=step * 0.1))
+    dco_only = 1.0 if dco else np.nan  # a DB log has no ℓ(φ), d or σ (NaN), as the trainer's
+    df = pd.DataFrame(dict(step=step, loss=loss, loss_theta=loss * 2, loss_phi=loss * 2.1 * dco_only,
+                           d=-0.1 * dco_only, sigma=0.5 * dco_only,
+                           loss_prior=loss if prior else np.nan, lr=1e-4, time=step * 0.1))
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)
     return path
@@ -270,7 +271,8 @@ def _demo_results(root: Path) -> Path:
                                                          ["A", "S", "dco-arithmetic"]]}}
     write_aggregates([scores], exp / "tables", membership=membership)
     for c, m in (("A", "dco"), ("A", "db"), ("B", "dco")):
-        _train_log(exp / "models" / "subject" / c / m / "train_log.csv", 1.0, prior=m == "db")
+        _train_log(exp / "models" / "subject" / c / m / "train_log.csv", 1.0, prior=m == "db",
+                   dco=m == "dco")
     return exp
 
 
@@ -325,7 +327,11 @@ def test_report_builds_offline_per_experiment(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert _offline(text) and "<script" not in text and "<link" not in text
     n_img = text.count('src="data:image/png;base64,')
-    assert n_img == text.count("<figcaption>") == 7  # 3 Pareto fig1, merge, grid, 2 loss
+    # 3 Pareto fig1, merge, grid, 2 loss, 1 DCO operating point (loss_plots_inline=1)
+    assert n_img == text.count("<figcaption>") == 8
+    assert {p.name for p in (figs / "operating_point").glob("*.png")} == {
+        "subject_A_dco.png", "subject_B_dco.png"}  # DCO runs only; the stale run is not read
+    assert "1 more operating-point figures" in text and "DCO operating point per run" in text
     assert text.count("<caption>") >= 6
     assert text.index("Our pre-registered claims") < text.index("Paper vs ours") \
         < text.index("Experiment fig1") < text.index("Experiment table1")
