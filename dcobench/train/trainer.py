@@ -349,6 +349,19 @@ def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], 
                        precision=str(trainer.amp or torch.float32), seconds=round(seconds, 2))
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
+    _warn_if_saturated(rows, opts.out_dir)
+
+
+def _warn_if_saturated(rows: list[dict], out_dir) -> None:
+    """The report's saturation warning (analysis.operating_point), already in the training
+    job's log: a DCO run whose σ saturated early while ℓ(θ) stayed flat."""
+    import pandas as pd
+
+    from dcobench.analysis.operating_point import saturation
+
+    rule = saturation(pd.DataFrame(rows)) if rows else None
+    if rule is not None and rule.warn:
+        log.warning("%s", rule.message(str(out_dir)))
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:

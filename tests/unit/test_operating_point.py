@@ -154,3 +154,14 @@ def test_report_warns_and_draws_every_dco_run(tmp_path, caplog):
     assert not (tmp_path / "figures" / "operating_point" / "subject_a_db.png").exists()
     assert any("1 more operating-point figures" in t for t in texts)
     assert math.isnan(op.beta_t_of(runs[("subject", "a", "dco_b01")]))
+
+
+def test_the_trainer_logs_the_warning_when_a_run_ends(caplog, tmp_path):
+    from dcobench.train.trainer import _warn_if_saturated
+
+    saturating = _log(_step_sigma(300, 21)).to_dict("records")
+    with caplog.at_level(logging.WARNING, logger="dcobench"):
+        _warn_if_saturated(saturating, tmp_path / "dco")
+        _warn_if_saturated(_log(np.full(300, 0.6)).to_dict("records"), tmp_path / "calm")
+        _warn_if_saturated(_log(np.full(300, np.nan)).to_dict("records"), tmp_path / "db")
+    assert caplog.text.count("saturated early") == 1 and "dco: DCO's σ" in caplog.text
