@@ -84,11 +84,13 @@ class Saturation:
         return self.early and self.flat
 
     def message(self, name: str) -> str:
+        moved = (f"fell {self.theta_drop:.1%}, < {FLAT_MAX_DROP:.0%}" if self.theta_drop >= 0
+                 else f"rose {-self.theta_drop:.1%}")
         return (f"{name}: DCO's σ saturated early (rolling mean σ > {SIGMA_SATURATED} at step "
                 f"{self.saturated_at}, within the first {EARLY_FRACTION:.0%} of the steps) and "
-                f"ℓ(θ) stayed flat afterwards (fell {self.theta_drop:.1%}, < {FLAT_MAX_DROP:.0%})"
-                ": the gradient weight β·T·(1 − σ) vanished, so the rest of the run learned "
-                "little; β is too large for this model and lr (docs/beta.md)")
+                f"ℓ(θ) stayed flat afterwards (its median {moved}): the gradient weight "
+                "β·T·(1 − σ) vanished, so the rest of the run learned little; β is too large "
+                "for this model and lr (docs/beta.md)")
 
 
 def saturation(log: pd.DataFrame) -> Saturation | None:

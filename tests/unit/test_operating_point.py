@@ -37,7 +37,10 @@ def test_hand_computed_saturation_step():
     assert op.window_size(300) == 10
     assert rule.saturated_at == 29 and rule.early_until == pytest.approx(30.0)
     assert rule.early and rule.theta_drop == 0.0 and rule.flat and rule.warn
-    assert "step 29" in rule.message("subject/a/dco")
+    assert "step 29" in rule.message("subject/a/dco") and "fell 0.0%" in rule.message("x")
+    theta = np.where(np.arange(1, 301) <= 100, 0.1, 0.125)  # rises 25 % after saturating
+    rising = op.saturation(_log(_step_sigma(300, 21), theta=theta))
+    assert rising.warn and "its median rose 25.0%" in rising.message("x")
 
 
 def test_saturation_after_the_early_period_does_not_warn():
