@@ -29,6 +29,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="concepts/figure: world seed")
     parser.add_argument("--contexts", type=int, default=2,
                         help="concepts: backgrounds per subject's references (1 = narrowest)")
+    parser.add_argument("--names", default="",
+                        help="concepts: comma-separated concept names to draw (default: all)")
     parser.add_argument("--world", default=None,
                         help="figure: folder with the world presets (default: the committed ones)")
     parser.add_argument("--threads", type=int, default=1,
@@ -68,7 +70,12 @@ def run(args) -> None:
 
         if not args.out:
             raise UserError("world concepts needs --out")
-        for folder in write_world_concepts(Path(args.out), args.seed, args.contexts):
+        names = [n for n in args.names.split(",") if n] or None
+        try:
+            folders = write_world_concepts(Path(args.out), args.seed, args.contexts, names)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+        for folder in folders:
             print(f"wrote {folder}")
     elif args.action == "ceiling":
         from dcobench.world.validity import codec_ceiling

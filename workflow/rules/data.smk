@@ -1,5 +1,5 @@
-# Concept folders: draw the demo concepts (embedded default) or the world's (data.world, one
-# job for all), fetch/link source concepts (data.sources), validate each concept, resolve each
+# Concept folders: draw the demo concepts (embedded default) or the world's (data.world; one
+# job per concept, each drawn from its own seed stream), fetch/link source concepts (data.sources), validate each concept, resolve each
 # model. One job per concept and per model key: adding, removing or editing a concept (its
 # concept.yaml or any file in its folder) reruns that concept's chain only; changing
 # models.<key> reruns what uses that model only.
@@ -24,17 +24,19 @@ if WORLD:
 
     rule world_concepts:
         output:
-            [concept_yaml(n) for n in WORLD],
+            f"{DATA}/{{concept}}/concept.yaml",
         log:
-            f"{R}/logs/world_concepts.log",
+            f"{R}/logs/world_concepts/{{concept}}.log",
         benchmark:
-            f"{R}/benchmarks/world_concepts.tsv"
+            f"{R}/benchmarks/world_concepts/{{concept}}.tsv"
+        wildcard_constraints:
+            concept=name_regex(WORLD),
         params:
             seed=config["seed"],
             contexts=config["data"]["world_contexts"],
         shell:
-            "exec {PY} -m dcobench world concepts --out {DATA} --seed {params.seed} "
-            "--contexts {params.contexts} > {log} 2>&1"
+            "exec {PY} -m dcobench world concepts --out {DATA} --names {wildcards.concept} "
+            "--seed {params.seed} --contexts {params.contexts} > {log} 2>&1"
 
 
 if SOURCED:
