@@ -1,6 +1,7 @@
 # Config checks, target lists, path helpers and the rules' named input/param functions; no ML
 # logic here. Resources (GPUs, memory, runtime) are declared once, per rule, in the profile
 # (slurm/config.yaml set-resources); local `--cores` runs need none.
+import hashlib
 import json
 import re
 import shlex
@@ -84,6 +85,14 @@ def model_json(key):
 def job_model(key):
     """What jobs load for models.<key>: a hub pipeline's downloaded folder, else the spec."""
     return job_spec(key, config["models"][key])
+
+
+def file_digest(paths):
+    """sha256 (16 hex digits) over the named files' paths and bytes, in sorted order."""
+    h = hashlib.sha256()
+    for p in sorted(Path(p) for p in paths):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def name_regex(names):

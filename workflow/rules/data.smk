@@ -21,6 +21,13 @@ if DEMO:
 
 
 if WORLD:
+    # The files the world's concept folders are drawn from: a change to any of them changes
+    # this parameter, so Snakemake redraws the concepts (and reruns what read them) instead of
+    # keeping folders drawn by an older generator.
+    WORLD_GENERATOR_SHA = file_digest(
+        Path(workflow.basedir) / "dcobench" / "world" / f"{m}.py"
+        for m in ("concepts", "render", "scenes", "vocab")
+    )
 
     rule world_concepts:
         output:
@@ -34,6 +41,7 @@ if WORLD:
         params:
             seed=config["seed"],
             contexts=config["data"]["world_contexts"],
+            generator=WORLD_GENERATOR_SHA,
         shell:
             "exec {PY} -m dcobench world concepts --out {DATA} --names {wildcards.concept} "
             "--seed {params.seed} --contexts {params.contexts} > {log} 2>&1"
