@@ -296,6 +296,7 @@ def train(opts: TrainOptions) -> Path:
         shutil.rmtree(work, ignore_errors=True)
     else:
         trainer.load_state_dict(state)
+        trainer.resumed_across = state.get("resumed_across")
         start, rows, elapsed = state["step"], list(state["log"]), state["elapsed"]
         log.info("resuming %s from step %d/%d (%s)", out, start, opts.steps, work)
     begin = time.time() - elapsed
@@ -332,9 +333,16 @@ def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], 
         write_manifest(stage, "train", _options_json(opts), concept=concept.name, kind=concept.kind,
                        token=concept.token, learned_token=opts.learns_token,
                        lora_config=trainer.lora_config.to_dict(),
-                       precision=str(trainer.amp or torch.float32), seconds=round(seconds, 2))
+                       precision=str(trainer.amp or torch.float32), seconds=round(seconds, 2),
+                       **_resumed_across(trainer))
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _resumed_across(trainer) -> dict:
+    """The manifest entry of a run resumed in another environment (resume.load_state), if any."""
+    across = getattr(trainer, "resumed_across", None)
+    return {"resumed_across": across} if across else {}
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
