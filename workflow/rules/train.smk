@@ -22,11 +22,11 @@ GROUPS = train_groups(PLAN.models, VARIANTS, GROUP_SIZE) if GROUPED else {}
 
 def staged_dir(kind, concept, group, variant):
     """Where a fused group job writes a member's model folder (published by train_member)."""
-    return f"{R}/models/{kind}/{concept}/.groups/{group}/{variant}"
+    return L.group_dir(kind, concept, group, variant)
 
 
 def group_marker(kind, concept, group):
-    return f"{R}/models/{kind}/{concept}/.groups/{group}/done.json"
+    return L.group_dir(kind, concept, group, "done.json")
 
 
 def train_group_inputs(w):
@@ -36,7 +36,7 @@ def train_group_inputs(w):
         "base": model_json("base"),
     }
     if any(VARIANTS[v].prior for v in w.group.split(GROUP_SEP)):
-        inputs["prior"] = f"{prior_dir(w.concept)}/index.csv"
+        inputs["prior"] = prior_dir(w.concept, "index.csv")
     return inputs
 
 
@@ -67,11 +67,11 @@ rule priors:
     input:
         model_json("base"),
     output:
-        f"{R}/priors/{{prior}}/index.csv",
+        L.prior_dir("{prior}", "index.csv"),
     log:
-        f"{R}/logs/priors/{{prior}}.log",
+        L.log("priors", "{prior}"),
     benchmark:
-        f"{R}/benchmarks/priors/{{prior}}.tsv"
+        L.benchmark("priors", "{prior}")
     params:
         noun=prior_noun_of,
         options=prior_options_of,
@@ -91,11 +91,11 @@ if GROUPED:
         input:
             unpack(train_group_inputs),
         output:
-            f"{R}/models/{{kind}}/{{concept}}/.groups/{{group}}/done.json",
+            L.group_dir("{kind}", "{concept}", "{group}", "done.json"),
         log:
-            f"{R}/logs/train/{{kind}}/{{concept}}/{{group}}.log",
+            L.log("train", "{kind}", "{concept}", "{group}"),
         benchmark:
-            f"{R}/benchmarks/train/{{kind}}/{{concept}}/{{group}}.tsv"
+            L.benchmark("train", "{kind}", "{concept}", "{group}")
         wildcard_constraints:
             group="[a-z0-9_]+(?:\\+[a-z0-9_]+)*",
         params:
@@ -110,9 +110,9 @@ if GROUPED:
         input:
             group_marker_of,
         output:
-            lora=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}"),
-            log_csv=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv"),
-            manifest=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json"),
+            lora=update(L.model_dir("{kind}", "{concept}", "{variant}", LORA)),
+            log_csv=update(L.model_dir("{kind}", "{concept}", "{variant}", "train_log.csv")),
+            manifest=update(L.model_dir("{kind}", "{concept}", "{variant}", "manifest.json")),
         wildcard_constraints:
             variant=variant_regex(TRAINED),
         params:
@@ -127,13 +127,13 @@ else:
         input:
             unpack(train_inputs),
         output:
-            lora=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}"),
-            log_csv=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv"),
-            manifest=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json"),
+            lora=update(L.model_dir("{kind}", "{concept}", "{variant}", LORA)),
+            log_csv=update(L.model_dir("{kind}", "{concept}", "{variant}", "train_log.csv")),
+            manifest=update(L.model_dir("{kind}", "{concept}", "{variant}", "manifest.json")),
         log:
-            f"{R}/logs/train/{{kind}}/{{concept}}/{{variant}}.log",
+            L.log("train", "{kind}", "{concept}", "{variant}"),
         benchmark:
-            f"{R}/benchmarks/train/{{kind}}/{{concept}}/{{variant}}.tsv"
+            L.benchmark("train", "{kind}", "{concept}", "{variant}")
         wildcard_constraints:
             variant=variant_regex(TRAINED),
         params:
@@ -154,13 +154,13 @@ if EXPORTED:
         input:
             parent_manifest_of,
         output:
-            lora=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}",
-            log_csv=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv",
-            manifest=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json",
+            lora=L.model_dir("{kind}", "{concept}", "{variant}", LORA),
+            log_csv=L.model_dir("{kind}", "{concept}", "{variant}", "train_log.csv"),
+            manifest=L.model_dir("{kind}", "{concept}", "{variant}", "manifest.json"),
         log:
-            f"{R}/logs/train/{{kind}}/{{concept}}/{{variant}}.log",
+            L.log("train", "{kind}", "{concept}", "{variant}"),
         benchmark:
-            f"{R}/benchmarks/export_checkpoint/{{kind}}/{{concept}}/{{variant}}.tsv"
+            L.benchmark("export_checkpoint", "{kind}", "{concept}", "{variant}")
         wildcard_constraints:
             variant=variant_regex(EXPORTED),  # checkpoint variants: no retraining
         params:
