@@ -24,7 +24,7 @@ rule aggregate:
     benchmark:
         L.benchmark("aggregate")
     params:
-        out=L.tables_dir(),
+        out=output_folder_of,
         experiments=opts(PLAN.membership()),
     shell:
         "exec {PY} -m dcobench aggregate --scores {input} --out-dir {params.out} "

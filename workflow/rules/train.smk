@@ -13,55 +13,6 @@
 # Model folders are update(): Snakemake keeps the previous model until the job succeeds (the
 # trainer builds the new folder aside and swaps it in), and restores it if the job fails.
 
-from dcobench.train.variants import GROUP_SEP, group_of, train_groups
-
-GROUP_SIZE = config["train"].get("group_size", 1)
-GROUPED = GROUP_SIZE != 1
-GROUPS = train_groups(PLAN.models, VARIANTS, GROUP_SIZE) if GROUPED else {}
-
-
-def staged_dir(kind, concept, group, variant):
-    """Where a fused group job writes a member's model folder (published by train_member)."""
-    return L.group_dir(kind, concept, group, variant)
-
-
-def group_marker(kind, concept, group):
-    return L.group_dir(kind, concept, group, "done.json")
-
-
-def train_group_inputs(w):
-    inputs = {
-        "concept": concept_yaml(w.concept),
-        "prepared": prepared(w.concept),
-        "base": model_json("base"),
-    }
-    if any(VARIANTS[v].prior for v in w.group.split(GROUP_SEP)):
-        inputs["prior"] = prior_dir(w.concept, "index.csv")
-    return inputs
-
-
-def train_members_of(w):
-    """--members: every member's objective, staged folder, class priors and TrainOptions."""
-    members = [
-        {
-            "objective": VARIANTS[v].objective,
-            "out": staged_dir(w.kind, w.concept, w.group, v),
-            "prior": prior_dir(w.concept) if VARIANTS[v].prior else None,
-            "options": dcfg.train_options(config, w.kind, v),
-        }
-        for v in w.group.split(GROUP_SEP)
-    ]
-    return opts(members)
-
-
-def group_marker_of(w):
-    return group_marker(w.kind, w.concept, group_of(GROUPS, w.kind, w.concept, w.variant))
-
-
-def staged_dir_of(w):
-    group = group_of(GROUPS, w.kind, w.concept, w.variant)
-    return staged_dir(w.kind, w.concept, group, w.variant)
-
 
 rule priors:
     input:
