@@ -140,7 +140,8 @@ def concept_files_of(w):
     if ref.demo or ref.source or ref.world:
         return [concept_yaml(w.concept)]
     images = sorted(
-        str(p) for p in Path(concept_dir(w.concept)).iterdir()
+        str(p)
+        for p in Path(concept_dir(w.concept)).iterdir()
         if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS and p.is_file()
     )
     return [concept_yaml(w.concept)] + images
@@ -436,7 +437,7 @@ def noise_flag_of(w, input):
 
 
 def claims_caveat_flag():
-    """ --claims-caveat '<report.claims_caveat>', or "" (the report's command is unchanged)."""
+    """--claims-caveat '<report.claims_caveat>', or "" (the report's command is unchanged)."""
     caveat = config["report"].get("claims_caveat")
     return f" --claims-caveat {shlex.quote(caveat)}" if caveat else ""
 

@@ -99,6 +99,7 @@ else:
             "--out {params.out} --base-model {params.base} {params.prior} "
             "--options {params.options} > {log} 2>&1"
 
+
 if EXPORTED:
 
     rule export_checkpoint:
