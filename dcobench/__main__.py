@@ -8,7 +8,7 @@ import importlib
 import logging
 import sys
 
-from dcobench.cli import STAGES  # stage -> (module, help); plug-ins add theirs
+from dcobench.stages import STAGES  # stage -> (module, help); plug-ins add theirs
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 # how libraries that wrap the OS error (safetensors, torch.save, PIL) word it

@@ -11,7 +11,7 @@ Where a plug-in registers (all torch-free at import):
   `models.<key>` keys);
 - prompt sets generated per concept: `dcobench.data.prompts.register_generated_set`;
 - metrics: `dcobench.score.metrics.SCORERS`, with their embedder in `PLUGIN_EMBEDDERS`;
-- command-line stages: `dcobench.cli.register_stage`;
+- command-line stages: `dcobench.stages.register_stage`;
 - concept sets a config draws by name (`data.world`): `CONCEPT_SETS` below.
 Standard library only: loaded on every DAG build.
 """

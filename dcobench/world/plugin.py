@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from functools import partial
 
-from dcobench.cli import register_stage
 from dcobench.data.prompts import register_generated_set
 from dcobench.modelspec import MODEL_FILE, PLUGIN_PRESETS, PluginPreset
 from dcobench.plugins import CONCEPT_SETS
 from dcobench.score.metrics import PLUGIN_EMBEDDERS, SCORERS, Scorer
+from dcobench.stages import register_stage
 
 from .presets import WORLD_PRESETS, world_root
 from .prompts import WORLD_SETS, world_templates

@@ -125,7 +125,7 @@ def test_the_plugin_registers_without_torch():
             "from dcobench.data.prompts import GENERATED_SETS\n"
             "from dcobench.modelspec import PLUGIN_PRESETS\n"
             "from dcobench.score.metrics import SCORERS\n"
-            "from dcobench.cli import STAGES\n"
+            "from dcobench.stages import STAGES\n"
             "assert 'world_novel' in GENERATED_SETS and 'world-sdxl' in PLUGIN_PRESETS\n"
             "assert SCORERS['prompt_acc'].model == 'oracle' and 'world' in STAGES\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers')))\n")
