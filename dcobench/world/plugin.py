@@ -16,12 +16,7 @@ from dcobench.stages import register_stage
 
 from .presets import WORLD_PRESETS, world_root
 from .prompts import WORLD_SETS, world_templates
-
-
-def _concept_kinds() -> dict[str, tuple[str, str]]:
-    from .concepts import concept_kinds
-
-    return concept_kinds()
+from .vocab import concept_kinds
 
 
 def register() -> None:
@@ -38,7 +33,7 @@ def register() -> None:
     SCORERS.register("prompt_acc", Scorer("oracle", "text", "Prompt accuracy (oracle)"))
     SCORERS.register("subject_acc", Scorer("oracle", "subject", "Subject accuracy (oracle)"))
     SCORERS.register("style_acc", Scorer("oracle", "style", "Style accuracy (oracle)"))
-    CONCEPT_SETS.register("world", _concept_kinds)
+    CONCEPT_SETS.register("world", concept_kinds)
     register_stage("world", "dcobench.world.cli",
                    "the procedural world: build its pretrained models, concepts, figures")
 

@@ -120,7 +120,8 @@ def test_cycles_finds_a_loop():
 
 
 def test_the_plugin_registers_without_torch():
-    """`import dcobench` loads the world plug-in: its registrations stay torch-free."""
+    """`import dcobench` loads the world plug-in: its registrations, and the world's concept
+    names a data.world config reads at DAG build, stay torch-free."""
     code = ("import sys, dcobench\n"
             "from dcobench.data.prompts import GENERATED_SETS\n"
             "from dcobench.modelspec import PLUGIN_PRESETS\n"
@@ -128,6 +129,8 @@ def test_the_plugin_registers_without_torch():
             "from dcobench.stages import STAGES\n"
             "assert 'world_novel' in GENERATED_SETS and 'world-sdxl' in PLUGIN_PRESETS\n"
             "assert SCORERS['prompt_acc'].model == 'oracle' and 'world' in STAGES\n"
+            "from dcobench.plugins import CONCEPT_SETS\n"
+            "assert CONCEPT_SETS['world']()['vintage_style'] == ('style', 'vintage')\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=PACKAGE.parent)
