@@ -153,3 +153,17 @@ def test_the_report_writes_under_the_layout(demo_dry_run):
     assert report["output"][0] == L.report()
     assert {L.table(f"paper_vs_ours.{x}") for x in ("csv", "md", "tex")} | {L.figures_dir()} <= set(
         report["output"])
+
+
+def test_no_rule_spells_a_results_path():
+    """The rules build no path under results/ themselves (the world's own build rules, which
+    write results/world/ outside any experiment, aside)."""
+    spelled = []
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        if smk.name == "world.smk":
+            continue
+        for n, line in enumerate(smk.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if re.search(r'f"\{R\}|\bresults/|\{R\}/', code):
+                spelled.append(f"{smk.name}:{n}: {line.strip()}")
+    assert not spelled, "use dcobench.layout:\n" + "\n".join(spelled)
