@@ -22,18 +22,21 @@ from dcobench.io import save_png_atomic, write_text_atomic
 
 from .render import background_rgbs, render
 from .scenes import draw_scene
-from .vocab import BG_COLORS, STYLES, SUBJECTS, TEXTURES, Obj, Scene, SubjectLook, caption
+from .vocab import (  # noqa: F401  (STYLE_NAMES, concept_kinds: re-exported)
+    BG_COLORS,
+    STYLE_NAMES,
+    STYLES,
+    SUBJECTS,
+    TEXTURES,
+    Obj,
+    Scene,
+    SubjectLook,
+    caption,
+    concept_kinds,
+)
 
 N_REFERENCES = 5
 TRUTH_FILE = "world_truth.json"
-STYLE_NAMES = tuple(s for s in STYLES if s != "none")
-
-
-def concept_kinds() -> dict[str, tuple[str, str]]:
-    """Every world concept folder name -> (kind, class noun), without drawing anything."""
-    out = {look.name: ("subject", look.cls) for look in SUBJECTS}
-    out.update({f"{style}_style": ("style", style) for style in STYLE_NAMES})
-    return out
 
 
 def subject_token(name: str) -> str:

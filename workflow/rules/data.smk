@@ -11,9 +11,9 @@ if DEMO:
         output:
             f"{DATA}/{{concept}}/concept.yaml",
         log:
-            f"{R}/logs/demo_data/{{concept}}.log",
+            L.log("demo_data", "{concept}"),
         benchmark:
-            f"{R}/benchmarks/demo_data/{{concept}}.tsv"
+            L.benchmark("demo_data", "{concept}")
         wildcard_constraints:
             concept=name_regex(DEMO),
         shell:
@@ -33,9 +33,9 @@ if WORLD:
         output:
             f"{DATA}/{{concept}}/concept.yaml",
         log:
-            f"{R}/logs/world_concepts/{{concept}}.log",
+            L.log("world_concepts", "{concept}"),
         benchmark:
-            f"{R}/benchmarks/world_concepts/{{concept}}.tsv"
+            L.benchmark("world_concepts", "{concept}")
         wildcard_constraints:
             concept=name_regex(WORLD),
         params:
@@ -53,11 +53,11 @@ if SOURCED:
         input:
             source_files_of,
         output:
-            f"{R}/data/concepts/{{concept}}/concept.yaml",
+            L.fetched_concept("{concept}", "concept.yaml"),
         log:
-            f"{R}/logs/fetch/{{concept}}.log",
+            L.log("fetch", "{concept}"),
         benchmark:
-            f"{R}/benchmarks/fetch/{{concept}}.tsv"
+            L.benchmark("fetch", "{concept}")
         wildcard_constraints:
             concept=name_regex(SOURCED),
         params:
@@ -77,9 +77,9 @@ rule prepare:
     output:
         prepared("{concept}"),
     log:
-        f"{R}/logs/prepare/{{concept}}.log",
+        L.log("prepare", "{concept}"),
     benchmark:
-        f"{R}/benchmarks/prepare/{{concept}}.tsv"
+        L.benchmark("prepare", "{concept}")
     wildcard_constraints:
         concept=name_regex(CONCEPTS),
     params:
@@ -100,9 +100,9 @@ rule prepare_model:
     output:
         model_json("{model}"),
     log:
-        f"{R}/logs/prepare_model/{{model}}.log",
+        L.log("prepare_model", "{model}"),
     benchmark:
-        f"{R}/benchmarks/prepare_model/{{model}}.tsv"
+        L.benchmark("prepare_model", "{model}")
     wildcard_constraints:
         model=name_regex(config["models"]),
     params:

@@ -53,7 +53,7 @@ def run(args) -> None:
 
     torch.set_num_threads(args.threads)
     if args.action == "build":
-        from dcobench.world.build import PHASES, Builder, BuildOptions
+        from .build import PHASES, Builder, BuildOptions
 
         opts = build_options(BuildOptions, args.options)
         phases = [p for p in args.phases.split(",") if p] or list(PHASES)
@@ -66,7 +66,7 @@ def run(args) -> None:
             print(f"world build: presets, gates.json and manifest.json in {out}")
             print(f"gates passed: {manifest['gates']['passed']}")
     elif args.action == "concepts":
-        from dcobench.world.concepts import write_world_concepts
+        from .concepts import write_world_concepts
 
         if not args.out:
             raise UserError("world concepts needs --out")
@@ -78,21 +78,21 @@ def run(args) -> None:
         for folder in folders:
             print(f"wrote {folder}")
     elif args.action == "ceiling":
-        from dcobench.world.validity import codec_ceiling
+        from .validity import codec_ceiling
 
         table = codec_ceiling(args.concepts, finetune_steps=args.finetune_steps, seed=args.seed)
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         if args.out:
             write_text_atomic(Path(args.out), table.to_csv(index=False))
     elif args.action == "validity":
-        from dcobench.world.validity import read_scores, validity_table
+        from .validity import read_scores, validity_table
 
         table = validity_table(read_scores(args.scores, args.kind), kind=args.kind)
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         if args.out:
             write_text_atomic(Path(args.out), table.to_csv(index=False))
     else:
-        from dcobench.world.figures import write_figures
+        from .figures import write_figures
 
         if not args.out:
             raise UserError("world figure needs --out")
