@@ -34,10 +34,11 @@ except PrecheckError as exc:
 validate(config, SCHEMA)
 
 # An overlay that keeps another run's `experiment` would overwrite its results: refused (-n too).
+from dcobench.layout import results_dir
 from dcobench.ownership import OwnershipError, check_owner, claim
 
 CONFIGFILES = [*workflow.configfiles, *(workflow.overwrite_configfiles or [])]
-RESULTS = Path("results") / config["experiment"]
+RESULTS = Path(results_dir(config["experiment"]))
 if not workflow.remote_exec:
     try:
         check_owner(RESULTS, CONFIGFILES)
@@ -58,7 +59,7 @@ include: "workflow/rules/score.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
-include: "workflow/rules/world.smk"  # world hook (issue 17)
+include: "workflow/rules/world.smk"  # the world plug-in's own rules (dcobench/world)
 
 
 rule all:

@@ -154,12 +154,11 @@ def _check_prompt_sets(config: dict, errors: list[str]) -> None:
 def _world_needs(config: dict, group: str) -> list[str]:
     """The config keys of `group` (subject | style | merge) that only world concepts can serve:
     prompt sets generated from a concept's world truth, and the oracle's metrics."""
-    from dcobench.data.prompts import DEFAULT_SETS
+    from dcobench.data.prompts import DEFAULT_SETS, GENERATED_SETS
     from dcobench.score.metrics import SCORERS
-    from dcobench.world.prompts import WORLD_SETS
 
     sets = (config["sample"].get("prompt_sets") or DEFAULT_SETS).get(group) or []
-    keys = [f"sample.prompt_sets.{group} ({name})" for name in sets if name in WORLD_SETS]
+    keys = [f"sample.prompt_sets.{group} ({name})" for name in sets if name in GENERATED_SETS]
     metrics = config["score"]["metrics"][group]
     return keys + [f"score.metrics.{group} ({m})" for m in metrics
                    if m in SCORERS and SCORERS[m].model == "oracle"]
@@ -168,11 +167,10 @@ def _world_needs(config: dict, group: str) -> list[str]:
 def _photo_needs(config: dict, group: str) -> list[str]:
     """The prompt sets of `group` written for real photos (DreamBooth, Parti, ...): a world
     model cannot draw them."""
-    from dcobench.data.prompts import DEFAULT_SETS
-    from dcobench.world.prompts import WORLD_SETS
+    from dcobench.data.prompts import DEFAULT_SETS, GENERATED_SETS
 
     sets = (config["sample"].get("prompt_sets") or DEFAULT_SETS).get(group) or []
-    return [f"sample.prompt_sets.{group} ({name})" for name in sets if name not in WORLD_SETS]
+    return [f"sample.prompt_sets.{group} ({name})" for name in sets if name not in GENERATED_SETS]
 
 
 def _check_concepts_fit(config: dict, concepts: dict[str, ConceptRef], plan: Plan,
@@ -296,9 +294,9 @@ def _write_validated(keys: set[str]) -> None:
 
 def world_concepts() -> dict[str, tuple[str, str]]:
     """The world's concept names -> (kind, class noun), drawn by rule world_concepts."""
-    from dcobench.world.concepts import concept_kinds
+    from dcobench.plugins import CONCEPT_SETS
 
-    return concept_kinds()
+    return CONCEPT_SETS["world"]()
 
 
 def local_source_files(concept_dir: Path, data: dict) -> list[str]:

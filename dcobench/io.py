@@ -202,6 +202,28 @@ def versions() -> dict[str, str]:
     return found
 
 
+def sort_safetensors_header(path: Path) -> Path:
+    """Rewrite a safetensors file's JSON header with sorted keys (tensor bytes untouched).
+
+    The Rust writer orders `__metadata__` entries by a per-process random hash (diffusers'
+    LoRA files carry two: `format`, `lora_adapter_metadata`), so two saves of equal tensors
+    could differ in their header bytes and so in their sha256. Sorted, equal tensors and
+    metadata make equal files. Offsets in the header are relative to the data section, so a
+    header of another length stays valid; it is padded with spaces to 8 bytes as the writer
+    does."""
+    path = Path(path)
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    out = len(header).to_bytes(8, "little") + header + data[8 + n :]
+    if out != data:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(out)
+        _replace_synced(tmp, path)
+    return path
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()

@@ -7,6 +7,9 @@ for open_clip). `spec_problem` says what is wrong with one, by its config key, i
   config.json for transformers models, open_clip_config.json for open_clip);
 - a hub id that is not in the local cache while HF_HUB_OFFLINE is set: the command that
   downloads it.
+A plug-in (dcobench.plugins) adds presets of built weights (`PLUGIN_PRESETS`) and the model
+file of its own config keys (`MODEL_FILE`). Where downloaded weights live (`weights_dir`,
+`is_complete`) is here too, below dcobench.weights, which downloads them.
 Cheap to import (standard library only): the Snakefile calls it on every DAG build.
 """
 
@@ -15,13 +18,17 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from dcobench.registry import Registry
 
 # built-in presets (dcobench.models.presets.PRESETS and LARGE_PRESETS; a unit test keeps them equal)
 PRESET_NAMES = ("tiny-sdxl", "tiny-dinov2", "tiny-siglip", "tiny-clip", "sdxl-shaped")
-# the file a loadable model folder holds, per config key (others: config.json)
+# the file a loadable model folder holds, per config key (others: config.json); plug-ins add keys
 MODEL_FILE = {"base": "model_index.json", "dino": "config.json", "siglip": "config.json",
-              "clip": "open_clip_config.json", "oracle": "oracle.json"}
+              "clip": "open_clip_config.json"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TRUE = ("1", "true", "yes", "on")
 
@@ -49,10 +56,33 @@ def in_hub_cache(repo_id: str, filename: str) -> bool:
     return snapshots.is_dir() and any((s / filename).exists() for s in snapshots.iterdir())
 
 
-def _presets() -> tuple[str, ...]:
-    from dcobench.world.presets import WORLD_PRESETS  # world hook (issue 17)
+@dataclass(frozen=True)
+class PluginPreset:
+    """A preset a plug-in ships as built weights: `root()` / name is its folder (not built on
+    first use like the tiny presets); `how_to_build` says how to get them, `{root}` filled in."""
 
-    return PRESET_NAMES + tuple(WORLD_PRESETS)
+    root: Callable[[], Path]
+    how_to_build: str
+
+
+PLUGIN_PRESETS: Registry[PluginPreset] = Registry("plug-in preset")
+
+
+def plugin_preset_folder(name: str) -> Path:
+    return PLUGIN_PRESETS[name].root() / name
+
+
+def plugin_preset_dir(name: str) -> Path:
+    """The folder of a plug-in preset; FileNotFoundError with the fix when it is not there."""
+    folder = plugin_preset_folder(name)
+    if not folder.is_dir():
+        hint = PLUGIN_PRESETS[name].how_to_build.format(root=PLUGIN_PRESETS[name].root())
+        raise FileNotFoundError(f"{folder}: preset {name} is missing; {hint}")
+    return folder
+
+
+def _presets() -> tuple[str, ...]:
+    return PRESET_NAMES + tuple(PLUGIN_PRESETS)
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -65,13 +95,10 @@ def spec_problem(key: str, spec: str) -> str | None:
     where = f"models.{key}: {spec!r}"
     need = model_file(key)
     if spec in _presets():
-        if spec.startswith("world-"):
-            from dcobench.world.presets import world_root
-
-            if not (world_root() / spec / need).is_file():
-                return (f"{where}: the world preset's weights are not in {world_root() / spec}; "
-                        f"build them (`python -m dcobench world build --out {world_root()}`) or "
-                        "set DCOBENCH_WORLD to a built world")
+        if spec in PLUGIN_PRESETS and not (plugin_preset_folder(spec) / need).is_file():
+            preset = PLUGIN_PRESETS[spec]
+            return (f"{where}: the preset's weights are not in {plugin_preset_folder(spec)}; "
+                    + preset.how_to_build.format(root=preset.root()))
         return None
     local = spec.removeprefix("local-dir:")
     if os.path.isdir(os.path.expanduser(local)):
@@ -102,15 +129,42 @@ def spec_problem(key: str, spec: str) -> str | None:
 
 def _downloaded(key: str, repo: str) -> bool:
     """Whether `prepare model` has downloaded hub pipeline `repo` (dcobench.weights)."""
-    from dcobench.weights import is_complete, is_pipeline_key, weights_dir
-
     return is_pipeline_key(key) and is_complete(weights_dir(repo))
+
+
+# --- where downloaded weights live (dcobench.weights downloads them) --------------------------
+
+COMPLETE = ".dcobench-complete"  # written last into a weights folder: the download is whole
+SINGLE_FILE_EXTS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+
+def weights_root() -> Path:
+    """$DCOBENCH_CACHE/weights (default resources/models/weights, next to the presets)."""
+    return Path(os.environ.get("DCOBENCH_CACHE") or "resources/models") / "weights"
+
+
+def weights_dir(repo: str) -> Path:
+    """The plain folder a hub pipeline `repo` (org/name) is downloaded to."""
+    return weights_root() / repo.replace("/", "--")
+
+
+def is_complete(folder: Path) -> bool:
+    return (Path(folder) / COMPLETE).is_file()
+
+
+def is_single_file(spec: str) -> bool:
+    """A single-file checkpoint (an existing file such as sd_xl_base_1.0.safetensors)."""
+    path = os.path.expanduser(spec)
+    return os.path.isfile(path) and path.lower().endswith(SINGLE_FILE_EXTS)
+
+
+def is_pipeline_key(key: str) -> bool:
+    """Whether models.<key> is a diffusers pipeline (a folder holding model_index.json)."""
+    return model_file(key) == MODEL_FILE["base"]
 
 
 def _single_file_problem(key: str, where: str, path: str) -> str:
     """A file where a model folder is expected: a single-file checkpoint, and how to convert it."""
-    from dcobench.weights import is_single_file
-
     if not is_single_file(path):
         return (f"{where} is a file, not a model folder; point models.{key} at a folder that "
                 "save_pretrained / a download wrote, a preset or a hub id")

@@ -24,48 +24,30 @@ import re
 import shutil
 from pathlib import Path, PurePosixPath
 
+from dcobench.modelspec import (  # noqa: F401  (where a weights folder is: re-exported)
+    COMPLETE,
+    HUB_ID,
+    _looks_like_path,
+    _presets,
+    is_complete,
+    is_pipeline_key,
+    is_single_file,
+    weights_dir,
+    weights_root,
+)
+
 PIPELINE_FILE = "model_index.json"
 OPEN_CLIP_FILE = "open_clip_config.json"
-COMPLETE = ".dcobench-complete"  # written last into a weights folder: the download is whole
 VARIANT = "fp16"
 WEIGHT_EXTS = (".safetensors", ".bin", ".msgpack", ".onnx", ".onnx_data", ".h5", ".ckpt", ".pt",
                ".pth", ".xml", ".gguf")
 # config / tokenizer / processor files a loader reads (besides the weights)
 SIDE_FILES = ("*.json", "*.txt", "*.model", "*.tiktoken", "*.py")
 SKIP_SIDE = ("README.md", ".gitattributes")
-SINGLE_FILE_EXTS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-
-
-def weights_root() -> Path:
-    """$DCOBENCH_CACHE/weights (default resources/models/weights, next to the presets)."""
-    return Path(os.environ.get("DCOBENCH_CACHE") or "resources/models") / "weights"
-
-
-def weights_dir(repo: str) -> Path:
-    """The plain folder a hub pipeline `repo` (org/name) is downloaded to."""
-    return weights_root() / repo.replace("/", "--")
-
-
-def is_complete(folder: Path) -> bool:
-    return (Path(folder) / COMPLETE).is_file()
-
-
-def is_single_file(spec: str) -> bool:
-    """A single-file checkpoint (an existing file such as sd_xl_base_1.0.safetensors)."""
-    path = os.path.expanduser(spec)
-    return os.path.isfile(path) and path.lower().endswith(SINGLE_FILE_EXTS)
-
-
-def is_pipeline_key(key: str) -> bool:
-    from dcobench.modelspec import model_file
-
-    return model_file(key) == PIPELINE_FILE
 
 
 def hub_repo(spec: str) -> str | None:
     """org/name of a hub spec (`org/name` or `hf-hub:org/name`), None for presets and paths."""
-    from dcobench.modelspec import HUB_ID, _looks_like_path, _presets
-
     if spec in _presets() or _looks_like_path(spec) or os.path.exists(os.path.expanduser(spec)):
         return None
     repo = spec.removeprefix("hf-hub:")

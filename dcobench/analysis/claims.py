@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dcobench.layout import SCORE_GLOBS_TEXT, Layout
+
 from .claims_spec import (
     CLAIM_KEYS,
     HYPOTHESES,
@@ -83,11 +85,9 @@ def read_score_tables(files: list[str | Path]) -> pd.DataFrame:
 
 def read_world_scores(results: str | Path) -> pd.DataFrame:
     """Every score table of a results folder (samples and merges), one long frame."""
-    results = Path(results)
-    files = sorted(results.glob("scores/*/*/*/*.csv")) + sorted(results.glob("merges/*/*/scores/*.csv"))
+    files = Layout(results).score_tables()
     if not files:
-        raise FileNotFoundError(f"{results}: no score tables (scores/<group>/<concept>/<variant>/"
-                                "<guide>.csv or merges/<pair>/<merge>/scores/<guide>.csv)")
+        raise FileNotFoundError(f"{results}: no score tables ({SCORE_GLOBS_TEXT})")
     return read_score_tables(files)
 
 

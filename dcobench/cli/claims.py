@@ -88,12 +88,13 @@ def run(args) -> None:
 
     scores, noise = getattr(args, "scores", None), getattr(args, "noise_distance", None)
     if scores is None:  # by hand: every table of a results folder
-        results = Path(args.results)
-        scores = sorted(results.glob("scores/*/*/*/*.csv")) + sorted(results.glob("merges/*/*/scores/*.csv"))
+        from dcobench.layout import SCORE_GLOBS_TEXT, Layout
+
+        layout = Layout(args.results)
+        scores = layout.score_tables()
         if not scores:
-            raise SystemExit(f"{results}: no score tables (scores/<group>/<concept>/<variant>/"
-                             "<guide>.csv or merges/<pair>/<merge>/scores/<guide>.csv)")
-        noise_csv = results / "analysis" / "noise_distance.csv"
+            raise SystemExit(f"{args.results}: no score tables ({SCORE_GLOBS_TEXT})")
+        noise_csv = Path(layout.noise_distance())
         noise = noise_csv if noise_csv.is_file() else None
     table = claims_from_tables(args.claims, scores, noise)
     path = Path(args.claims).resolve()

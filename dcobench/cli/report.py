@@ -37,6 +37,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from dcobench.io import write_manifest
+    from dcobench.layout import Layout, bench_dir
     from dcobench.report.build import ReportOptions, build_report
 
     exp = Path(args.exp_dir)
@@ -50,10 +51,10 @@ def run(args) -> None:
         claims=Path(args.claims) if getattr(args, "claims", None) else None,
         claims_caveat=getattr(args, "claims_caveat", None),
         paper_values=Path(args.paper_values) if args.paper_values else None,
-        bench_dir=Path(args.bench_dir) if args.bench_dir else exp.parent / "bench",
+        bench_dir=Path(args.bench_dir or bench_dir(str(exp.parent))),
         grids_per_experiment=args.grids_per_experiment, grid_prompts=args.grid_prompts,
         loss_plots_inline=args.loss_plots_inline)
     out = build_report(opts)
-    write_manifest(exp / "figures", "report",
+    write_manifest(Path(Layout(exp).figures_dir()), "report",
                    {k: str(v) for k, v in vars(args).items() if k != "func"}, report=str(out))
     print(f"report: {out}")

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dcobench.registry import Registry
-from dcobench.world.prompts import WORLD_SETS, world_templates
 
 PROMPT_DIR = Path(__file__).resolve().parents[2] / "data" / "prompts"
 
@@ -77,9 +77,27 @@ _BY_LIVE = {"customization": ("object_customization", "live_customization"),
             "stylization": ("object_stylization", "live_stylization"),
             "dreambooth": ("object", "live")}
 GROUP_SETS = {"subject": list(_BY_LIVE), "style": ["parti190", "style"], "merge": ["merge"]}
-# Sets generated per concept from its folder (the world's truth, dcobench.world.prompts).
-for _name, (_group, _slot, _make) in WORLD_SETS.items():
-    GROUP_SETS[_group].append(_name)
+
+
+@dataclass(frozen=True)
+class GeneratedSet:
+    """A prompt set generated per concept from its folder (a plug-in's, e.g. the world's sets
+    from a concept's truth): `templates(folders)` with folders slot -> concept folder."""
+
+    group: str  # subject | style | merge
+    templates: Callable[[dict[str, Path]], list[str]]
+
+
+GENERATED_SETS: Registry[GeneratedSet] = Registry("generated prompt set")
+
+
+def register_generated_set(name: str, group: str,
+                           templates: Callable[[dict[str, Path]], list[str]]) -> None:
+    """Add a generated set: usable in config sample.prompt_sets.<group> like the file sets."""
+    GENERATED_SETS.register(name, GeneratedSet(group, templates))
+    GROUP_SETS[group].append(name)
+
+
 DEFAULT_SETS = {"subject": ["dreambooth"], "style": ["style"], "merge": ["merge"]}
 
 
@@ -139,8 +157,8 @@ def build_prompts(group: str, names: list[str] | None, live: bool, count: int | 
     out: list[Prompt] = []
     for name in names or DEFAULT_SETS[group]:
         set_name = resolve_set(group, name, live)
-        templates = (world_templates(set_name, folders or {}) if set_name in WORLD_SETS
-                     else PROMPT_SETS[set_name])
+        templates = (GENERATED_SETS[set_name].templates(folders or {})
+                     if set_name in GENERATED_SETS else PROMPT_SETS[set_name])
         out += fill(select(templates, count), theta, base, len(out), set_name)
     return out
 

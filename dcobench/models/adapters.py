@@ -19,6 +19,8 @@ from peft import LoraConfig
 from peft.tuners.lora import LoraLayer
 from peft.utils import get_peft_model_state_dict
 
+from dcobench.io import sort_safetensors_header, verify_file
+
 BASE = "__base__"
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -155,12 +157,10 @@ def save_lora(out_dir: Path, state: dict[str, torch.Tensor], config: LoraConfig 
         out_dir, unet_lora_layers=state, unet_lora_adapter_metadata=metadata,
         weight_name=LORA_WEIGHT_NAME,
     )
-    return Path(out_dir) / LORA_WEIGHT_NAME
+    return sort_safetensors_header(Path(out_dir) / LORA_WEIGHT_NAME)  # equal tensors, equal bytes
 
 
 def load_lora(pipe, lora_dir: Path, name: str) -> None:
     """Load a saved LoRA into the pipeline's UNet under adapter `name` (stock diffusers path)."""
-    from dcobench.io import verify_file
-
     verify_file(Path(lora_dir) / LORA_WEIGHT_NAME)  # refuses a corrupted or truncated file
     pipe.load_lora_weights(str(lora_dir), weight_name=LORA_WEIGHT_NAME, adapter_name=name)

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import torch
 
-from .sdxl_shaped import build_sdxl_shaped, sdxl_scheduler
+from dcobench.modelspec import PLUGIN_PRESETS, plugin_preset_dir
+
+from .sdxl_shaped import SDXL_TEXT_SPECIAL_IDS, build_sdxl_shaped, sdxl_scheduler
 from .tokenizer import build_clip_tokenizer, build_siglip_tokenizer
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -43,12 +45,6 @@ TINY_UNET = dict(
     projection_class_embeddings_input_dim=6 * 8 + 40,
 )
 
-
-# The special-token ids SDXL base 1.0's text_encoder/config.json and text_encoder_2/config.json
-# carry (inherited from openai/clip-vit-large-patch14's legacy config), not the tokenizer's ids:
-# with eos_token_id 2, transformers' CLIP pools at the largest token id of each prompt. The
-# presets carry them so tests take the branch real SDXL takes (dcobench.models.text.eos_pooled).
-SDXL_TEXT_SPECIAL_IDS = dict(bos_token_id=0, eos_token_id=2, pad_token_id=1)
 
 
 def _text_encoder_config(tok, hidden: int, **kw):
@@ -185,10 +181,8 @@ def _build_atomic(name: str, final: Path) -> None:
 def resolve_model(spec: str | os.PathLike) -> str:
     """Preset name -> built dir (built on first use); local dir -> itself; else hub id."""
     spec = str(spec)
-    from dcobench.world.presets import WORLD_PRESETS, world_preset_dir  # world hook (issue 17)
-
-    if spec in WORLD_PRESETS:
-        return str(world_preset_dir(spec))
+    if spec in PLUGIN_PRESETS:  # built weights a plug-in ships (dcobench.plugins)
+        return str(plugin_preset_dir(spec))
     if spec in PRESETS or spec in LARGE_PRESETS:
         final = cache_root() / spec
         if not final.is_dir():

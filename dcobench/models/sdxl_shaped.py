@@ -14,6 +14,12 @@ import torch
 
 from .tokenizer import build_clip_tokenizer
 
+# The special-token ids SDXL base 1.0's text_encoder/config.json and text_encoder_2/config.json
+# carry (inherited from openai/clip-vit-large-patch14's legacy config), not the tokenizer's ids:
+# with eos_token_id 2, transformers' CLIP pools at the largest token id of each prompt. The
+# presets carry them so tests take the branch real SDXL takes (dcobench.models.text.eos_pooled).
+SDXL_TEXT_SPECIAL_IDS = dict(bos_token_id=0, eos_token_id=2, pad_token_id=1)
+
 FULL_MERGES = 49152 - 256 - 2  # every merge of CLIP's BPE: vocabulary 49 408
 
 UNET = dict(
@@ -59,8 +65,6 @@ def components(tok1, tok2) -> dict:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     def text_config(tok, spec):
-        from .presets import SDXL_TEXT_SPECIAL_IDS
-
         return CLIPTextConfig(vocab_size=len(tok), max_position_embeddings=77,
                               **SDXL_TEXT_SPECIAL_IDS, **spec)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dcobench.layout import Layout
 from dcobench.sample.guides import Guide
 
 from .claims import claims_section
@@ -78,6 +79,14 @@ class ReportOptions:
         for name in ("grids_per_experiment", "grid_prompts", "loss_plots_inline"):
             if getattr(self, name) < 0:
                 raise ValueError(f"report: {name} must be >= 0")
+
+
+def _figures(opts: ReportOptions) -> Path:
+    return Path(Layout(opts.exp_dir).figures_dir())
+
+
+def _tables(opts: ReportOptions) -> Path:
+    return Path(Layout(opts.exp_dir).tables_dir())
 
 
 def _grid_guide(guides) -> str:
@@ -158,7 +167,7 @@ def _grids(opts: ReportOptions, experiment: str, group: str, per_concept: pd.Dat
         if len(rows) < 1:
             items += _stored_grid(opts, experiment, group, concept)
             continue
-        stem = opts.exp_dir / "figures" / experiment / f"grid_{group}_{concept}"
+        stem = _figures(opts) / experiment / f"grid_{group}_{concept}"
         references = _grid_references(refs, group, concept)
         png = sample_grid(rows, stem, max_prompts=opts.grid_prompts, references=references)[0]
         lead = "first column = the concept's reference images; " if references else ""
@@ -181,7 +190,7 @@ def _cell_items(opts: ReportOptions, summary: pd.DataFrame, paired: pd.DataFrame
                 experiment: str, group: str, prompt_set: str) -> list:
     """Pareto figure, variant table and paired table of one (experiment, group, prompt set)."""
     items = []
-    figs, tabs = opts.exp_dir / "figures" / experiment, opts.exp_dir / "tables" / experiment
+    figs, tabs = _figures(opts) / experiment, _tables(opts) / experiment
     cell = summary[(summary["experiment"] == experiment) & (summary["group"] == group)
                    & (summary["prompt_set"] == prompt_set)]
     x, y = PARETO_AXES[group]
@@ -233,7 +242,7 @@ def paper_section(opts: ReportOptions, summary: pd.DataFrame) -> Section | None:
                "the same cell (variant, group, guide, prompt set, metric), delta = ours − paper "
                "and our 95% bootstrap CI over concepts; 'not in this run' where this run has no "
                "such cell or benchmark.")
-    write_table(table, opts.exp_dir / "tables" / "paper_vs_ours", caption)
+    write_table(table, _tables(opts) / "paper_vs_ours", caption)
     return Section("Paper vs ours", [(table.round(4), caption)],
                    intro="Unless models.base is SDXL, this run's models are not the paper's "
                    "(the demo: the procedural world's small pretrained models; config/tiny.yaml: "
@@ -244,7 +253,7 @@ def paper_section(opts: ReportOptions, summary: pd.DataFrame) -> Section | None:
 def training_section(opts: ReportOptions) -> Section | None:
     """Loss overview (mean per kind/variant), one loss plot per run, DCO's operating point
     (report.operating); the analyses."""
-    figs = opts.exp_dir / "figures"
+    figs = _figures(opts)
     logs = {tuple(p.parts[-4:-1]): p for p in sorted(Path(p) for p in opts.train_logs)}
     items = []
     if logs:
@@ -277,14 +286,14 @@ def training_section(opts: ReportOptions) -> Section | None:
         table = lora_cosine_table(cos)
         caption = ("LoRA column cosine per variant and UNet block: signed mean and mean |cos| "
                    "over layers and (subject, style) pairs.")
-        write_table(table, opts.exp_dir / "tables" / "lora_cosine", caption)
+        write_table(table, _tables(opts) / "lora_cosine", caption)
         items.append((table.round(4), caption))
     return Section("Training and analyses", items) if items else None
 
 
 def build_report(opts: ReportOptions) -> Path:
     """Render every figure and table of `opts.exp_dir` and write the self-contained html."""
-    tables = opts.exp_dir / "tables"
+    tables = _tables(opts)
     data = {name: pd.read_csv(tables / f"{name}.csv", dtype={"experiment": str})
             for name in ("summary", "paired", "per_concept")}
     for name, df in data.items():

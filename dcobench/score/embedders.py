@@ -35,9 +35,27 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-KINDS = ("dino", "siglip", "clip", "oracle")
-POOLING_VERSION = {"dino": "cls-v1", "siglip": "features-v1", "clip": "encode-v1",
-                   "oracle": "probs-v1"}  # oracle: dcobench.world.scorers (world hook)
+from dcobench.score.metrics import PLUGIN_EMBEDDERS
+
+KINDS = ("dino", "siglip", "clip")  # and the plug-ins' (PLUGIN_EMBEDDERS)
+POOLING_VERSION = {"dino": "cls-v1", "siglip": "features-v1", "clip": "encode-v1"}
+
+
+def plugin_embedder(kind: str):
+    """The module implementing a plug-in's embedder `kind` (score.metrics.PLUGIN_EMBEDDERS)."""
+    import importlib
+
+    return importlib.import_module(PLUGIN_EMBEDDERS[kind])
+
+
+def pooling_version(kind: str) -> str:
+    """The pooling tag in a model id (bumped when an embedder's output changes)."""
+    if kind in POOLING_VERSION:
+        return POOLING_VERSION[kind]
+    if kind in PLUGIN_EMBEDDERS:
+        return plugin_embedder(kind).POOLING_VERSION
+    known = [*KINDS, *PLUGIN_EMBEDDERS]
+    raise ValueError(f"unknown embedder {kind!r}; known: {', '.join(known)}")
 
 
 def file_hash(path: Path) -> str:
@@ -53,9 +71,7 @@ def model_id(kind: str, spec: str) -> str:
     """`kind:spec:pooling[:fingerprint]`; a local folder (built preset too) adds its fingerprint."""
     from dcobench.models import resolve_model
 
-    if kind not in KINDS:
-        raise ValueError(f"unknown embedder {kind!r}; known: {', '.join(KINDS)}")
-    ident = f"{kind}:{spec}:{POOLING_VERSION[kind]}"
+    ident = f"{kind}:{spec}:{pooling_version(kind)}"
     path = resolve_model(spec)
     if os.path.isdir(path):
         ident += f":{_folder_fingerprint(Path(path))}"
@@ -160,10 +176,8 @@ class Embedder:
             elif self.kind == "siglip":
                 model, proc = models.load_siglip(self.spec)
                 self._loaded = (model, proc, None)
-            elif self.kind == "oracle":  # world hook
-                from dcobench.world import scorers
-
-                self._loaded = (scorers.load(self.spec), None, None)
+            elif self.kind in PLUGIN_EMBEDDERS:
+                self._loaded = (plugin_embedder(self.kind).load(self.spec), None, None)
             else:
                 self._loaded = models.load_open_clip(self.spec)
             self._loaded[0].to(self.device).eval()
@@ -209,20 +223,16 @@ class Embedder:
         if self.kind == "clip":
             pixels = torch.stack([proc(im) for im in pil]).to(self.device)
             return model.encode_image(pixels)
-        if self.kind == "oracle":  # world hook
-            from dcobench.world import scorers
-
-            return scorers.embed_images(model, pil)
+        if self.kind in PLUGIN_EMBEDDERS:
+            return plugin_embedder(self.kind).embed_images(model, pil)
         pixels = proc(images=pil, return_tensors="pt")["pixel_values"].to(self.device)
         if self.kind == "dino":
             return model(pixel_values=pixels).last_hidden_state[:, 0]  # CLS token
         return _features(model.get_image_features(pixel_values=pixels))
 
     def _embed_texts(self, prompts: list[str]) -> torch.Tensor:
-        if self.kind == "oracle":  # world hook: the prompt's attribute request, no model
-            from dcobench.world import scorers
-
-            return scorers.embed_texts(prompts)
+        if self.kind in PLUGIN_EMBEDDERS:  # the world's oracle: no model for texts
+            return plugin_embedder(self.kind).embed_texts(prompts)
         model, proc, tokenizer = self._load()
         if self.kind == "clip":
             return model.encode_text(tokenizer(prompts).to(self.device))

@@ -17,7 +17,7 @@ from dcobench.registry import Registry
 class Scorer:
     """`model` names the embedder (config models.<model>); `reference` what it compares to."""
 
-    model: str  # dino | siglip | clip
+    model: str  # dino | siglip | clip, or a plug-in's embedder (PLUGIN_EMBEDDERS)
     reference: str  # subject | style | text
     label: str  # axis / column label in the report
     higher_is_better: bool = True
@@ -34,7 +34,9 @@ SCORERS.register("siglip_text", Scorer("siglip", "text", "Prompt fidelity (SigLI
 SCORERS.register("siglip_image", Scorer("siglip", "style", "Style fidelity (SigLIP image)"))
 SCORERS.register("clip_i", Scorer("clip", "subject", "CLIP-I"))
 SCORERS.register("clip_t", Scorer("clip", "text", "CLIP-T"))
-# the world's oracle (dcobench/world): attribute read-back, subject and style detection
-SCORERS.register("prompt_acc", Scorer("oracle", "text", "Prompt accuracy (oracle)"))
-SCORERS.register("subject_acc", Scorer("oracle", "subject", "Subject accuracy (oracle)"))
-SCORERS.register("style_acc", Scorer("oracle", "style", "Style accuracy (oracle)"))
+
+# Embedders a plug-in adds (dcobench.plugins; the world's oracle): kind -> the module that
+# implements them, imported on first use: load(spec) -> model, embed_images(model, pil_images),
+# embed_texts(prompts) and metric(name, gen, refs, txt) -> (N,) scores. Its metrics go into
+# SCORERS with `model` = the kind.
+PLUGIN_EMBEDDERS: Registry[str] = Registry("plug-in embedder")

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dcobench.score.embedders import Embedder, file_hash  # noqa: F401  (re-exported)
-from dcobench.score.metrics import SCORERS, Scorer  # noqa: F401  (re-exported)
+from dcobench.score.embedders import Embedder, file_hash, plugin_embedder  # noqa: F401
+from dcobench.score.metrics import PLUGIN_EMBEDDERS, SCORERS, Scorer  # noqa: F401
 
 
 def mean_cosine(gen: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
@@ -51,10 +51,8 @@ def metric_from_embeddings(name: str, gen: torch.Tensor, refs: torch.Tensor | No
     reference-image embeddings `refs` (M, D) or per-image text embeddings `txt` (N, D);
     siglip_text also needs SigLIP's `scale` (= exp(logit_scale)) and `bias`."""
     scorer = SCORERS[name]  # unknown names fail with suggestions
-    if scorer.model == "oracle":  # world hook
-        from dcobench.world.scorers import oracle_metric
-
-        return oracle_metric(name, gen, refs, txt)
+    if scorer.model in PLUGIN_EMBEDDERS:
+        return plugin_embedder(scorer.model).metric(name, gen, refs, txt)
     if scorer.reference == "text":
         if txt is None or txt.shape[0] != gen.shape[0]:
             raise ValueError(f"metric {name!r} needs one text embedding per image")

@@ -45,6 +45,7 @@ def _start(member: Member) -> tuple[list[dict], float]:
         shutil.rmtree(work, ignore_errors=True)
         return [], 0.0
     member.load_state_dict(state)
+    member.resumed_across = state.get("resumed_across")
     log.info("resuming %s from step %d/%d (%s)", opts.out_dir, member.step_count, opts.steps, work)
     return list(state["log"]), state["elapsed"]
 

@@ -38,11 +38,21 @@ def fingerprint(options: dict) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def run_environment() -> dict:
+    """What besides the options decides a run's bits on this machine: torch's CPU threads (a
+    reduction split over other threads sums in another order), the CPU kernels torch picked
+    (AVX2 vs AVX-512) and the GPU, if any."""
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "gpu": gpu}
+
+
 def save_state(work: Path, state: dict) -> Path:
-    """Write `state.pt` atomically (a kill mid-write leaves the previous state intact)."""
+    """Write `state.pt` atomically (a kill mid-write leaves the previous state intact), with
+    the environment it was written in."""
     work.mkdir(parents=True, exist_ok=True)
     tmp, path = work / f".{STATE_FILE}.tmp", work / STATE_FILE
-    torch.save(state, tmp)
+    torch.save({**state, "environment": run_environment()}, tmp)
     os.replace(tmp, path)
     return path
 
@@ -60,6 +70,14 @@ def load_state(work: Path, expected_fingerprint: str) -> dict | None:
     if state.get("fingerprint") != expected_fingerprint:
         log.warning("resume state %s was written with different options; starting over", path)
         return None
+    before, now = state.get("environment"), run_environment()
+    if before is not None and before != now:
+        # A SLURM requeue may land on another node type. Starting over would throw the work
+        # away; continuing is the same computation in another summation order, so the run
+        # continues, says so here, and its manifest records both (`resumed_across`).
+        log.warning("resume state %s was written in another environment (%s; now %s): the run "
+                    "continues, and is not bit-identical to one run in either", path, before, now)
+        state["resumed_across"] = {"before": before, "now": now}
     return state
 
 

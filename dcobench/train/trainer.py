@@ -310,6 +310,7 @@ def train(opts: TrainOptions) -> Path:
         shutil.rmtree(work, ignore_errors=True)
     else:
         trainer.load_state_dict(state)
+        trainer.resumed_across = state.get("resumed_across")
         start, rows, elapsed = state["step"], list(state["log"]), state["elapsed"]
         log.info("resuming %s from step %d/%d (%s)", out, start, opts.steps, work)
     begin = time.time() - elapsed
@@ -346,7 +347,8 @@ def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], 
         write_manifest(stage, "train", _options_json(opts), concept=concept.name, kind=concept.kind,
                        token=concept.token, learned_token=opts.learns_token,
                        lora_config=trainer.lora_config.to_dict(),
-                       precision=str(trainer.amp or torch.float32), seconds=round(seconds, 2))
+                       precision=str(trainer.amp or torch.float32), seconds=round(seconds, 2),
+                       **_resumed_across(trainer))
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
     _warn_if_saturated(rows, opts.out_dir)
@@ -362,6 +364,12 @@ def _warn_if_saturated(rows: list[dict], out_dir) -> None:
     rule = saturation(pd.DataFrame(rows)) if rows else None
     if rule is not None and rule.warn:
         log.warning("%s", rule.message(str(out_dir)))
+
+
+def _resumed_across(trainer) -> dict:
+    """The manifest entry of a run resumed in another environment (resume.load_state), if any."""
+    across = getattr(trainer, "resumed_across", None)
+    return {"resumed_across": across} if across else {}
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:

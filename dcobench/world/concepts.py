@@ -22,18 +22,21 @@ from dcobench.io import save_png_atomic, write_text_atomic
 
 from .render import background_rgbs, render
 from .scenes import draw_scene
-from .vocab import BG_COLORS, STYLES, SUBJECTS, TEXTURES, Obj, Scene, SubjectLook, caption
+from .vocab import (  # noqa: F401  (STYLE_NAMES, concept_kinds: re-exported)
+    BG_COLORS,
+    STYLE_NAMES,
+    STYLES,
+    SUBJECTS,
+    TEXTURES,
+    Obj,
+    Scene,
+    SubjectLook,
+    caption,
+    concept_kinds,
+)
 
 N_REFERENCES = 5
 TRUTH_FILE = "world_truth.json"
-STYLE_NAMES = tuple(s for s in STYLES if s != "none")
-
-
-def concept_kinds() -> dict[str, tuple[str, str]]:
-    """Every world concept folder name -> (kind, class noun), without drawing anything."""
-    out = {look.name: ("subject", look.cls) for look in SUBJECTS}
-    out.update({f"{style}_style": ("style", style) for style in STYLE_NAMES})
-    return out
 
 
 def subject_token(name: str) -> str:
@@ -117,17 +120,29 @@ def _write_folder(folder: Path, meta: dict, scenes: list[Scene], captions: list[
     return folder
 
 
-def write_world_concepts(out_dir: str | Path, seed: int = 0, contexts: int = 2) -> list[Path]:
-    """Write every subject and style folder under out_dir; return the folders (deterministic).
-    `contexts`: backgrounds per subject's references (`subject_scenes`)."""
+def write_world_concepts(out_dir: str | Path, seed: int = 0, contexts: int = 2,
+                         names: list[str] | None = None) -> list[Path]:
+    """Write the subject and style folders under out_dir (all, or those in `names`); return the
+    folders. Each concept is drawn from its own seed stream, so drawing one alone writes the
+    same bytes as drawing all: the workflow draws one concept per job, and adding a concept to
+    a config draws only that one. `contexts`: backgrounds per subject's references."""
+    known = concept_kinds()
+    unknown = sorted(set(names or ()) - set(known))
+    if unknown:
+        raise ValueError(f"unknown world concept(s) {unknown}; known: {', '.join(known)}")
+    wanted = set(names) if names else set(known)
     out_dir, folders = Path(out_dir), []
     for i, look in enumerate(SUBJECTS):
+        if look.name not in wanted:
+            continue
         token = subject_token(look.name)
         scenes = subject_scenes(i, seed, contexts)
         caps = [caption(s, tokens={i + 1: token}) for s in scenes]
         meta = {"kind": "subject", "class": look.cls, "live": False, "token": token}
         folders.append(_write_folder(out_dir / look.name, meta, scenes, caps))
     for style in STYLE_NAMES:
+        if f"{style}_style" not in wanted:
+            continue
         token = style_token(style)
         scenes = style_scenes(style, seed)
         caps = [caption(s, style_word=token) for s in scenes]

@@ -22,6 +22,7 @@ from .render import SIZE
 from .vocab import parse_caption
 
 ORACLE_METRICS = {"prompt_acc": "text", "subject_acc": "subject", "style_acc": "style"}
+POOLING_VERSION = "probs-v1"  # in the embedding cache's model id (score.embedders.model_id)
 
 
 def load(spec: str):
@@ -62,3 +63,6 @@ def oracle_metric(name: str, gen: torch.Tensor, refs: torch.Tensor | None,
     if name == "style_acc":
         return style_probability(gen, refs)
     raise ValueError(f"unknown oracle metric {name!r}; known: {', '.join(ORACLE_METRICS)}")
+
+
+metric = oracle_metric  # the name score.scorers calls a plug-in embedder's metric by

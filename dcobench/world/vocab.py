@@ -177,3 +177,14 @@ SUBJECTS = (
 
 # (class, pattern) of the subjects: patterned ordinary objects never take these.
 SUBJECT_KINDS = frozenset((s.cls, s.pattern) for s in SUBJECTS)
+
+
+STYLE_NAMES = tuple(s for s in STYLES if s != "none")
+
+
+def concept_kinds() -> dict[str, tuple[str, str]]:
+    """Every world concept folder name -> (kind, class noun), without drawing anything
+    (numpy- and torch-free: the DAG build reads it for data.world)."""
+    out = {look.name: ("subject", look.cls) for look in SUBJECTS}
+    out.update({f"{style}_style": ("style", style) for style in STYLE_NAMES})
+    return out

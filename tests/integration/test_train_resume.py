@@ -114,3 +114,27 @@ def test_sigkill_then_sigterm_then_rerun_equals_uninterrupted(model_cache, demo_
             assert torch.equal(ours[key], theirs[key]), (name, key)
     log = (out / "train_log.csv").read_text().splitlines()
     assert len(log) == steps + 1 and log[-1].startswith(f"{steps},")
+
+
+def test_resume_in_another_environment_is_recorded_in_the_manifest(model_cache, demo_root, tmp_path):
+    """A state written under 1 torch thread and resumed under 2 (a SLURM requeue onto another
+    node type) continues, and the model's manifest names both environments."""
+    from dcobench.train.trainer import _options_json
+
+    opts = TrainOptions(concept_dir=demo_root / "toy_robot", out_dir=tmp_path / "m", steps=4, **OPTIONS)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        first = Trainer(opts)
+        for _ in range(2):
+            first.step()
+        resume.save_state(resume.resume_dir(opts.out_dir),
+                          {**first.state_dict(), "step": 2, "log": [], "elapsed": 0.0,
+                           "fingerprint": resume.fingerprint(_options_json(opts))})
+        torch.set_num_threads(2)
+        out = train(opts)
+    finally:
+        torch.set_num_threads(threads)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["resumed_across"]["before"]["torch_threads"] == 1
+    assert manifest["resumed_across"]["now"]["torch_threads"] == 2

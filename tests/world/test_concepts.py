@@ -31,6 +31,21 @@ def test_concept_folders_validate_and_are_deterministic(tmp_path):
             assert p.read_bytes() == (g / p.name).read_bytes(), p
 
 
+def test_one_concept_drawn_alone_has_the_bytes_it_has_among_all(tmp_path):
+    """The workflow draws one world concept per job: adding a concept to a config must not
+    redraw (and so rerun) the others, and a concept's files must not depend on which others
+    were drawn with it."""
+    everything = {f.name: f for f in write_world_concepts(tmp_path / "all")}
+    for name in ("striped_star", "wavy_style"):
+        (alone,) = write_world_concepts(tmp_path / name, names=[name])
+        assert sorted(p.name for p in alone.iterdir()) == sorted(p.name for p in everything[name].iterdir())
+        for p in alone.iterdir():
+            assert p.read_bytes() == (everything[name] / p.name).read_bytes(), p
+    assert sorted(p.name for p in (tmp_path / "striped_star").iterdir()) == ["striped_star"]
+    with pytest.raises(ValueError, match="unknown world concept"):
+        write_world_concepts(tmp_path / "x", names=["no_such_thing"])
+
+
 def test_captions_describe_the_truth_with_the_token(tmp_path):
     for folder in write_world_concepts(tmp_path):
         c = validate_concept(folder)

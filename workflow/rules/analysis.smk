@@ -9,11 +9,11 @@ rule noise_distance_run:
     input:
         subject_lora_of,
     output:
-        f"{R}/analysis/noise_distance/{{concept}}/{{variant}}/noise_distance.csv",
+        L.noise_distance_run("{concept}", "{variant}"),
     log:
-        f"{R}/logs/analysis/noise_distance/{{concept}}/{{variant}}.log",
+        L.log("analysis", "noise_distance", "{concept}", "{variant}"),
     benchmark:
-        f"{R}/benchmarks/analysis/noise_distance/{{concept}}/{{variant}}.tsv"
+        L.benchmark("analysis", "noise_distance", "{concept}", "{variant}")
     params:
         run=noise_run_of,
         options=opts(
@@ -33,11 +33,11 @@ rule noise_distance_run:
 # The join: every (concept, variant) part in one table (the report's input); CPU, seconds.
 rule noise_distance:
     input:
-        [f"{R}/analysis/noise_distance/{s}/{v}/noise_distance.csv" for s, v in PLAN.noise_distance],
+        [L.noise_distance_run(s, v) for s, v in PLAN.noise_distance],
     output:
-        f"{R}/analysis/noise_distance.csv",
+        L.noise_distance(),
     log:
-        f"{R}/logs/analysis/noise_distance.log",
+        L.log("analysis", "noise_distance"),
     shell:
         "exec {PY} -m dcobench analyze join --part {input} --out {output} > {log} 2>&1"
 
@@ -46,16 +46,16 @@ rule noise_distance:
 rule lora_cosine:
     input:
         [
-            f"{model_dir(k, c, v)}/{LORA}"
+            model_dir(k, c, v, LORA)
             for s, t, v in PLAN.lora_cosine
             for k, c in (("subject", s), ("style", t))
         ],
     output:
-        f"{R}/analysis/lora_cosine.csv",
+        L.lora_cosine(),
     log:
-        f"{R}/logs/analysis/lora_cosine.log",
+        L.log("analysis", "lora_cosine"),
     benchmark:
-        f"{R}/benchmarks/analysis/lora_cosine.tsv"
+        L.benchmark("analysis", "lora_cosine")
     params:
         pairs=" ".join(
             f"{v}:{model_dir('subject', s, v)}:{model_dir('style', t, v)}"

@@ -1,6 +1,7 @@
 # Config checks, target lists, path helpers and the rules' named input/param functions; no ML
 # logic here. Resources (GPUs, memory, runtime) are declared once, per rule, in the profile
 # (slurm/config.yaml set-resources); local `--cores` runs need none.
+import hashlib
 import json
 import re
 import shlex
@@ -9,7 +10,9 @@ from pathlib import Path
 
 from dcobench import config as dcfg
 from dcobench.data.concept import IMAGE_EXTS
+from dcobench.layout import Layout, bench_dir, chunk_file, chunk_files, pair, results_dir
 from dcobench.merge.ids import pair_variants, parse_merge_id
+from dcobench.train.variants import GROUP_SEP, group_of, train_groups
 from dcobench.weights import job_spec
 
 try:  # a job's own snakemake process (SLURM) skips decoding the images again
@@ -25,7 +28,8 @@ PY_ONLINE = shlex.quote(sys.executable)  # the interpreter running snakemake (th
 # configured model once, before any job that uses it; a stray hub call then fails in seconds.
 PY = f"env HF_HUB_OFFLINE=1 {PY_ONLINE}"
 EXP = config["experiment"]
-R = f"results/{EXP}"
+R = results_dir(EXP)
+L = Layout(R)  # every path under results/<exp> (dcobench/layout.py)
 DATA = config["data"]["root"]
 GUIDES = config["sample"]["guides"]
 MERGE_GUIDES = config["merge"]["guides"]
@@ -64,7 +68,7 @@ def folder(path):
 def concept_dir(name):
     """The concept folder jobs read: fetched copy for a source concept, else the folder itself."""
     ref = CONCEPTS[name]
-    return f"{R}/data/concepts/{name}" if ref.source else str(ref.path)
+    return L.fetched_concept(name) if ref.source else str(ref.path)
 
 
 def concept_yaml(name):
@@ -73,12 +77,12 @@ def concept_yaml(name):
 
 def prepared(name):
     """The record that concept `name` validated (every image decoded): input of its chain."""
-    return f"{R}/prepared/{name}.json"
+    return L.prepared(name)
 
 
 def model_json(key):
     """The record that models.<key> resolved to a loadable model: input of what uses it."""
-    return f"{R}/prepared/models/{key}.json"
+    return L.prepared_model(key)
 
 
 def job_model(key):
@@ -86,26 +90,35 @@ def job_model(key):
     return job_spec(key, config["models"][key])
 
 
+def file_digest(paths):
+    """sha256 (16 hex digits) over the named files' paths and bytes, in sorted order."""
+    h = hashlib.sha256()
+    for p in sorted(Path(p) for p in paths):
+        for part in (p.name.encode(), b"\0", p.read_bytes()):
+            h.update(part)
+    return h.hexdigest()[:16]
+
+
 def name_regex(names):
     """A wildcard constraint matching exactly `names`."""
     return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "^$"
 
 
-def model_dir(kind, concept, variant):
+def model_dir(kind, concept, variant, *files):
     """A trained (or exported) model folder; `variant` is a variant name (dco, db_es, ...)."""
-    return f"{R}/models/{kind}/{concept}/{variant}"
+    return L.model_dir(kind, concept, variant, *files)
 
 
-def merge_dir(subject, style, merge):
-    return f"{R}/merges/{subject}__{style}/{merge}"
+def merge_dir(subject, style, merge, *files):
+    return L.merge_dir(subject, style, merge, *files)
 
 
 def prior_settings():
     return {"model": config["models"]["base"], **dcfg.prior_options(config)}
 
 
-def prior_dir(name):
-    return f"{R}/priors/{dcfg.prior_key(CONCEPTS[name].class_noun, prior_settings())}"
+def prior_dir(name, *files):
+    return L.prior_dir(dcfg.prior_key(CONCEPTS[name].class_noun, prior_settings()), *files)
 
 
 def prior_classes():
@@ -137,7 +150,8 @@ def concept_files_of(w):
     if ref.demo or ref.source or ref.world:
         return [concept_yaml(w.concept)]
     images = sorted(
-        str(p) for p in Path(concept_dir(w.concept)).iterdir()
+        str(p)
+        for p in Path(concept_dir(w.concept)).iterdir()
         if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS and p.is_file()
     )
     return [concept_yaml(w.concept)] + images
@@ -214,36 +228,86 @@ def n_chunks(group):
 
 
 def chunk_markers(root, group):
-    return [f"{root}/{i}of{n_chunks(group)}.done" for i in range(1, n_chunks(group) + 1)]
+    return chunk_files(root, n_chunks(group))
 
 
 def sample_dir_of(w):
-    return f"{R}/samples/{w.kind}/{w.concept}/{w.variant}"
+    return L.samples_dir(w.kind, w.concept, w.variant)
 
 
 def pretrained_dir_of(w):
-    return f"{R}/samples/{w.kind}/{w.concept}/pretrained"
+    return L.samples_dir(w.kind, w.concept, "pretrained")
 
 
 def merge_samples_dir_of(w):
-    return f"{merge_dir(w.subject, w.style, w.merge)}/samples"
+    return L.merge_samples_dir(w.subject, w.style, w.merge)
 
 
 def sample_chunks_of(w):
-    return chunk_markers(f"{R}/chunks/samples/{w.kind}/{w.concept}/{w.variant}", w.kind)
+    return chunk_markers(L.sample_chunks(w.kind, w.concept, w.variant), w.kind)
 
 
 def pretrained_chunks_of(w):
-    return chunk_markers(f"{R}/chunks/samples/{w.kind}/{w.concept}/pretrained", w.kind)
+    return chunk_markers(L.sample_chunks(w.kind, w.concept, "pretrained"), w.kind)
 
 
 def merge_chunks_of(w):
-    return chunk_markers(f"{R}/chunks/merges/{w.subject}__{w.style}/{w.merge}", "merge")
+    return chunk_markers(L.merge_chunks(w.subject, w.style, w.merge), "merge")
 
 
 def model_flag_of(w, input):
     """--model DIR: the folder of the LoRA the job samples."""
     return f"--model {folder(input.lora)}"
+
+
+# used by train.smk: fused training groups (train.group_size; see train.smk)
+
+GROUP_SIZE = config["train"].get("group_size", 1)
+GROUPED = GROUP_SIZE != 1
+GROUPS = train_groups(PLAN.models, VARIANTS, GROUP_SIZE) if GROUPED else {}
+
+
+def staged_dir(kind, concept, group, variant):
+    """Where a fused group job writes a member's model folder (published by train_member)."""
+    return L.group_dir(kind, concept, group, variant)
+
+
+def group_marker(kind, concept, group):
+    return L.group_dir(kind, concept, group, "done.json")
+
+
+def train_group_inputs(w):
+    inputs = {
+        "concept": concept_yaml(w.concept),
+        "prepared": prepared(w.concept),
+        "base": model_json("base"),
+    }
+    if any(VARIANTS[v].prior for v in w.group.split(GROUP_SEP)):
+        inputs["prior"] = prior_dir(w.concept, "index.csv")
+    return inputs
+
+
+def train_members_of(w):
+    """--members: every member's objective, staged folder, class priors and TrainOptions."""
+    members = [
+        {
+            "objective": VARIANTS[v].objective,
+            "out": staged_dir(w.kind, w.concept, w.group, v),
+            "prior": prior_dir(w.concept) if VARIANTS[v].prior else None,
+            "options": dcfg.train_options(config, w.kind, v),
+        }
+        for v in w.group.split(GROUP_SEP)
+    ]
+    return opts(members)
+
+
+def group_marker_of(w):
+    return group_marker(w.kind, w.concept, group_of(GROUPS, w.kind, w.concept, w.variant))
+
+
+def staged_dir_of(w):
+    group = group_of(GROUPS, w.kind, w.concept, w.variant)
+    return staged_dir(w.kind, w.concept, group, w.variant)
 
 
 # used by train.smk
@@ -266,7 +330,7 @@ def train_inputs(w):
         "base": model_json("base"),
     }
     if VARIANTS[w.variant].prior:
-        inputs["prior"] = f"{prior_dir(w.concept)}/index.csv"
+        inputs["prior"] = prior_dir(w.concept, "index.csv")
     return inputs
 
 
@@ -284,7 +348,7 @@ def train_options_of(w):
 
 def parent_manifest_of(w):
     """A checkpoint variant's parent run (its manifest: the run has finished)."""
-    return f"{model_dir(w.kind, w.concept, VARIANTS[w.variant].checkpoint_of)}/manifest.json"
+    return model_dir(w.kind, w.concept, VARIANTS[w.variant].checkpoint_of, "manifest.json")
 
 
 def checkpoint_step_of(w):
@@ -298,8 +362,8 @@ def merge_loras(w):
     """The subject's and the style's LoRA of the merge's variant(s)."""
     subject, style = pair_variants(parse_merge_id(w.merge)[0])
     return {
-        "subject": f"{model_dir('subject', w.subject, subject)}/{LORA}",
-        "style": f"{model_dir('style', w.style, style)}/{LORA}",
+        "subject": model_dir("subject", w.subject, subject, LORA),
+        "style": model_dir("style", w.style, style, LORA),
     }
 
 
@@ -363,14 +427,14 @@ def pretrained_meta_of(w):
 
 
 def merge_meta_of(w):
-    return score_meta("merge", f"{w.subject}__{w.style}", w.merge)
+    return score_meta("merge", pair(w.subject, w.style), w.merge)
 
 
 # used by analysis.smk and report.smk
 
 
 def subject_lora_of(w):
-    return f"{model_dir('subject', w.concept, w.variant)}/{LORA}"
+    return model_dir("subject", w.concept, w.variant, LORA)
 
 
 def noise_run_of(w):
@@ -383,7 +447,7 @@ def noise_flag_of(w, input):
 
 
 def claims_caveat_flag():
-    """ --claims-caveat '<report.claims_caveat>', or "" (the report's command is unchanged)."""
+    """--claims-caveat '<report.claims_caveat>', or "" (the report's command is unchanged)."""
     caveat = config["report"].get("claims_caveat")
     return f" --claims-caveat {shlex.quote(caveat)}" if caveat else ""
 

@@ -1,5 +1,5 @@
-# Concept folders: draw the demo concepts (embedded default) or the world's (data.world, one
-# job for all), fetch/link source concepts (data.sources), validate each concept, resolve each
+# Concept folders: draw the demo concepts (embedded default) or the world's (data.world; one
+# job per concept, each drawn from its own seed stream), fetch/link source concepts (data.sources), validate each concept, resolve each
 # model. One job per concept and per model key: adding, removing or editing a concept (its
 # concept.yaml or any file in its folder) reruns that concept's chain only; changing
 # models.<key> reruns what uses that model only.
@@ -11,9 +11,9 @@ if DEMO:
         output:
             f"{DATA}/{{concept}}/concept.yaml",
         log:
-            f"{R}/logs/demo_data/{{concept}}.log",
+            L.log("demo_data", "{concept}"),
         benchmark:
-            f"{R}/benchmarks/demo_data/{{concept}}.tsv"
+            L.benchmark("demo_data", "{concept}")
         wildcard_constraints:
             concept=name_regex(DEMO),
         shell:
@@ -21,20 +21,30 @@ if DEMO:
 
 
 if WORLD:
+    # The files the world's concept folders are drawn from: a change to any of them changes
+    # this parameter, so Snakemake redraws the concepts (and reruns what read them) instead of
+    # keeping folders drawn by an older generator.
+    WORLD_GENERATOR_SHA = file_digest(
+        Path(workflow.basedir) / "dcobench" / "world" / f"{m}.py"
+        for m in ("concepts", "render", "scenes", "vocab")
+    )
 
     rule world_concepts:
         output:
-            [concept_yaml(n) for n in WORLD],
+            f"{DATA}/{{concept}}/concept.yaml",
         log:
-            f"{R}/logs/world_concepts.log",
+            L.log("world_concepts", "{concept}"),
         benchmark:
-            f"{R}/benchmarks/world_concepts.tsv"
+            L.benchmark("world_concepts", "{concept}")
+        wildcard_constraints:
+            concept=name_regex(WORLD),
         params:
             seed=config["seed"],
             contexts=config["data"]["world_contexts"],
+            generator=WORLD_GENERATOR_SHA,
         shell:
-            "exec {PY} -m dcobench world concepts --out {DATA} --seed {params.seed} "
-            "--contexts {params.contexts} > {log} 2>&1"
+            "exec {PY} -m dcobench world concepts --out {DATA} --names {wildcards.concept} "
+            "--seed {params.seed} --contexts {params.contexts} > {log} 2>&1"
 
 
 if SOURCED:
@@ -43,11 +53,11 @@ if SOURCED:
         input:
             source_files_of,
         output:
-            f"{R}/data/concepts/{{concept}}/concept.yaml",
+            L.fetched_concept("{concept}", "concept.yaml"),
         log:
-            f"{R}/logs/fetch/{{concept}}.log",
+            L.log("fetch", "{concept}"),
         benchmark:
-            f"{R}/benchmarks/fetch/{{concept}}.tsv"
+            L.benchmark("fetch", "{concept}")
         wildcard_constraints:
             concept=name_regex(SOURCED),
         params:
@@ -67,9 +77,9 @@ rule prepare:
     output:
         prepared("{concept}"),
     log:
-        f"{R}/logs/prepare/{{concept}}.log",
+        L.log("prepare", "{concept}"),
     benchmark:
-        f"{R}/benchmarks/prepare/{{concept}}.tsv"
+        L.benchmark("prepare", "{concept}")
     wildcard_constraints:
         concept=name_regex(CONCEPTS),
     params:
@@ -90,9 +100,9 @@ rule prepare_model:
     output:
         model_json("{model}"),
     log:
-        f"{R}/logs/prepare_model/{{model}}.log",
+        L.log("prepare_model", "{model}"),
     benchmark:
-        f"{R}/benchmarks/prepare_model/{{model}}.tsv"
+        L.benchmark("prepare_model", "{model}")
     wildcard_constraints:
         model=name_regex(config["models"]),
     params:

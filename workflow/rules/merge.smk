@@ -7,11 +7,11 @@ rule merge:
         unpack(merge_loras),
         concepts=pair_yamls_of,
     output:
-        f"{R}/merges/{{subject}}__{{style}}/{{merge}}/lora/{LORA}",
+        L.merge_dir("{subject}", "{style}", "{merge}", "lora", LORA),
     log:
-        f"{R}/logs/merge/{{subject}}__{{style}}/{{merge}}.log",
+        L.log("merge", "{subject}__{style}", "{merge}"),
     benchmark:
-        f"{R}/benchmarks/merge/{{subject}}__{{style}}/{{merge}}.tsv"
+        L.benchmark("merge", "{subject}__{style}", "{merge}")
     params:
         subject=subject_model_of,
         style=style_model_of,

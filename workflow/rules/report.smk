@@ -16,15 +16,15 @@ rule aggregate:
     input:
         score_files(),
     output:
-        summary=f"{R}/tables/summary.csv",
-        per_concept=f"{R}/tables/per_concept.csv",
-        paired=f"{R}/tables/paired.csv",
+        summary=L.table("summary.csv"),
+        per_concept=L.table("per_concept.csv"),
+        paired=L.table("paired.csv"),
     log:
-        f"{R}/logs/aggregate.log",
+        L.log("aggregate"),
     benchmark:
-        f"{R}/benchmarks/aggregate.tsv"
+        L.benchmark("aggregate")
     params:
-        out=f"{R}/tables",
+        out=output_folder_of,
         experiments=opts(PLAN.membership()),
     shell:
         "exec {PY} -m dcobench aggregate --scores {input} --out-dir {params.out} "
@@ -40,11 +40,11 @@ rule claims:
         scores=score_files(),
         noise=noise_distance_files(),  # [] when no selected experiment runs the analysis
     output:
-        f"{R}/tables/claims.csv",
+        L.table("claims.csv"),
     log:
-        f"{R}/logs/claims.log",
+        L.log("claims"),
     benchmark:
-        f"{R}/benchmarks/claims.tsv"
+        L.benchmark("claims")
     params:
         noise=noise_flag_of,
     shell:
@@ -54,9 +54,9 @@ rule claims:
 
 rule report:
     input:
-        summary=f"{R}/tables/summary.csv",
-        per_concept=f"{R}/tables/per_concept.csv",
-        paired=f"{R}/tables/paired.csv",
+        summary=L.table("summary.csv"),
+        per_concept=L.table("per_concept.csv"),
+        paired=L.table("paired.csv"),
         paper=PAPER_VALUES,
         noise=noise_distance_files(),  # [] when no selected experiment runs the analysis
         cosine=lora_cosine_files(),  # analysis.smk; [] when no experiment asks for lora_cosine
@@ -66,22 +66,22 @@ rule report:
         prepared=[prepared(n) for n in CONCEPTS],  # reference images beside the grids
     output:
         html=report(
-            f"{R}/report.html",
+            L.report(),
             caption="../report/report.rst",
             category="Report",
         ),
-        paper=f"{R}/tables/paper_vs_ours.csv",
-        paper_text=[f"{R}/tables/paper_vs_ours.md", f"{R}/tables/paper_vs_ours.tex"],
+        paper=L.table("paper_vs_ours.csv"),
+        paper_text=[L.table("paper_vs_ours.md"), L.table("paper_vs_ours.tex")],
         experiments=experiment_tables(),  # tables/{experiment}/, written only by the report
         cosine=lora_cosine_tables(),  # [] when no experiment asks for lora_cosine
-        figures=directory(f"{R}/figures"),
+        figures=directory(L.figures_dir()),
     log:
-        f"{R}/logs/report.log",
+        L.log("report"),
     benchmark:
-        f"{R}/benchmarks/report.tsv"
+        L.benchmark("report")
     params:
         title=shlex.quote(config["report"]["title"]),
-        bench="results/bench",  # benchmark JSONs (dcobench bench); read when present
+        bench=bench_dir(),  # benchmark JSONs (dcobench bench); read when present
         grids=config["report"]["grids_per_experiment"],  # defaults: the schema
         prompts=config["report"]["grid_prompts"],
         losses=config["report"]["loss_plots_inline"],

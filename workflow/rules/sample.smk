@@ -16,15 +16,15 @@ localrules:
 
 rule sample:
     input:
-        lora=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}",
-        manifest=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json",
+        lora=L.model_dir("{kind}", "{concept}", "{variant}", LORA),
+        manifest=L.model_dir("{kind}", "{concept}", "{variant}", "manifest.json"),
         concept=concept_yaml_of,
     output:
-        f"{R}/chunks/samples/{{kind}}/{{concept}}/{{variant}}/{{chunk}}.done",
+        L.sample_chunks("{kind}", "{concept}", "{variant}", chunk_file("{chunk}")),
     log:
-        f"{R}/logs/sample/{{kind}}/{{concept}}/{{variant}}/{{chunk}}.log",
+        L.log("sample", "{kind}", "{concept}", "{variant}", "{chunk}"),
     benchmark:
-        f"{R}/benchmarks/sample/{{kind}}/{{concept}}/{{variant}}/{{chunk}}.tsv"
+        L.benchmark("sample", "{kind}", "{concept}", "{variant}", "{chunk}")
     params:
         model=model_flag_of,
         concepts=concept_flag_of,
@@ -39,12 +39,12 @@ rule sample:
 
 rule sample_join:
     input:
-        lora=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}",
+        lora=L.model_dir("{kind}", "{concept}", "{variant}", LORA),
         chunks=sample_chunks_of,
     output:
-        [f"{R}/samples/{{kind}}/{{concept}}/{{variant}}/{g}/index.csv" for g in GUIDES],
+        [L.samples_index("{kind}", "{concept}", "{variant}", g) for g in GUIDES],
     log:
-        f"{R}/logs/sample_join/{{kind}}/{{concept}}/{{variant}}.log",
+        L.log("sample_join", "{kind}", "{concept}", "{variant}"),
     params:
         model=model_flag_of,
         concepts=concept_flag_of,
@@ -62,11 +62,11 @@ use rule sample as sample_pretrained with:
         prepared=prepared_of,
         base=model_json("base"),
     output:
-        f"{R}/chunks/samples/{{kind}}/{{concept}}/pretrained/{{chunk}}.done",
+        L.sample_chunks("{kind}", "{concept}", "pretrained", chunk_file("{chunk}")),
     log:
-        f"{R}/logs/sample/{{kind}}/{{concept}}/pretrained/{{chunk}}.log",
+        L.log("sample", "{kind}", "{concept}", "pretrained", "{chunk}"),
     benchmark:
-        f"{R}/benchmarks/sample/{{kind}}/{{concept}}/pretrained/{{chunk}}.tsv"
+        L.benchmark("sample", "{kind}", "{concept}", "pretrained", "{chunk}")
     params:
         model="",  # no LoRA: the pretrained model
         concepts=concept_flag_of,
@@ -79,9 +79,9 @@ use rule sample_join as sample_join_pretrained with:
     input:
         chunks=pretrained_chunks_of,
     output:
-        f"{R}/samples/{{kind}}/{{concept}}/pretrained/cfg/index.csv",
+        L.samples_index("{kind}", "{concept}", "pretrained", "cfg"),
     log:
-        f"{R}/logs/sample_join/{{kind}}/{{concept}}/pretrained.log",
+        L.log("sample_join", "{kind}", "{concept}", "pretrained"),
     params:
         model="",
         concepts=concept_flag_of,
@@ -96,14 +96,14 @@ ruleorder: sample_join_pretrained > sample_join
 
 use rule sample as sample_merge with:
     input:
-        lora=f"{R}/merges/{{subject}}__{{style}}/{{merge}}/lora/{LORA}",
+        lora=L.merge_dir("{subject}", "{style}", "{merge}", "lora", LORA),
         concepts=pair_yamls_of,
     output:
-        f"{R}/chunks/merges/{{subject}}__{{style}}/{{merge}}/{{chunk}}.done",
+        L.merge_chunks("{subject}", "{style}", "{merge}", chunk_file("{chunk}")),
     log:
-        f"{R}/logs/sample_merge/{{subject}}__{{style}}/{{merge}}/{{chunk}}.log",
+        L.log("sample_merge", "{subject}__{style}", "{merge}", "{chunk}"),
     benchmark:
-        f"{R}/benchmarks/sample_merge/{{subject}}__{{style}}/{{merge}}/{{chunk}}.tsv"
+        L.benchmark("sample_merge", "{subject}__{style}", "{merge}", "{chunk}")
     params:
         model=model_flag_of,
         concepts=pair_flags_of,
@@ -114,12 +114,12 @@ use rule sample as sample_merge with:
 
 use rule sample_join as sample_join_merge with:
     input:
-        lora=f"{R}/merges/{{subject}}__{{style}}/{{merge}}/lora/{LORA}",
+        lora=L.merge_dir("{subject}", "{style}", "{merge}", "lora", LORA),
         chunks=merge_chunks_of,
     output:
-        [f"{R}/merges/{{subject}}__{{style}}/{{merge}}/samples/{g}/index.csv" for g in MERGE_GUIDES],
+        [L.merge_samples_index("{subject}", "{style}", "{merge}", g) for g in MERGE_GUIDES],
     log:
-        f"{R}/logs/sample_join/{{subject}}__{{style}}/{{merge}}.log",
+        L.log("sample_join", "{subject}__{style}", "{merge}"),
     params:
         model=model_flag_of,
         concepts=pair_flags_of,

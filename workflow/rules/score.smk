@@ -2,20 +2,20 @@
 # and merged LoRAs' samples reuse the rule. Embeddings are cached by (image sha256, scorer
 # model) in SCORE_CACHE, shared by all score jobs (race-safe writes).
 
-SCORE_CACHE = shlex.quote(config["score"]["cache_dir"] or f"{R}/cache/embeddings")
+SCORE_CACHE = shlex.quote(config["score"]["cache_dir"] or L.embedding_cache())
 
 
 rule score:
     input:
-        samples=[f"{R}/samples/{{kind}}/{{concept}}/{{variant}}/{g}/index.csv" for g in GUIDES],
+        samples=[L.samples_index("{kind}", "{concept}", "{variant}", g) for g in GUIDES],
         concept=concept_yaml_of,
         models=scorer_jsons_of,
     output:
-        [f"{R}/scores/{{kind}}/{{concept}}/{{variant}}/{g}.csv" for g in GUIDES],
+        [L.scores("{kind}", "{concept}", "{variant}", g) for g in GUIDES],
     log:
-        f"{R}/logs/score/{{kind}}/{{concept}}/{{variant}}.log",
+        L.log("score", "{kind}", "{concept}", "{variant}"),
     benchmark:
-        f"{R}/benchmarks/score/{{kind}}/{{concept}}/{{variant}}.tsv"
+        L.benchmark("score", "{kind}", "{concept}", "{variant}")
     params:
         samples=sample_folders,
         out=output_folder_of,
@@ -33,15 +33,15 @@ rule score:
 use rule score as score_pretrained with:
     # the pretrained model's CFG samples (variant "pretrained"), scored like a fine-tuned model's
     input:
-        samples=[f"{R}/samples/{{kind}}/{{concept}}/pretrained/cfg/index.csv"],
+        samples=[L.samples_index("{kind}", "{concept}", "pretrained", "cfg")],
         concept=concept_yaml_of,
         models=scorer_jsons_of,
     output:
-        f"{R}/scores/{{kind}}/{{concept}}/pretrained/cfg.csv",
+        L.scores("{kind}", "{concept}", "pretrained", "cfg"),
     log:
-        f"{R}/logs/score/{{kind}}/{{concept}}/pretrained.log",
+        L.log("score", "{kind}", "{concept}", "pretrained"),
     benchmark:
-        f"{R}/benchmarks/score/{{kind}}/{{concept}}/pretrained.tsv"
+        L.benchmark("score", "{kind}", "{concept}", "pretrained")
     params:
         samples=sample_folders,
         out=output_folder_of,
@@ -56,15 +56,15 @@ ruleorder: score_pretrained > score
 
 use rule score as score_merge with:
     input:
-        samples=[f"{R}/merges/{{subject}}__{{style}}/{{merge}}/samples/{g}/index.csv" for g in MERGE_GUIDES],
+        samples=[L.merge_samples_index("{subject}", "{style}", "{merge}", g) for g in MERGE_GUIDES],
         concepts=pair_yamls_of,
         models=scorer_jsons(config["score"]["metrics"]["merge"]),
     output:
-        [f"{R}/merges/{{subject}}__{{style}}/{{merge}}/scores/{g}.csv" for g in MERGE_GUIDES],
+        [L.merge_scores("{subject}", "{style}", "{merge}", g) for g in MERGE_GUIDES],
     log:
-        f"{R}/logs/score_merge/{{subject}}__{{style}}/{{merge}}.log",
+        L.log("score_merge", "{subject}__{style}", "{merge}"),
     benchmark:
-        f"{R}/benchmarks/score_merge/{{subject}}__{{style}}/{{merge}}.tsv"
+        L.benchmark("score_merge", "{subject}__{style}", "{merge}")
     params:
         samples=sample_folders,
         out=output_folder_of,

@@ -7,51 +7,51 @@
 
 def score_files():
     """Every score table the selected experiments need (the aggregate rule's inputs)."""
-    files = [f"{R}/scores/{k}/{c}/{v}/{g}.csv" for k, c, v in PLAN.evaluated for g in GUIDES]
-    files += [f"{R}/scores/{k}/{c}/pretrained/cfg.csv" for k, c in PLAN.pretrained]  # base model, CFG
-    files += [f"{merge_dir(s, t, mg)}/scores/{g}.csv" for s, t, mg in PLAN.merges for g in MERGE_GUIDES]
+    files = [L.scores(k, c, v, g) for k, c, v in PLAN.evaluated for g in GUIDES]
+    files += [L.scores(k, c, "pretrained", "cfg") for k, c in PLAN.pretrained]  # base model, CFG
+    files += [L.merge_scores(s, t, mg, g) for s, t, mg in PLAN.merges for g in MERGE_GUIDES]
     return files
 
 
 def train_logs():
     """train_log.csv of every model the selected experiments need (the report's loss plots)."""
-    return [f"{model_dir(k, c, v)}/train_log.csv" for k, c, v in PLAN.models]
+    return [model_dir(k, c, v, "train_log.csv") for k, c, v in PLAN.models]
 
 
 def sample_indexes():
     """index.csv of every sample folder the selected experiments score (the report's grids)."""
-    files = [f"{R}/samples/{k}/{c}/{v}/{g}/index.csv" for k, c, v in PLAN.evaluated for g in GUIDES]
-    files += [f"{R}/samples/{k}/{c}/pretrained/cfg/index.csv" for k, c in PLAN.pretrained]
-    files += [f"{merge_dir(s, t, mg)}/samples/{g}/index.csv" for s, t, mg in PLAN.merges for g in MERGE_GUIDES]
+    files = [L.samples_index(k, c, v, g) for k, c, v in PLAN.evaluated for g in GUIDES]
+    files += [L.samples_index(k, c, "pretrained", "cfg") for k, c in PLAN.pretrained]
+    files += [L.merge_samples_index(s, t, mg, g) for s, t, mg in PLAN.merges for g in MERGE_GUIDES]
     return files
 
 
 def noise_distance_files():
-    return [f"{R}/analysis/noise_distance.csv"] if PLAN.noise_distance else []
+    return [L.noise_distance()] if PLAN.noise_distance else []
 
 
 def lora_cosine_files():
-    return [f"{R}/analysis/lora_cosine.csv"] if PLAN.lora_cosine else []
+    return [L.lora_cosine()] if PLAN.lora_cosine else []
 
 
 def experiment_tables():
     """tables/{experiment}/ of every experiment that scores something (the report writes its
     variant and paired tables there; the aggregated tables hold exactly these experiments)."""
-    return [directory(f"{R}/tables/{e}") for e in PLAN.membership()]
+    return [directory(L.table(e)) for e in PLAN.membership()]
 
 
 def lora_cosine_tables():
     """tables/lora_cosine.{csv,md,tex} (the report's per-block table) when the analysis runs."""
     if not PLAN.lora_cosine:
         return []
-    return [f"{R}/tables/lora_cosine.{ext}" for ext in ("csv", "md", "tex")]
+    return [L.table(f"lora_cosine.{ext}") for ext in ("csv", "md", "tex")]
 
 
 def claims_files():
     """tables/claims.csv when report.claims names a claims file, else [] (the report's input)."""
-    return [f"{R}/tables/claims.csv"] if config["report"].get("claims") else []
+    return [L.table("claims.csv")] if config["report"].get("claims") else []
 
 
 def all_targets():
     """The report (which pulls every score table and analysis) + the LoRA-cosine analysis."""
-    return [f"{R}/report.html"] + lora_cosine_files()
+    return [L.report()] + lora_cosine_files()

@@ -13,65 +13,16 @@
 # Model folders are update(): Snakemake keeps the previous model until the job succeeds (the
 # trainer builds the new folder aside and swaps it in), and restores it if the job fails.
 
-from dcobench.train.variants import GROUP_SEP, group_of, train_groups
-
-GROUP_SIZE = config["train"].get("group_size", 1)
-GROUPED = GROUP_SIZE != 1
-GROUPS = train_groups(PLAN.models, VARIANTS, GROUP_SIZE) if GROUPED else {}
-
-
-def staged_dir(kind, concept, group, variant):
-    """Where a fused group job writes a member's model folder (published by train_member)."""
-    return f"{R}/models/{kind}/{concept}/.groups/{group}/{variant}"
-
-
-def group_marker(kind, concept, group):
-    return f"{R}/models/{kind}/{concept}/.groups/{group}/done.json"
-
-
-def train_group_inputs(w):
-    inputs = {
-        "concept": concept_yaml(w.concept),
-        "prepared": prepared(w.concept),
-        "base": model_json("base"),
-    }
-    if any(VARIANTS[v].prior for v in w.group.split(GROUP_SEP)):
-        inputs["prior"] = f"{prior_dir(w.concept)}/index.csv"
-    return inputs
-
-
-def train_members_of(w):
-    """--members: every member's objective, staged folder, class priors and TrainOptions."""
-    members = [
-        {
-            "objective": VARIANTS[v].objective,
-            "out": staged_dir(w.kind, w.concept, w.group, v),
-            "prior": prior_dir(w.concept) if VARIANTS[v].prior else None,
-            "options": dcfg.train_options(config, w.kind, v),
-        }
-        for v in w.group.split(GROUP_SEP)
-    ]
-    return opts(members)
-
-
-def group_marker_of(w):
-    return group_marker(w.kind, w.concept, group_of(GROUPS, w.kind, w.concept, w.variant))
-
-
-def staged_dir_of(w):
-    group = group_of(GROUPS, w.kind, w.concept, w.variant)
-    return staged_dir(w.kind, w.concept, group, w.variant)
-
 
 rule priors:
     input:
         model_json("base"),
     output:
-        f"{R}/priors/{{prior}}/index.csv",
+        L.prior_dir("{prior}", "index.csv"),
     log:
-        f"{R}/logs/priors/{{prior}}.log",
+        L.log("priors", "{prior}"),
     benchmark:
-        f"{R}/benchmarks/priors/{{prior}}.tsv"
+        L.benchmark("priors", "{prior}")
     params:
         noun=prior_noun_of,
         options=prior_options_of,
@@ -91,11 +42,11 @@ if GROUPED:
         input:
             unpack(train_group_inputs),
         output:
-            f"{R}/models/{{kind}}/{{concept}}/.groups/{{group}}/done.json",
+            L.group_dir("{kind}", "{concept}", "{group}", "done.json"),
         log:
-            f"{R}/logs/train/{{kind}}/{{concept}}/{{group}}.log",
+            L.log("train", "{kind}", "{concept}", "{group}"),
         benchmark:
-            f"{R}/benchmarks/train/{{kind}}/{{concept}}/{{group}}.tsv"
+            L.benchmark("train", "{kind}", "{concept}", "{group}")
         wildcard_constraints:
             group="[a-z0-9_]+(?:\\+[a-z0-9_]+)*",
         params:
@@ -110,9 +61,9 @@ if GROUPED:
         input:
             group_marker_of,
         output:
-            lora=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}"),
-            log_csv=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv"),
-            manifest=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json"),
+            lora=update(L.model_dir("{kind}", "{concept}", "{variant}", LORA)),
+            log_csv=update(L.model_dir("{kind}", "{concept}", "{variant}", "train_log.csv")),
+            manifest=update(L.model_dir("{kind}", "{concept}", "{variant}", "manifest.json")),
         wildcard_constraints:
             variant=variant_regex(TRAINED),
         params:
@@ -127,13 +78,13 @@ else:
         input:
             unpack(train_inputs),
         output:
-            lora=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}"),
-            log_csv=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv"),
-            manifest=update(f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json"),
+            lora=update(L.model_dir("{kind}", "{concept}", "{variant}", LORA)),
+            log_csv=update(L.model_dir("{kind}", "{concept}", "{variant}", "train_log.csv")),
+            manifest=update(L.model_dir("{kind}", "{concept}", "{variant}", "manifest.json")),
         log:
-            f"{R}/logs/train/{{kind}}/{{concept}}/{{variant}}.log",
+            L.log("train", "{kind}", "{concept}", "{variant}"),
         benchmark:
-            f"{R}/benchmarks/train/{{kind}}/{{concept}}/{{variant}}.tsv"
+            L.benchmark("train", "{kind}", "{concept}", "{variant}")
         wildcard_constraints:
             variant=variant_regex(TRAINED),
         params:
@@ -148,19 +99,20 @@ else:
             "--out {params.out} --base-model {params.base} {params.prior} "
             "--options {params.options} > {log} 2>&1"
 
+
 if EXPORTED:
 
     rule export_checkpoint:
         input:
             parent_manifest_of,
         output:
-            lora=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/{LORA}",
-            log_csv=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/train_log.csv",
-            manifest=f"{R}/models/{{kind}}/{{concept}}/{{variant}}/manifest.json",
+            lora=L.model_dir("{kind}", "{concept}", "{variant}", LORA),
+            log_csv=L.model_dir("{kind}", "{concept}", "{variant}", "train_log.csv"),
+            manifest=L.model_dir("{kind}", "{concept}", "{variant}", "manifest.json"),
         log:
-            f"{R}/logs/train/{{kind}}/{{concept}}/{{variant}}.log",
+            L.log("train", "{kind}", "{concept}", "{variant}"),
         benchmark:
-            f"{R}/benchmarks/export_checkpoint/{{kind}}/{{concept}}/{{variant}}.tsv"
+            L.benchmark("export_checkpoint", "{kind}", "{concept}", "{variant}")
         wildcard_constraints:
             variant=variant_regex(EXPORTED),  # checkpoint variants: no retraining
         params:

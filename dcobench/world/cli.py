@@ -29,6 +29,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="concepts/figure: world seed")
     parser.add_argument("--contexts", type=int, default=2,
                         help="concepts: backgrounds per subject's references (1 = narrowest)")
+    parser.add_argument("--names", default="",
+                        help="concepts: comma-separated concept names to draw (default: all)")
     parser.add_argument("--world", default=None,
                         help="figure: folder with the world presets (default: the committed ones)")
     parser.add_argument("--threads", type=int, default=1,
@@ -51,7 +53,7 @@ def run(args) -> None:
 
     torch.set_num_threads(args.threads)
     if args.action == "build":
-        from dcobench.world.build import PHASES, Builder, BuildOptions
+        from .build import PHASES, Builder, BuildOptions
 
         opts = build_options(BuildOptions, args.options)
         phases = [p for p in args.phases.split(",") if p] or list(PHASES)
@@ -64,28 +66,33 @@ def run(args) -> None:
             print(f"world build: presets, gates.json and manifest.json in {out}")
             print(f"gates passed: {manifest['gates']['passed']}")
     elif args.action == "concepts":
-        from dcobench.world.concepts import write_world_concepts
+        from .concepts import write_world_concepts
 
         if not args.out:
             raise UserError("world concepts needs --out")
-        for folder in write_world_concepts(Path(args.out), args.seed, args.contexts):
+        names = [n for n in args.names.split(",") if n] or None
+        try:
+            folders = write_world_concepts(Path(args.out), args.seed, args.contexts, names)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+        for folder in folders:
             print(f"wrote {folder}")
     elif args.action == "ceiling":
-        from dcobench.world.validity import codec_ceiling
+        from .validity import codec_ceiling
 
         table = codec_ceiling(args.concepts, finetune_steps=args.finetune_steps, seed=args.seed)
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         if args.out:
             write_text_atomic(Path(args.out), table.to_csv(index=False))
     elif args.action == "validity":
-        from dcobench.world.validity import read_scores, validity_table
+        from .validity import read_scores, validity_table
 
         table = validity_table(read_scores(args.scores, args.kind), kind=args.kind)
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         if args.out:
             write_text_atomic(Path(args.out), table.to_csv(index=False))
     else:
-        from dcobench.world.figures import write_figures
+        from .figures import write_figures
 
         if not args.out:
             raise UserError("world figure needs --out")
