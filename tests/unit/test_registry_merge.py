@@ -23,11 +23,12 @@ def test_objectives_declare_reference_and_logs():
     loss, logged = OBJECTIVES["dco"].loss(Terms(err_theta, err_phi, None, 1.0, 1000))
     # d = (0, 0.1): −log σ(0) = log 2 and −log σ(−100) ≈ 100
     assert loss.item() == pytest.approx((0.6931472 + 100.0) / 2, rel=1e-5)
-    assert set(logged) == set(OBJECTIVES["dco"].logs) == {"loss_phi", "d", "sigma"}
+    assert set(logged) == set(OBJECTIVES["dco"].logs) == {"loss_phi", "d", "sigma", "one_minus_sigma", "beta_T_d"}
     loss, logged = OBJECTIVES["db"].loss(Terms(err_theta, None, torch.tensor([1.0, 2.0]), 1.0, 1000))
     assert loss.item() == pytest.approx((0.3 + 1.0) / 2) and logged == {}
-    assert log_columns() == ("step", "loss", "loss_theta", "loss_phi", "d", "sigma", "loss_prior",
-                             "lr", "time")
+    assert log_columns() == ("step", "loss", "loss_theta", "loss_phi", "d", "sigma",
+                             "one_minus_sigma", "beta_T_d", "loss_prior", "t", "grad_norm",
+                             "clipped", "lr", "time")
 
 
 def test_registry_rejects_duplicates():
