@@ -2,7 +2,7 @@
 # `snakemake --cores all` runs config.yaml (the embedded demo: a reduced world experiment;
 # config/tiny.yaml is the random-weight plumbing config);
 # `snakemake --configfile config/paper.yaml --profile slurm` the SDXL reproduction.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("8.0")
 
@@ -26,12 +26,14 @@ configfile: "config.yaml"
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 try:  # non-finite numbers, numbers written as text, unsafe names: by key, in words
-    precheck(config, Path(workflow.basedir) / SCHEMA)
+    precheck(config, Path(workflow.basedir) / SCHEMA, ["config.yaml", *map(str, workflow.configfiles)])
 except PrecheckError as exc:
     sys.exit(f"dcobench: {exc}")
 
 
-validate(config, SCHEMA)
+from dcobench.spec.schema import validate_config
+
+validate_config(config, Path(workflow.basedir) / SCHEMA)  # the file + every option's spec; fills defaults
 
 # An overlay that keeps another run's `experiment` would overwrite its results: refused (-n too).
 from dcobench.ownership import OwnershipError, check_owner, claim

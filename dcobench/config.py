@@ -7,7 +7,6 @@ file, before any job runs. Importing it must stay cheap (no diffusers / transfor
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -16,16 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcobench.data.concept import ConceptError, load_concept, validate_concept
-from dcobench.data.demo import demo_names
+from dcobench.data.demo import DEMO_CONCEPTS, demo_names
 from dcobench.experiments import Plan, build_plan, concept_name
+from dcobench.merge.ids import pair_variants
+from dcobench.merge.registry import MERGERS
 from dcobench.modelspec import check_models
 from dcobench.registry import Registry, unknown_name_message
 from dcobench.sample.guides import Guide
+from dcobench.score.metrics import SCORERS
+from dcobench.spec.schema import SCHEMA, schema_defaults, section  # noqa: F401 (re-exported)
 from dcobench.train.variants import Variant, check_checkpoint, parse_variants, variant_options
-from dcobench.yamlio import load_yaml
 
 KINDS = ("subject", "style")
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -53,20 +54,6 @@ class Setup:
     plan: Plan
 
 
-@functools.cache
-def schema_defaults(name: str) -> dict:
-    """The `default:` of every key of config section `name`, from the JSON schema: the one place
-    defaults are written (Snakemake's `validate` fills them into the workflow's config)."""
-    props = load_yaml(SCHEMA)["properties"][name]["properties"]
-    return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
-
-
-def section(config: dict, name: str) -> dict:
-    """config[name] with the schema's defaults for the keys it leaves out (library callers that
-    pass a config Snakemake has not validated get the same values)."""
-    return {**schema_defaults(name), **config[name]}
-
-
 def _check_names(key: str, names: list[str], registry: Registry, errors: list[str]) -> None:
     for name in names:
         if name not in registry:
@@ -87,10 +74,6 @@ def check_config(config: dict) -> dict[str, ConceptRef]:
 def load_setup(config: dict, decode: bool = True) -> Setup:
     """Validate registries, variants, experiments, model specs and concept folders (decoding
     every image of a folder the user owns when `decode`). Raises ConfigError."""
-    from dcobench.merge.ids import pair_variants
-    from dcobench.merge.registry import MERGERS
-    from dcobench.score.metrics import SCORERS
-
     errors: list[str] = []
     variants = parse_variants(config, errors)
     for kind in KINDS:
@@ -155,7 +138,6 @@ def _world_needs(config: dict, group: str) -> list[str]:
     """The config keys of `group` (subject | style | merge) that only world concepts can serve:
     prompt sets generated from a concept's world truth, and the oracle's metrics."""
     from dcobench.data.prompts import DEFAULT_SETS
-    from dcobench.score.metrics import SCORERS
     from dcobench.world.prompts import WORLD_SETS
 
     sets = (config["sample"].get("prompt_sets") or DEFAULT_SETS).get(group) or []
@@ -319,8 +301,6 @@ def local_source_files(concept_dir: Path, data: dict) -> list[str]:
 
 def demo_recipe(name: str):
     """A demo concept's recipe (kind, class noun, token), without drawing it."""
-    from dcobench.data.demo import DEMO_CONCEPTS
-
     return DEMO_CONCEPTS[name]
 
 

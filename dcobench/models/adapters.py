@@ -19,8 +19,9 @@ from peft import LoraConfig
 from peft.tuners.lora import LoraLayer
 from peft.utils import get_peft_model_state_dict
 
+from dcobench.spec.train import LORA_TARGETS  # the TrainOptions default
+
 BASE = "__base__"
-LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 
 
