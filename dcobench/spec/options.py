@@ -28,7 +28,7 @@ SECTION = "<section>"  # config key of an option: "<the class's SECTION>.<field 
 
 def option(default=MISSING, *, help: str, schema: dict | None = None, config: str | None = SECTION,
            per_kind: bool = False, variant: bool = False, required: bool = False,
-           config_default=MISSING, default_factory=MISSING):
+           config_default=MISSING, omit_default: bool = False, default_factory=MISSING):
     """A dataclass field with its spec.
 
     `schema`: JSON schema of one value (type, minimum, enum, ...); `config`: the dotted config
@@ -36,9 +36,12 @@ def option(default=MISSING, *, help: str, schema: dict | None = None, config: st
     path the rule fills in); `per_kind`: the config (and a variant) may give {subject: .., style:
     ..}; `variant`: a training variant may override it; `required`: the config must set it (the
     field's default serves library callers only); `config_default`: the config's default where it
-    differs from the library's (e.g. per kind)."""
+    differs from the library's (e.g. per kind); `omit_default`: a rule passes it only when its
+    value differs from the default, so adding an option leaves every finished job's params, and
+    so the job, as they were (Snakemake reruns a job whose params change)."""
     meta = {"help": help, "schema": dict(schema or {}), "config": config, "per_kind": per_kind,
-            "variant": variant, "required": required, "config_default": config_default}
+            "variant": variant, "required": required, "config_default": config_default,
+            "omit_default": omit_default}
     return dataclasses.field(default=default, default_factory=default_factory,
                              metadata={"option": meta})
 
@@ -159,6 +162,9 @@ def from_config(cls, config: dict, kind: str, overrides: dict | None = None) -> 
     per = {f.name for f in options(cls) if spec(f)["per_kind"]}
     for name, value in (overrides or {}).items():
         opts[name] = per_kind(value, kind) if name in per else copy.deepcopy(value)
+    for f in options(cls):
+        if spec(f)["omit_default"] and f.name in opts and opts[f.name] == to_json(library_default(f)):
+            del opts[f.name]  # the dataclass fills it in: the job's params stay as they were
     return opts
 
 

@@ -109,7 +109,8 @@ class _Toy:
     steps: int = option(10, schema={"type": "integer", "minimum": 1}, per_kind=True,
                         variant=True, required=True, help="steps")
     ema_decay: float = option(0.0, schema={"type": "number", "minimum": 0, "maximum": 1},
-                              variant=True, help="EMA of the LoRA weights; 0 = off")
+                              variant=True, omit_default=True,
+                              help="EMA of the LoRA weights; 0 = off")
 
 
 def test_one_new_field_reaches_schema_overrides_values_and_help():
@@ -120,7 +121,10 @@ def test_one_new_field_reaches_schema_overrides_values_and_help():
     assert train["properties"]["ema_decay"]["default"] == 0.0 and train["required"] == ["steps"]
     assert spec_options.override_keys(_Toy) == ("steps", "ema_decay")
     config = {"train": {"steps": {"subject": 5, "style": 7}}}
-    assert spec_options.from_config(_Toy, config, "style") == {"steps": 7, "ema_decay": 0.0}
+    # at its default a new option is left out of the rule's params: no finished job reruns
+    assert spec_options.from_config(_Toy, config, "style") == {"steps": 7}
+    assert spec_options.from_config(_Toy, {"train": {**config["train"], "ema_decay": 0.5}},
+                                    "style") == {"steps": 7, "ema_decay": 0.5}
     over = spec_options.from_config(_Toy, config, "subject", {"ema_decay": 0.9, "steps": 3})
     assert over == {"steps": 3, "ema_decay": 0.9}
     assert "ema_decay (default 0.0; >= 0, <= 1): EMA" in spec_options.help_text(_Toy)
