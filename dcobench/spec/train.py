@@ -56,6 +56,8 @@ class TrainOptions:
                        help="LoRA learning rate (Adam)")
     ti_lr: float = option(5e-4, schema=POSITIVE, variant=True, required=True,
                           help="learned-token learning rate")
+    weight_decay: float = option(0.0, schema=NONNEG, variant=True, omit_default=True,
+                                 help="AdamW weight decay of the LoRA weights (tokens: none)")
     lr_warmup_steps: int = option(0, schema={"type": "integer", "minimum": 0},
                                   help="linear LR warm-up steps; 0 = constant (the paper)")
     textual_inversion: bool = option(True, schema=BOOL, per_kind=True, variant=True,

@@ -137,3 +137,19 @@ def test_train_cli_help_lists_every_option_from_its_spec():
     for f in spec_options.options(TrainOptions):
         assert f"  {f.name} (" in out
     assert "beta (default 1.0; > 0): the paper's β" in out
+
+
+def test_weight_decay_is_one_field_plus_its_use():
+    """The acceptance example: TrainOptions.weight_decay, declared once, reaches the schema, the
+    variant overrides, a rule's params (only when set) and library callers' bounds."""
+    from dcobench.config import train_options
+
+    cfg = copy.deepcopy(TINY)
+    cfg["train"]["variant_defs"] = {"db_wd": {"objective": "db", "weight_decay": 0.01}}
+    validate_config(cfg)
+    assert cfg["train"]["weight_decay"] == 0.0  # the field's default, filled in
+    assert "weight_decay" not in train_options(cfg, "subject", "db")  # params as before
+    assert train_options(cfg, "subject", "db_wd")["weight_decay"] == 0.01
+    assert TrainOptions(concept_dir="c", out_dir="o", objective="db").weight_decay == 0.0
+    with pytest.raises(ValueError, match="weight_decay must be >= 0, got -0.1"):
+        TrainOptions(concept_dir="c", out_dir="o", objective="db", weight_decay=-0.1)
