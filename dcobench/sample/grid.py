@@ -201,7 +201,7 @@ def _write_manifest(opts: SampleOptions, filled, n_slots: int) -> None:
 def _sample_guide(pipe, opts: SampleOptions, guide: Guide, slots, stop: StopSignals,
                   index: bool = True) -> Path:
     """One guide folder: generate the missing images batch by batch, then index.csv (`index`)."""
-    spec = GuideSpec(guide.kind, opts.w_text, guide.w_rg, THETA if opts.model_dir else None)
+    spec = GuideSpec(guide, opts.w_text, THETA if opts.model_dir else None)
     folder = Path(opts.out_dir) / guide.name
     folder.mkdir(parents=True, exist_ok=True)
     todo = [slot for slot in slots if not (folder / _name(slot[0].index, slot[1])).exists()]
