@@ -23,6 +23,8 @@ from dcobench.modelspec import check_models
 from dcobench.registry import Registry, unknown_name_message
 from dcobench.sample.guides import Guide
 from dcobench.score.metrics import SCORERS
+from dcobench.spec.options import from_config
+from dcobench.spec.sample import SampleOptions
 from dcobench.spec.schema import SCHEMA, schema_defaults, section  # noqa: F401 (re-exported)
 from dcobench.train.variants import Variant, check_checkpoint, parse_variants, variant_options
 
@@ -330,21 +332,12 @@ def prior_options(config: dict) -> dict:
 
 
 def sample_options(config: dict, guides: list[str], group: str | None = None) -> dict:
-    """SampleOptions fields; `prompt_sets` (per group) only when the config sets it. With a
-    `group` (subject | style | merge: the job's), only that group's prompt sets and their
-    set_seeds: a rule's params then change, and its jobs rerun, only when its own sets do."""
-    s = section(config, "sample")
-    opts = {"guides": list(guides), "num_prompts": s["num_prompts"], "seeds": s["seeds"],
-            "steps": s["steps"], "w_text": s["w_text"], "scheduler": s["scheduler"],
-            "resolution": s["resolution"], "batch_size": s["batch_size"],
-            "captions": config["train"]["captions"], "seed": config["seed"],
-            "mixed_precision": s["mixed_precision"]}
-    if s.get("prompt_sets"):
-        opts["prompt_sets"] = s["prompt_sets"]
-    if s.get("set_seeds"):  # passed only when set, as channels_last
-        opts["set_seeds"] = s["set_seeds"]
-    if s.get("channels_last"):  # passed only when on: the default leaves the rule's params as they were
-        opts["channels_last"] = True
+    """SampleOptions fields: every option with a config key (`prompt_sets`, `set_seeds` and
+    `channels_last` only when set: their defaults leave a rule's params as they were) and the
+    job's `guides`. With a `group` (subject | style | merge: the job's), only that group's
+    prompt sets and their set_seeds: a rule's params then change, and its jobs rerun, only when
+    its own sets do."""
+    opts = {"guides": list(guides), **from_config(SampleOptions, config)}
     return _only_group(opts, group) if group else opts
 
 

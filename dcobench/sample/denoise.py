@@ -22,9 +22,9 @@ from dcobench.models import text
 from dcobench.models.adapters import BASE, adapters_disabled, lora_layers, per_row_adapters
 from dcobench.sample import guidance
 from dcobench.sample.guides import Guide
+from dcobench.spec.sample import SCHEDULERS
 
 ARRANGEMENTS = ("batched", "split")
-SCHEDULERS = ("ddim", "euler", "dpm")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,14 @@ KINDS = ("subject", "style")
 SECTION = "<section>"  # config key of an option: "<the class's SECTION>.<field name>"
 
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()  # config_default: the config may leave the key out, and gets no default
+
+
 def option(default=MISSING, *, help: str, schema: dict | None = None, config: str | None = SECTION,
            per_kind: bool = False, variant: bool = False, required: bool = False,
            config_default=MISSING, omit_default: bool = False, default_factory=MISSING):
@@ -36,7 +44,8 @@ def option(default=MISSING, *, help: str, schema: dict | None = None, config: st
     path the rule fills in); `per_kind`: the config (and a variant) may give {subject: .., style:
     ..}; `variant`: a training variant may override it; `required`: the config must set it (the
     field's default serves library callers only); `config_default`: the config's default where it
-    differs from the library's (e.g. per kind); `omit_default`: a rule passes it only when its
+    differs from the library's (e.g. per kind), or UNSET: the config may leave it out and the
+    schema fills nothing in; `omit_default`: a rule passes it only when its
     value differs from the default, so adding an option leaves every finished job's params, and
     so the job, as they were (Snakemake reruns a job whose params change)."""
     meta = {"help": help, "schema": dict(schema or {}), "config": config, "per_kind": per_kind,
@@ -82,11 +91,13 @@ def library_default(f: dataclasses.Field):
 
 
 def config_default(f: dataclasses.Field):
-    """The default the config gets (MISSING for a required option)."""
+    """The default the config gets (MISSING for a required option, UNSET for none)."""
     meta = spec(f)
     if meta["required"]:
         return MISSING
     value = meta["config_default"]
+    if value is UNSET:
+        return UNSET
     return to_json(library_default(f) if value is MISSING else value)
 
 
@@ -103,7 +114,7 @@ def value_schema(f: dataclasses.Field) -> dict:
 def config_schema(f: dataclasses.Field) -> dict:
     """The schema entry of the option's config key: its value schema, help and default."""
     out = {**value_schema(f), "description": spec(f)["help"]}
-    if (default := config_default(f)) is not MISSING:
+    if (default := config_default(f)) is not MISSING and default is not UNSET:
         out["default"] = copy.deepcopy(default)
     return out
 
@@ -151,21 +162,28 @@ def _lookup(config: dict, key: str, default):
     return default
 
 
-def from_config(cls, config: dict, kind: str, overrides: dict | None = None) -> dict:
+def from_config(cls, config: dict, kind: str | None = None, overrides: dict | None = None) -> dict:
     """The option values a rule passes for one job on a concept of `kind`: each config option's
     value (its default where the config leaves it out; per-kind values for `kind`), then the
     variant's `overrides`."""
     opts = {}
     for f, key in config_fields(cls):
-        value = copy.deepcopy(_lookup(config, key, config_default(f)))
+        default = config_default(f)
+        default = to_json(library_default(f)) if default is UNSET else default
+        value = copy.deepcopy(_lookup(config, key, default))
         opts[f.name] = per_kind(value, kind) if spec(f)["per_kind"] else value
     per = {f.name for f in options(cls) if spec(f)["per_kind"]}
     for name, value in (overrides or {}).items():
         opts[name] = per_kind(value, kind) if name in per else copy.deepcopy(value)
     for f in options(cls):
-        if spec(f)["omit_default"] and f.name in opts and opts[f.name] == to_json(library_default(f)):
+        if spec(f)["omit_default"] and f.name in opts and _unset(opts[f.name], library_default(f)):
             del opts[f.name]  # the dataclass fills it in: the job's params stay as they were
     return opts
+
+
+def _unset(value, default) -> bool:
+    """`value` is the option's default (for a None default: None or empty)."""
+    return value == to_json(default) or (default is None and value in ({}, [], ""))
 
 
 _OPS = {"minimum": (">=", lambda v, b: v >= b), "exclusiveMinimum": (">", lambda v, b: v > b),
@@ -178,8 +196,11 @@ def value_problem(schema: dict, value) -> str | None:
     count and items."""
     if value is None:
         types = schema.get("type")
-        return None if types == "null" or (isinstance(types, list) and "null" in types) \
-            else "must be set, got None"
+        if types is None and "enum" not in schema:
+            return None  # a spec that says nothing of its type (a path the rule fills in)
+        allowed = types == "null" or (isinstance(types, list) and "null" in types) \
+            or None in schema.get("enum", ())
+        return None if allowed else "must be set, got None"
     if isinstance(value, float) and not math.isfinite(value):
         return f"is {value}; set a finite number"
     if "enum" in schema and value not in schema["enum"]:
@@ -202,7 +223,10 @@ def value_problem(schema: dict, value) -> str | None:
 def check(obj) -> None:
     """Raise ValueError naming the first option of `obj` outside its bounds."""
     for f in options(type(obj)):
-        if problem := value_problem(spec(f)["schema"], getattr(obj, f.name)):
+        value = getattr(obj, f.name)
+        if value is None and library_default(f) is None:
+            continue  # None is the library's own default (e.g. "unset: the defaults")
+        if problem := value_problem(spec(f)["schema"], value):
             raise ValueError(f"{f.name} {problem}")
 
 

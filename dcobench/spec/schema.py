@@ -12,11 +12,12 @@ import functools
 from pathlib import Path
 
 from dcobench.spec.options import inject, override_schema
+from dcobench.spec.sample import SampleOptions
 from dcobench.spec.train import TrainOptions
 from dcobench.yamlio import load_yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-OPTION_CLASSES = (TrainOptions,)  # one per stage whose options are declared as fields
+OPTION_CLASSES = (TrainOptions, SampleOptions)  # one per stage whose options are declared as fields
 
 
 @functools.cache

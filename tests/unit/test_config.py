@@ -296,17 +296,16 @@ def test_sample_set_seeds_is_passed_only_when_set_and_names_a_sampled_set():
 
 
 def test_option_dataclass_defaults_agree_with_the_schema():
-    """Where an options dataclass not yet declared with `spec.options.option` (sample, report)
-    also has a default for a key the schema defaults, the two are equal (library calls =
-    pipeline runs). TrainOptions' defaults are the schema's by construction."""
+    """Where an options dataclass not yet declared with `spec.options.option` (report) also has
+    a default for a key the schema defaults, the two are equal (library calls = pipeline runs).
+    TrainOptions' and SampleOptions' defaults are the schema's by construction."""
     import dataclasses
 
     from dcobench.config import schema_defaults
     from dcobench.report.build import ReportOptions
-    from dcobench.sample.grid import SampleOptions
 
     checked = 0
-    options = {"sample": SampleOptions, "report": ReportOptions}
+    options = {"report": ReportOptions}
     for name, cls in options.items():
         schema = schema_defaults(name)
         for f in dataclasses.fields(cls):
@@ -318,7 +317,7 @@ def test_option_dataclass_defaults_agree_with_the_schema():
                 theirs = theirs["subject"]
             assert (list(ours) if isinstance(ours, tuple) else ours) == theirs, (name, f.name)
             checked += 1
-    assert checked >= 5
+    assert checked >= 4
 
 
 def test_sample_options_per_group_hold_only_that_groups_sets():

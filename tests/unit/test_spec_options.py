@@ -153,3 +153,28 @@ def test_weight_decay_is_one_field_plus_its_use():
     assert TrainOptions(concept_dir="c", out_dir="o", objective="db").weight_decay == 0.0
     with pytest.raises(ValueError, match="weight_decay must be >= 0, got -0.1"):
         TrainOptions(concept_dir="c", out_dir="o", objective="db", weight_decay=-0.1)
+
+
+def test_sample_options_come_from_their_fields():
+    """SampleOptions declared the same way: its bounds reach the sample section, prompt_sets
+    gets no default, and a library caller gets the same bounds."""
+    from dcobench.config import sample_options
+    from dcobench.spec.sample import SampleOptions
+
+    sample = config_schema()["properties"]["sample"]
+    assert sample["properties"]["steps"]["minimum"] == 1 and "steps" in sample["required"]
+    assert sample["properties"]["channels_last"]["default"] is False
+    assert "default" not in sample["properties"]["prompt_sets"]  # unset = the default sets
+    assert {"guides", "chunks"} <= set(sample["properties"])  # the file's own keys
+    cfg = copy.deepcopy(TINY)
+    for key in ("prompt_sets", "set_seeds", "channels_last"):
+        cfg["sample"].pop(key, None)
+    validate_config(cfg)
+    assert "prompt_sets" not in cfg["sample"]
+    opts = sample_options(cfg, ["cfg"])
+    assert "channels_last" not in opts and "set_seeds" not in opts  # only when set
+    assert opts["captions"] == cfg["train"]["captions"] and opts["seed"] == cfg["seed"]
+    with pytest.raises(ValueError, match="w_text must be >= 0, got -1"):
+        SampleOptions(out_dir="o", subject_dir="s", guides=("cfg",), w_text=-1)
+    with pytest.raises(ValueError, match="scheduler must be one of ddim, euler, dpm"):
+        SampleOptions(out_dir="o", subject_dir="s", guides=("cfg",), scheduler="pndm")
