@@ -25,15 +25,17 @@ configfile: "config.yaml"
 
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
+READ = ["config.yaml", *map(str, workflow.configfiles)]  # a mistake names the file that sets it
 try:  # non-finite numbers, numbers written as text, unsafe names: by key, in words
-    precheck(config, Path(workflow.basedir) / SCHEMA, ["config.yaml", *map(str, workflow.configfiles)])
+    precheck(config, Path(workflow.basedir) / SCHEMA, READ)
 except PrecheckError as exc:
     sys.exit(f"dcobench: {exc}")
 
 
 from dcobench.spec.schema import validate_config
 
-validate_config(config, Path(workflow.basedir) / SCHEMA)  # the file + every option's spec; fills defaults
+# the schema file + every declared option (dcobench/spec); fills in the defaults
+validate_config(config, Path(workflow.basedir) / SCHEMA)
 
 # An overlay that keeps another run's `experiment` would overwrite its results: refused (-n too).
 from dcobench.ownership import OwnershipError, check_owner, claim
