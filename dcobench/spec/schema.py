@@ -11,6 +11,7 @@ import copy
 import functools
 from pathlib import Path
 
+from dcobench.sample.guides import NAME_PATTERN
 from dcobench.spec.options import inject, override_schema
 from dcobench.spec.sample import SampleOptions
 from dcobench.spec.train import TrainOptions
@@ -28,6 +29,7 @@ def _composed(path: str) -> dict:
     branches = schema["properties"]["train"]["properties"]["variant_defs"]["additionalProperties"]
     variant = next(b for b in branches["oneOf"] if "objective" in b.get("properties", {}))
     variant["properties"].update(override_schema(TrainOptions))
+    schema["definitions"]["guide"]["pattern"] = NAME_PATTERN  # Guide.parse's names
     return schema
 
 

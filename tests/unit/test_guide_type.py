@@ -27,3 +27,10 @@ def test_claims_read_omega_with_guide_parse():
         omega("cfg")
     with pytest.raises(ValueError, match="bad guide name"):
         omega("rgx")
+
+
+def test_the_schema_checks_guide_names_with_guides_own_pattern():
+    from dcobench.sample.guides import NAME_PATTERN
+    from dcobench.spec.schema import config_schema
+
+    assert config_schema()["definitions"]["guide"]["pattern"] == NAME_PATTERN
