@@ -24,6 +24,7 @@ from dcobench.registry import Registry, unknown_name_message
 from dcobench.sample.guides import Guide
 from dcobench.score.metrics import SCORERS
 from dcobench.spec.options import from_config
+from dcobench.spec.priors import PriorOptions
 from dcobench.spec.sample import SampleOptions
 from dcobench.spec.schema import SCHEMA, schema_defaults, section  # noqa: F401 (re-exported)
 from dcobench.train.variants import Variant, check_checkpoint, parse_variants, variant_options
@@ -324,11 +325,8 @@ def prior_key(class_noun: str, settings: dict) -> str:
 
 
 def prior_options(config: dict) -> dict:
-    p, t = config["train"]["prior"], config["train"]
-    return {"prompt": p["prompt"], "count": p["count"], "seed": config["seed"],
-            "steps": p["steps"], "cfg": p["cfg"], "resolution": t["resolution"],
-            "scheduler": config["sample"]["scheduler"], "batch_size": config["sample"]["batch_size"],
-            "precision": section(config, "sample")["mixed_precision"]}  # priors: sampling's dtype
+    """PriorOptions fields: every option with a config key (their hash names the prior folder)."""
+    return from_config(PriorOptions, config)
 
 
 def sample_options(config: dict, guides: list[str], group: str | None = None) -> dict:

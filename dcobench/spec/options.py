@@ -113,7 +113,9 @@ def value_schema(f: dataclasses.Field) -> dict:
 
 def config_schema(f: dataclasses.Field) -> dict:
     """The schema entry of the option's config key: its value schema, help and default."""
-    out = {**value_schema(f), "description": spec(f)["help"]}
+    out = value_schema(f)
+    if "pattern" not in out:  # a pattern's description is what precheck says a value must be
+        out.setdefault("description", spec(f)["help"])
     if (default := config_default(f)) is not MISSING and default is not UNSET:
         out["default"] = copy.deepcopy(default)
     return out
@@ -123,9 +125,9 @@ def inject(schema: dict, cls) -> None:
     """Write every config option of `cls` under its SECTION into `schema` (a JSON schema of the
     whole config) at its key; a required option joins its parent's `required`."""
     for f, key in config_fields(cls):
-        *parents, leaf = key.split(".")
-        if parents[:1] != [cls.SECTION]:
+        if not key.startswith(f"{cls.SECTION}."):
             continue  # a key of another section (the global seed): written there
+        *parents, leaf = key.split(".")
         node = schema
         for part in parents:
             node = node["properties"][part]

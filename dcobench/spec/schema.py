@@ -13,12 +13,13 @@ from pathlib import Path
 
 from dcobench.sample.guides import NAME_PATTERN
 from dcobench.spec.options import inject, override_schema
+from dcobench.spec.priors import PriorOptions
 from dcobench.spec.sample import SampleOptions
 from dcobench.spec.train import TrainOptions
 from dcobench.yamlio import load_yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-OPTION_CLASSES = (TrainOptions, SampleOptions)  # one per stage whose options are declared as fields
+OPTION_CLASSES = (TrainOptions, SampleOptions, PriorOptions)  # one per stage whose options are declared as fields
 
 
 @functools.cache

@@ -178,3 +178,25 @@ def test_sample_options_come_from_their_fields():
         SampleOptions(out_dir="o", subject_dir="s", guides=("cfg",), w_text=-1)
     with pytest.raises(ValueError, match="scheduler must be one of ddim, euler, dpm"):
         SampleOptions(out_dir="o", subject_dir="s", guides=("cfg",), scheduler="pndm")
+
+
+def test_prior_options_come_from_their_fields():
+    """PriorOptions declared the same way: its own keys land in train.prior beside TrainOptions'
+    weight; its values (whose hash names the prior folder) read the training's resolution and
+    the sampling stage's scheduler, batch size and precision."""
+    from dcobench.config import prior_options
+    from dcobench.spec.priors import PriorOptions
+
+    prior = config_schema()["properties"]["train"]["properties"]["prior"]
+    assert set(prior["properties"]) == {"prompt", "count", "steps", "cfg", "weight"}
+    assert set(prior["required"]) == set(prior["properties"])
+    assert "resolution" not in prior["properties"]  # train.resolution: TrainOptions'
+    cfg = copy.deepcopy(TINY)
+    validate_config(cfg)
+    opts = prior_options(cfg)
+    assert opts["resolution"] == cfg["train"]["resolution"]
+    assert opts["precision"] == cfg["sample"]["mixed_precision"]
+    assert set(opts) == {"prompt", "count", "seed", "steps", "cfg", "resolution", "batch_size",
+                         "scheduler", "precision"}
+    with pytest.raises(ValueError, match="count must be >= 1, got 0"):
+        PriorOptions("dog", "o", count=0)
