@@ -35,8 +35,8 @@ class Guide:
         guide pattern is NAME_PATTERN too (dcobench.spec.schema writes it in)."""
         if name == "cfg":
             return cls("cfg")
-        if isinstance(name, str) and re.fullmatch(r"rg[0-9]+(\.[0-9]+)?", name):
-            return cls("rg", float(name[2:]))  # rg0 is refused by __post_init__, in words
+        if isinstance(name, str) and re.fullmatch(r"rg-?[0-9]+(\.[0-9]+)?", name):
+            return cls("rg", float(name[2:]))  # rg0, rg-1: refused by __post_init__, in words
         raise ValueError(f"bad guide name {name!r}: use 'cfg' or 'rg<ω>' such as 'rg3'")
 
     def columns(self, w_text: float) -> dict:
