@@ -2,7 +2,7 @@
 # `snakemake --cores all` runs config.yaml (the embedded demo: a reduced world experiment;
 # config/tiny.yaml is the random-weight plumbing config);
 # `snakemake --configfile config/paper.yaml --profile slurm` the SDXL reproduction.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("8.0")
 
@@ -25,13 +25,17 @@ configfile: "config.yaml"
 
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
+READ = ["config.yaml", *map(str, workflow.configfiles)]  # a mistake names the file that sets it
 try:  # non-finite numbers, numbers written as text, unsafe names: by key, in words
-    precheck(config, Path(workflow.basedir) / SCHEMA)
+    precheck(config, Path(workflow.basedir) / SCHEMA, READ)
 except PrecheckError as exc:
     sys.exit(f"dcobench: {exc}")
 
 
-validate(config, SCHEMA)
+from dcobench.spec.schema import validate_config
+
+# the schema file + every declared option (dcobench/spec); fills in the defaults
+validate_config(config, Path(workflow.basedir) / SCHEMA)
 
 # An overlay that keeps another run's `experiment` would overwrite its results: refused (-n too).
 from dcobench.layout import results_dir

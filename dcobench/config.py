@@ -7,7 +7,6 @@ file, before any job runs. Importing it must stay cheap (no diffusers / transfor
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -16,16 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcobench.data.concept import ConceptError, load_concept, validate_concept
-from dcobench.data.demo import demo_names
+from dcobench.data.demo import DEMO_CONCEPTS, demo_names
 from dcobench.experiments import Plan, build_plan, concept_name
+from dcobench.merge.ids import pair_variants
+from dcobench.merge.registry import MERGERS
 from dcobench.modelspec import check_models
 from dcobench.registry import Registry, unknown_name_message
 from dcobench.sample.guides import Guide
+from dcobench.score.metrics import SCORERS
+from dcobench.spec.options import from_config
+from dcobench.spec.priors import PriorOptions
+from dcobench.spec.sample import SampleOptions
+from dcobench.spec.schema import SCHEMA, schema_defaults, section  # noqa: F401 (re-exported)
 from dcobench.train.variants import Variant, check_checkpoint, parse_variants, variant_options
-from dcobench.yamlio import load_yaml
 
 KINDS = ("subject", "style")
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -53,20 +57,6 @@ class Setup:
     plan: Plan
 
 
-@functools.cache
-def schema_defaults(name: str) -> dict:
-    """The `default:` of every key of config section `name`, from the JSON schema: the one place
-    defaults are written (Snakemake's `validate` fills them into the workflow's config)."""
-    props = load_yaml(SCHEMA)["properties"][name]["properties"]
-    return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
-
-
-def section(config: dict, name: str) -> dict:
-    """config[name] with the schema's defaults for the keys it leaves out (library callers that
-    pass a config Snakemake has not validated get the same values)."""
-    return {**schema_defaults(name), **config[name]}
-
-
 def _check_names(key: str, names: list[str], registry: Registry, errors: list[str]) -> None:
     for name in names:
         if name not in registry:
@@ -87,10 +77,6 @@ def check_config(config: dict) -> dict[str, ConceptRef]:
 def load_setup(config: dict, decode: bool = True) -> Setup:
     """Validate registries, variants, experiments, model specs and concept folders (decoding
     every image of a folder the user owns when `decode`). Raises ConfigError."""
-    from dcobench.merge.ids import pair_variants
-    from dcobench.merge.registry import MERGERS
-    from dcobench.score.metrics import SCORERS
-
     errors: list[str] = []
     variants = parse_variants(config, errors)
     for kind in KINDS:
@@ -155,7 +141,6 @@ def _world_needs(config: dict, group: str) -> list[str]:
     """The config keys of `group` (subject | style | merge) that only world concepts can serve:
     prompt sets generated from a concept's world truth, and the oracle's metrics."""
     from dcobench.data.prompts import DEFAULT_SETS, GENERATED_SETS
-    from dcobench.score.metrics import SCORERS
 
     sets = (config["sample"].get("prompt_sets") or DEFAULT_SETS).get(group) or []
     keys = [f"sample.prompt_sets.{group} ({name})" for name in sets if name in GENERATED_SETS]
@@ -317,8 +302,6 @@ def local_source_files(concept_dir: Path, data: dict) -> list[str]:
 
 def demo_recipe(name: str):
     """A demo concept's recipe (kind, class noun, token), without drawing it."""
-    from dcobench.data.demo import DEMO_CONCEPTS
-
     return DEMO_CONCEPTS[name]
 
 
@@ -340,29 +323,17 @@ def prior_key(class_noun: str, settings: dict) -> str:
 
 
 def prior_options(config: dict) -> dict:
-    p, t = config["train"]["prior"], config["train"]
-    return {"prompt": p["prompt"], "count": p["count"], "seed": config["seed"],
-            "steps": p["steps"], "cfg": p["cfg"], "resolution": t["resolution"],
-            "scheduler": config["sample"]["scheduler"], "batch_size": config["sample"]["batch_size"],
-            "precision": section(config, "sample")["mixed_precision"]}  # priors: sampling's dtype
+    """PriorOptions fields: every option with a config key (their hash names the prior folder)."""
+    return from_config(PriorOptions, config)
 
 
 def sample_options(config: dict, guides: list[str], group: str | None = None) -> dict:
-    """SampleOptions fields; `prompt_sets` (per group) only when the config sets it. With a
-    `group` (subject | style | merge: the job's), only that group's prompt sets and their
-    set_seeds: a rule's params then change, and its jobs rerun, only when its own sets do."""
-    s = section(config, "sample")
-    opts = {"guides": list(guides), "num_prompts": s["num_prompts"], "seeds": s["seeds"],
-            "steps": s["steps"], "w_text": s["w_text"], "scheduler": s["scheduler"],
-            "resolution": s["resolution"], "batch_size": s["batch_size"],
-            "captions": config["train"]["captions"], "seed": config["seed"],
-            "mixed_precision": s["mixed_precision"]}
-    if s.get("prompt_sets"):
-        opts["prompt_sets"] = s["prompt_sets"]
-    if s.get("set_seeds"):  # passed only when set, as channels_last
-        opts["set_seeds"] = s["set_seeds"]
-    if s.get("channels_last"):  # passed only when on: the default leaves the rule's params as they were
-        opts["channels_last"] = True
+    """SampleOptions fields: every option with a config key (`prompt_sets`, `set_seeds` and
+    `channels_last` only when set: their defaults leave a rule's params as they were) and the
+    job's `guides`. With a `group` (subject | style | merge: the job's), only that group's
+    prompt sets and their set_seeds: a rule's params then change, and its jobs rerun, only when
+    its own sets do."""
+    opts = {"guides": list(guides), **from_config(SampleOptions, config)}
     return _only_group(opts, group) if group else opts
 
 

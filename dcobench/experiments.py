@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dcobench.merge.ids import merge_id, pair_variants, parse_merge_id, weight_grid, with_weights
+from dcobench.merge.registry import MERGERS
 from dcobench.registry import unknown_name_message
 
 ANALYSES = ("noise_distance", "lora_cosine")
@@ -124,8 +125,6 @@ def build_plan(config: dict, variants: dict, errors: list[str]) -> Plan:
 
 def _add_experiment(plan: Plan, name: str, spec: dict, config: dict, variants: dict,
                     errors: list[str]) -> None:
-    from dcobench.merge.registry import MERGERS
-
     own = Plan()
     key = f"experiment_defs.{name}" if config.get("experiments") else "train.variants"
     for kind, names in (("subject", spec["subjects"]), ("style", spec["styles"])):

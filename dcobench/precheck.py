@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from pathlib import Path
 
 from dcobench.data.names import name_problem
+from dcobench.spec.schema import config_schema
 from dcobench.yamlio import YamlFileError, load_yaml
 
 
@@ -146,10 +148,22 @@ def _fix(err) -> str:
     return f"{err.message}; see this key's comment in config.yaml"
 
 
+def _deepest(errors):
+    """Each error; for a value matching none of a oneOf's forms, the errors inside the forms it
+    got furthest into when they lie below it (a variant's `beta: -1`, not "none of the forms")."""
+    for err in errors:
+        inner = list(err.context or []) if err.validator in ("oneOf", "anyOf") else []
+        depth = max((len(e.absolute_path) for e in inner), default=0)
+        if depth > len(err.absolute_path):
+            yield from _deepest(e for e in inner if len(e.absolute_path) == depth)
+        else:
+            yield err
+
+
 def _schema_errors(config: dict, schema: dict, reported: list[str], errors: list[str]) -> None:
     from jsonschema import Draft202012Validator
 
-    for err in sorted(Draft202012Validator(schema).iter_errors(config),
+    for err in sorted(_deepest(Draft202012Validator(schema).iter_errors(config)),
                       key=lambda e: [str(p) for p in e.absolute_path]):
         key = _dotted(err.absolute_path) or "(top level)"
         if any(key == r or key.startswith((f"{r}.", f"{r}[")) for r in reported):
@@ -170,14 +184,51 @@ def check_yaml_file(path: str | Path) -> None:
         raise PrecheckError(str(e)) from e
 
 
-def precheck(config: dict, schema_path: str | Path) -> None:
+def _key_parts(key: str) -> list:
+    return [int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", key)]
+
+
+def _set_in(key: str, docs: list[tuple[str, object]]) -> str | None:
+    """The last of the config files (path, parsed yaml) that sets dotted `key` (a later file's
+    value replaces an earlier one's), or None."""
+    for path, doc in reversed(docs):
+        node = doc
+        for part in _key_parts(key):
+            if isinstance(node, dict) and part in node or \
+                    isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                break
+        else:
+            return path
+    return None
+
+
+def _name_files(errors: list[str], files) -> list[str]:
+    """Each error's key followed by the config file that sets it: "train.beta (in config/x.yaml): ..."."""
+    docs = []
+    for path in dict.fromkeys(map(str, files)):
+        try:
+            docs.append((path, load_yaml(path)))
+        except (OSError, YamlFileError):
+            continue
+    out = []
+    for error in errors:
+        key, sep, rest = error.partition(": ")
+        where = _set_in(key, docs) if sep else None
+        out.append(f"{key} (in {where}): {rest}" if where else error)
+    return out
+
+
+def precheck(config: dict, schema_path: str | Path, files=()) -> None:
     """Raise PrecheckError listing every non-finite number, number written as text and unsafe
-    name in `config` (the dict Snakemake loaded), by key."""
-    schema = load_yaml(schema_path)
+    name in `config` (the dict Snakemake loaded), by key, with the file of `files` (the config
+    files in the order Snakemake read them) that sets it."""
+    schema = config_schema(schema_path)  # the file + every option's spec (dcobench.spec.schema)
     errors: list[str] = []
     _walk(config, _branches(schema, schema), schema, "", errors)
     _names(config, errors)
     reported = [e.split(":", 1)[0] for e in errors]
     _schema_errors(config, schema, reported, errors)
     if errors:
-        raise PrecheckError("invalid config:\n  - " + "\n  - ".join(errors))
+        raise PrecheckError("invalid config:\n  - " + "\n  - ".join(_name_files(errors, files)))

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from dcobench.layout import SCORE_GLOBS_TEXT, Layout
+from dcobench.sample.guides import Guide
 
 from .claims_spec import (
     CLAIM_KEYS,
@@ -139,9 +140,11 @@ def hypervolume(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def omega(guide: str) -> float:
-    if not guide.startswith("rg"):
+    """ω_rg of a guide name (Guide.parse, the one parser of guide names)."""
+    w_rg = Guide.parse(guide).w_rg
+    if w_rg is None:
         raise ValueError(f"slope tests need rg<ω> guides, got {guide!r}")
-    return float(guide[2:])
+    return w_rg
 
 
 def test_matrix(scores: pd.DataFrame, claim: Claim, test: Test,

@@ -54,8 +54,8 @@ def _runners(pipe, args, dtype) -> dict[str, Callable[[], object]]:
     base = [f"a photo of object number {i}" for i in range(b)]
     h = args.resolution // pipe.vae_scale_factor
     noise = sampling.initial_noise(list(range(b)), (pipe.unet.config.in_channels, h, h))
-    specs = {"cfg": sampling.GuideSpec("cfg", 7.5, None, "theta"),
-             "rg": sampling.GuideSpec("rg", 7.5, 3.0, "theta")}
+    specs = {"cfg": sampling.GuideSpec("cfg", 7.5, "theta"),
+             "rg": sampling.GuideSpec("rg3", 7.5, "theta")}
     conds = {k: sampling.conditioning(pipe, s, theta, base, args.resolution) for k, s in specs.items()}
 
     def loop(kind: str, arrangement: str = "batched"):

@@ -12,9 +12,15 @@ import typing
 from pathlib import Path
 
 
-def add_options_argument(parser) -> None:
+def add_options_argument(parser, cls=None) -> None:
+    """--options; with an options dataclass declared by `spec.options.option`, the help lists
+    its fields (name, default, bounds, help) from their spec."""
     parser.add_argument("--options", default="{}", metavar="JSON",
                         help="stage options as a JSON object (the config section; see config.yaml)")
+    if cls is not None:
+        from dcobench.spec.options import help_text
+
+        parser.epilog = f"--options fields ({cls.__name__}):\n{help_text(cls)}"
 
 
 def build_options(cls, options_json: str, **fixed):

@@ -72,7 +72,7 @@ def _fetch(args) -> None:
 
 
 def _checkpoint(args) -> None:
-    from dcobench.train.variants import export_checkpoint
+    from dcobench.train.checkpoint import export_checkpoint
 
     out = export_checkpoint(Path(args.parent), args.step, Path(args.out), args.variant)
     print(f"exported {args.parent} step {args.step} -> {out}")

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from dcobench.cli import add_options_argument, build_options
+from dcobench.spec.sample import SampleOptions
 
 
 def add_arguments(parser) -> None:
@@ -24,7 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--done", help="with --chunk: file written when the chunk is complete")
     parser.add_argument("--join", action="store_true",
                         help="write index.csv per guide once every chunk's images exist")
-    add_options_argument(parser)
+    add_options_argument(parser, SampleOptions)
 
 
 def parse_chunk(text: str) -> tuple[int, int]:

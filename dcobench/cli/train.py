@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from dcobench.cli import add_options_argument, build_options
+from dcobench.spec.train import TrainOptions
 
 
 def add_arguments(parser) -> None:
@@ -23,13 +24,11 @@ def add_arguments(parser) -> None:
                         help="fused group: a JSON list of {objective, out, prior, options}")
     parser.add_argument("--done", metavar="FILE",
                         help="with --members: a JSON record written once every member finished")
-    add_options_argument(parser)
+    add_options_argument(parser, TrainOptions)
 
 
 def member_options(args) -> list:
     """TrainOptions of every member of --members (validated, with --concept / --base-model)."""
-    from dcobench.train.options import TrainOptions
-
     try:
         members = json.loads(args.members)
     except json.JSONDecodeError as exc:
@@ -65,7 +64,6 @@ def run(args) -> None:
         return
     if not (args.objective and args.out):
         raise ValueError("train needs --objective and --out (or --members)")
-    from dcobench.train.options import TrainOptions
     from dcobench.train.trainer import train
 
     opts = build_options(TrainOptions, args.options, concept_dir=args.concept, out_dir=args.out,

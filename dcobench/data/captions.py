@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from dcobench.data.concept import Concept
+from dcobench.spec.train import CAPTION_MODES
 
-CAPTION_MODES = ("comprehensive", "compact", "rare_token")
 RARE_IDENTIFIER = "sks"  # DreamBooth's rare token [V]
 COMPACT_TEMPLATE = "a photo of {token}"
 

@@ -20,9 +20,9 @@ from peft.tuners.lora import LoraLayer
 from peft.utils import get_peft_model_state_dict
 
 from dcobench.io import sort_safetensors_header, verify_file
+from dcobench.spec.train import LORA_TARGETS  # the TrainOptions default
 
 BASE = "__base__"
-LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 
 

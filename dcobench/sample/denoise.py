@@ -21,25 +21,35 @@ import torch
 from dcobench.models import text
 from dcobench.models.adapters import BASE, adapters_disabled, lora_layers, per_row_adapters
 from dcobench.sample import guidance
+from dcobench.sample.guides import Guide
+from dcobench.spec.sample import SCHEDULERS
 
 ARRANGEMENTS = ("batched", "split")
-SCHEDULERS = ("ddim", "euler", "dpm")
 
 
 @dataclass(frozen=True)
 class GuideSpec:
-    """`kind` is 'cfg' or 'rg'; `w_rg` is ω_rg for RG; `lora` the θ adapter (None: base model)."""
+    """A guide as the sampler runs it: the guide (`sample.guides.Guide`, the one guide type; a
+    name such as "cfg" or "rg3" is parsed by `Guide.parse`), ω_text and the θ adapter `lora`
+    (None: the base model)."""
 
-    kind: str
+    guide: Guide | str
     w_text: float = 7.5
-    w_rg: float | None = None
     lora: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("cfg", "rg"):
-            raise ValueError(f"guide kind must be cfg or rg, got {self.kind!r}")
-        if self.kind == "rg" and (self.w_rg is None or self.lora is None):
-            raise ValueError("reward guidance needs w_rg and a LoRA adapter name")
+        if isinstance(self.guide, str):
+            object.__setattr__(self, "guide", Guide.parse(self.guide))
+        if self.guide.kind == "rg" and self.lora is None:
+            raise ValueError("reward guidance needs a LoRA adapter name")
+
+    @property
+    def kind(self) -> str:
+        return self.guide.kind
+
+    @property
+    def w_rg(self) -> float | None:
+        return self.guide.w_rg
 
 
 def make_scheduler(pipe, name: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -25,55 +25,11 @@ from dcobench.models.finetuned import THETA, caption_mode, learned_tokens, load_
 from dcobench.sample.denoise import GuideSpec, generate
 from dcobench.sample.guides import Guide
 from dcobench.signals import Interrupted, StopSignals
+from dcobench.spec.sample import SampleOptions  # declared there; callers may import it here
 
 INDEX_COLUMNS = ("file", "prompt_index", "seed", "prompt", "scoring_prompt", "guide", "guidance",
                  "w_rg", "w_text", "prompt_set")
 PARTIAL_INDEX = "index.partial.csv"  # images written before a stop signal; never marks done
-
-
-@dataclass(frozen=True)
-class SampleOptions:
-    """A sampling job. Every variant and grid point gets the same noise per (seed, prompt). The
-    defaults serve library callers; pipeline runs pass the config's values (config.sample_options),
-    whose defaults are workflow/schemas/config.schema.yaml's (a unit test keeps both equal)."""
-
-    out_dir: Path  # results/{exp}/samples/{kind}/{concept}/{variant}: one folder per guide inside
-    model_dir: Path | None = None  # LoRA folder (train or merge output); None = pretrained model
-    subject_dir: Path | None = None  # concept folders that fill the {subject} / {style} slots
-    style_dir: Path | None = None
-    base_model: str = "tiny-sdxl"
-    guides: tuple[Guide, ...] = ("cfg", "rg2", "rg3", "rg4", "rg5")  # names cfg | rg<ω>, parsed
-    prompt_set: str | None = None  # one registered set; None = prompt_sets by group
-    prompt_sets: dict | None = None  # group (subject|style|merge) -> set names; None = defaults
-    num_prompts: int | None = None  # the first N prompts of each set; None = all
-    seeds: tuple[int, ...] = (0, 1)
-    set_seeds: dict | None = None  # prompt set -> its own seeds (a set whose measure needs more images)
-    steps: int = 50  # denoising steps
-    w_text: float = 7.5  # ω_text
-    scheduler: str = "ddim"
-    resolution: int = 1024
-    batch_size: int = 4  # (prompt, seed) slots per UNet batch
-    captions: str = "comprehensive"  # caption mode when the model folder has no train manifest
-    seed: int = 0  # master seed; an image's noise depends on (seed, its seed slot, prompt index)
-    mixed_precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
-    channels_last: bool = False  # UNet weights in channels_last memory format (not bit-exact)
-
-    def __post_init__(self) -> None:
-        guides = tuple(Guide.parse(g) if isinstance(g, str) else g for g in self.guides)
-        object.__setattr__(self, "guides", guides)
-        for g in guides:
-            if g.kind == "rg" and self.model_dir is None:
-                raise ValueError(f"guide {g.name!r} needs a fine-tuned model (model_dir)")
-        if self.subject_dir is None and self.style_dir is None:
-            raise ValueError("give subject_dir and/or style_dir: they fill the prompt templates")
-        if self.batch_size < 1 or self.steps < 1 or not self.seeds:
-            raise ValueError("batch_size and steps must be >= 1 and seeds non-empty")
-        for name, seeds in (self.set_seeds or {}).items():
-            if not seeds or len(set(seeds)) != len(seeds) or any(int(x) < 0 for x in seeds):
-                raise ValueError(f"set_seeds[{name!r}] must be distinct seeds >= 0, got {seeds!r}")
-        if self.mixed_precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ValueError(f"mixed_precision must be auto, fp32, bf16 or fp16, "
-                             f"got {self.mixed_precision!r}")
 
 
 def seeds_of(opts: SampleOptions, prompt_set: str) -> tuple[int, ...]:
@@ -201,7 +157,7 @@ def _write_manifest(opts: SampleOptions, filled, n_slots: int) -> None:
 def _sample_guide(pipe, opts: SampleOptions, guide: Guide, slots, stop: StopSignals,
                   index: bool = True) -> Path:
     """One guide folder: generate the missing images batch by batch, then index.csv (`index`)."""
-    spec = GuideSpec(guide.kind, opts.w_text, guide.w_rg, THETA if opts.model_dir else None)
+    spec = GuideSpec(guide, opts.w_text, THETA if opts.model_dir else None)
     folder = Path(opts.out_dir) / guide.name
     folder.mkdir(parents=True, exist_ok=True)
     todo = [slot for slot in slots if not (folder / _name(slot[0].index, slot[1])).exists()]

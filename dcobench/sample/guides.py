@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 KINDS = ("cfg", "rg")  # classifier-free guidance | reward guidance (paper §4.2)
+# a valid guide name: cfg, or rg<ω> with ω_rg > 0 (the config schema's pattern)
+NAME_PATTERN = r"^(cfg|rg([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*))$"
 
 
 @dataclass(frozen=True)
@@ -28,16 +31,12 @@ class Guide:
 
     @classmethod
     def parse(cls, name: str) -> Guide:
-        """'cfg' -> Guide('cfg'); 'rg3' / 'rg2.5' -> Guide('rg', 3.0 / 2.5)."""
+        """'cfg' -> Guide('cfg'); 'rg3' / 'rg2.5' -> Guide('rg', 3.0 / 2.5). The config schema's
+        guide pattern is NAME_PATTERN too (dcobench.spec.schema writes it in)."""
         if name == "cfg":
             return cls("cfg")
-        if name.startswith("rg"):
-            try:
-                w_rg = float(name[2:])
-            except ValueError:
-                pass
-            else:
-                return cls("rg", w_rg)
+        if isinstance(name, str) and re.fullmatch(r"rg-?[0-9]+(\.[0-9]+)?", name):
+            return cls("rg", float(name[2:]))  # rg0, rg-1: refused by __post_init__, in words
         raise ValueError(f"bad guide name {name!r}: use 'cfg' or 'rg<ω>' such as 'rg3'")
 
     def columns(self, w_text: float) -> dict:

@@ -75,7 +75,7 @@ class Member(StepMath):
                                    lambda: prior_batch(group.pipe, opts.prior_dir, opts))
                       if opts.prior_dir else None)
         self.lora = member_parameters(group.layers, self.index)
-        groups = [{"params": self.lora, "lr": opts.lr}]
+        groups = [{"params": self.lora, "lr": opts.lr, "weight_decay": opts.weight_decay}]
         self.token_rows: list[torch.nn.Parameter] = []
         if self.trains_token:
             self.token_rows = self.tokens.rows(group.pipe)

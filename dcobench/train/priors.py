@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -24,37 +24,7 @@ from dcobench.io import (
     write_text_atomic,
 )
 from dcobench.sample.denoise import GuideSpec, generate
-
-
-@dataclass(frozen=True)
-class PriorOptions:
-    """Class-prior generation (paper: 100 images of "a photo of a {class}")."""
-
-    class_noun: str
-    out_dir: Path
-    base_model: str = "tiny-sdxl"
-    prompt: str = "a photo of a {class}"  # {class} is replaced by the class noun
-    count: int = 100
-    seed: int = 0
-    steps: int = 50
-    cfg: float = 7.5
-    resolution: int = 1024
-    batch_size: int = 4
-    scheduler: str = "ddim"
-    # Weights and sampling dtype: auto = bf16 (fp16 where bf16 is missing) on a GPU, fp32 on a
-    # CPU. Priors are plain base-model samples, made as the sampling stage makes images; fp32
-    # on a GPU is 2–4× slower and holds ≈ 2× the memory for no visible gain (docs/gpu.md).
-    precision: str = "auto"
-
-    def __post_init__(self) -> None:
-        if "{class}" not in self.prompt:
-            raise ValueError(f"prior prompt {self.prompt!r} must contain {{class}}")
-        if self.count < 1:
-            raise ValueError(f"prior count must be >= 1, got {self.count}")
-
-    @property
-    def text(self) -> str:
-        return self.prompt.replace("{class}", self.class_noun)
+from dcobench.spec.priors import PriorOptions  # declared there; callers may import it here
 
 
 def prior_dtype(precision: str, dev) -> torch.dtype:

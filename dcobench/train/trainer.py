@@ -139,7 +139,8 @@ class Trainer(StepMath):
         return torch.autocast(device_type=self.device.type, dtype=self.amp)
 
     def _optimizer(self) -> torch.optim.Optimizer:
-        groups = [{"params": self.lora_parameters(), "lr": self.opts.lr}]
+        groups = [{"params": self.lora_parameters(), "lr": self.opts.lr,
+                   "weight_decay": self.opts.weight_decay}]
         self.token_rows: list[torch.nn.Parameter] = []
         if self.trains_token:
             for w in self.tokens.tables(self.pipe):  # gradients flow into the whole matrices ...

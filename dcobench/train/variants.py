@@ -12,25 +12,21 @@ DB+p.p. with λ_prior 0.5, DCO at β 0.5 / 2, ... A variant names one such run, 
 ``train.variant_defs`` in the config adds variants to the built-in ones (BUILTIN: dco, db and
 dbpp = DB + prior preservation). Model folders are named by variant:
 results/{exp}/models/{kind}/{concept}/{variant}. A checkpoint variant is not retrained: rule
-`export_checkpoint` copies the parent run's checkpoint into its own folder. Importing this
+`export_checkpoint` copies the parent run's checkpoint into its own folder
+(dcobench.train.checkpoint). Importing this
 module must stay cheap (no torch).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# TrainOptions fields a variant may override (tests check they are TrainOptions fields).
-OVERRIDE_KEYS = (
-    "steps", "rank", "alpha", "lr", "ti_lr", "textual_inversion", "captions", "beta",
-    "offset_noise", "snr_gamma", "max_grad_norm", "resolution", "batch_size", "seed",
-    "prior_weight", "checkpoints", "targets",
-)
-# may be a value or {subject: .., style: ..}
-PER_KIND_KEYS = ("steps", "rank", "offset_noise", "textual_inversion")
+from dcobench.registry import unknown_name_message
+from dcobench.spec.options import from_config
+from dcobench.spec.train import OVERRIDE_KEYS, TrainOptions
+from dcobench.train.objectives import OBJECTIVES
 
 
 @dataclass(frozen=True)
@@ -56,9 +52,6 @@ BUILTIN = (Variant("dco", "dco"), Variant("db", "db"), Variant("dbpp", "db", pri
 
 def parse_variants(config: dict, errors: list[str]) -> dict[str, Variant]:
     """All variants of a config (BUILTIN + train.variant_defs); problems go to `errors`."""
-    from dcobench.registry import unknown_name_message
-    from dcobench.train.objectives import OBJECTIVES
-
     found = {v.name: v for v in BUILTIN}
     raw = config["train"].get("variant_defs") or {}
     for name, spec in raw.items():
@@ -101,64 +94,13 @@ def check_checkpoint(config: dict, variant: Variant, kind: str) -> str | None:
     return None
 
 
-def _per_kind(value, kind: str):
-    return value[kind] if isinstance(value, dict) else value
-
-
 def variant_options(config: dict, kind: str, variant: Variant) -> dict:
-    """TrainOptions fields (minus paths / objective) for `variant` on a concept of `kind`."""
-    from dcobench.config import section
-
-    t = section(config, "train")  # schema defaults filled in
-    opts = {
-        "steps": t["steps"][kind], "rank": t["rank"][kind], "alpha": t["alpha"],
-        "lr": t["lr"], "ti_lr": t["ti_lr"],
-        "textual_inversion": _per_kind(t["textual_inversion"], kind),
-        "captions": t["captions"], "beta": t["beta"], "offset_noise": t["offset_noise"][kind],
-        "snr_gamma": t["snr_gamma"], "max_grad_norm": t["max_grad_norm"],
-        "resolution": t["resolution"], "batch_size": t["batch_size"],
-        "mixed_precision": t["mixed_precision"],
-        "gradient_checkpointing": t["gradient_checkpointing"],
-        "resume_every": t["resume_every"],
-        "random_flip": t["random_flip"],
-        "targets": list(t["targets"]),
-        "lr_warmup_steps": t["lr_warmup_steps"],
-        "seed": config["seed"], "prior_weight": t["prior"]["weight"],
-        "checkpoints": list(t["checkpoints"]),
-    }
-    for key, value in variant.overrides.items():
-        opts[key] = _per_kind(value, kind) if key in PER_KIND_KEYS else value
+    """TrainOptions fields (minus paths / objective) for `variant` on a concept of `kind`: every
+    option with a config key (its default where the config leaves it out), then the variant's
+    overrides; only the checkpoints below `steps` are kept."""
+    opts = from_config(TrainOptions, config, kind, variant.overrides)
     opts["checkpoints"] = [c for c in opts["checkpoints"] if c < opts["steps"]]
     return opts
-
-
-def export_checkpoint(parent_dir: Path, step: int, out_dir: Path, variant: str) -> Path:
-    """Copy the parent run's `checkpoints/step-N` into `out_dir` as a normal model folder:
-    LoRA, learned embeddings, train_log.csv up to `step`, manifest.json (written last)."""
-    from dcobench.io import write_manifest, write_text_atomic
-
-    parent_dir, out_dir = Path(parent_dir), Path(out_dir)
-    src = parent_dir / "checkpoints" / f"step-{step}"
-    manifest = json.loads((parent_dir / "manifest.json").read_text())
-    if not (src / "pytorch_lora_weights.safetensors").is_file():
-        raise FileNotFoundError(f"{src}: no checkpoint at step {step}; the parent run keeps "
-                                f"{manifest['options'].get('checkpoints')}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").unlink(missing_ok=True)
-    for item in sorted(src.iterdir()):
-        if item.is_file():
-            tmp = out_dir / f".{item.name}.tmp"
-            shutil.copyfile(item, tmp)
-            tmp.replace(out_dir / item.name)
-    lines = (parent_dir / "train_log.csv").read_text().splitlines()
-    kept = [lines[0]] + [r for r in lines[1:] if r and int(r.split(",", 1)[0]) <= step]
-    write_text_atomic(out_dir / "train_log.csv", "\n".join(kept) + "\n")
-    options = {**manifest["options"], "steps": step, "checkpoints": [], "out_dir": str(out_dir)}
-    extra = {k: v for k, v in manifest.items() if k not in ("stage", "options", "git", "versions",
-                                                           "created", "seconds")}
-    write_manifest(out_dir, "train", options, **extra, variant=variant,
-                   checkpoint_of=str(parent_dir), checkpoint_step=step)
-    return out_dir
 
 
 GROUP_SEP = "+"  # group name: its member variants joined (variant names never contain "+")

@@ -7,6 +7,7 @@ import torch
 from dcobench.models import adapters, load_sdxl, text
 from dcobench.sample import denoise as sampling
 from dcobench.sample import guidance
+from dcobench.sample.guides import Guide
 
 
 def _pipe_with_lora(scale_b: float, dtype=torch.float32):
@@ -39,7 +40,7 @@ def test_batched_rg_equals_separate_forwards_at_every_step(model_cache, batch, r
     """In float64, so the bound tests the row arrangement, not fp32 rounding (fp32: ~1.6e-5,
     the per-row rounding amplified by ω_text and ω_rg in the formula)."""
     pipe = _pipe_with_lora(0.5, torch.float64)
-    spec = sampling.GuideSpec("rg", 7.5, 3.0, "theta")
+    spec = sampling.GuideSpec(Guide("rg", 3.0), 7.5, "theta")
     theta = [f"a <x> robot number {i}" for i in range(batch)]
     base = [f"a robot number {i}" for i in range(batch)]
     cond = sampling.conditioning(pipe, spec, theta, base, resolution)
@@ -67,7 +68,7 @@ ARRANGEMENT_ATOL = 1e-5
 
 def test_split_arrangement_equals_batched(model_cache):
     pipe = _pipe_with_lora(0.5, torch.float64)
-    spec = sampling.GuideSpec("rg", 7.5, 4.0, "theta")
+    spec = sampling.GuideSpec(Guide("rg", 4.0), 7.5, "theta")
     args = (["a <x> robot", "a <x> mug"], ["a robot", "a mug"], [3, 4], 64, 3)
     batched = sampling.generate(pipe, spec, *args)
     split = sampling.generate(pipe, spec, *args, arrangement="split")
@@ -80,7 +81,7 @@ def test_rg_with_zero_lora_equals_base_cfg(model_cache):
     pipe = _pipe_with_lora(0.0, torch.float64)
     args = (["a robot"], ["a robot"], [7], 64, 4)
     for w_rg in (2.0, 5.0):
-        rg = sampling.generate(pipe, sampling.GuideSpec("rg", 7.5, w_rg, "theta"), *args)
+        rg = sampling.generate(pipe, sampling.GuideSpec(Guide("rg", w_rg), 7.5, "theta"), *args)
         with adapters.adapters_disabled(pipe.unet):
             cfg = sampling.generate(pipe, sampling.GuideSpec("cfg", 7.5), *args)
         torch.testing.assert_close(rg, cfg, rtol=0, atol=ARRANGEMENT_ATOL)
@@ -102,7 +103,7 @@ def test_cfg_equals_stock_diffusers_pipeline(model_cache):
 
 def test_same_seed_same_image_and_noise_depends_only_on_seed(model_cache):
     pipe = _pipe_with_lora(0.3, torch.float64)
-    spec = sampling.GuideSpec("rg", 7.5, 2.0, "theta")
+    spec = sampling.GuideSpec(Guide("rg", 2.0), 7.5, "theta")
     a = sampling.generate(pipe, spec, ["a <x> robot", "a <x> mug"], ["a robot", "a mug"], [1, 2], 64, 3)
     b = sampling.generate(pipe, spec, ["a <x> mug"], ["a mug"], [2], 64, 3)
     torch.testing.assert_close(a[1:], b, rtol=0, atol=ARRANGEMENT_ATOL)  # batch composition
@@ -172,7 +173,7 @@ def test_row_masks_equal_peft_mixed_batch(model_cache):
     forward: one UNet call, base rows and θ rows, fp32. Measured bit-identical on CPU; bounded
     by the rounding of a LoRA matmul on a sub-batch vs the full batch."""
     pipe = _pipe_with_lora(0.5)
-    spec = sampling.GuideSpec("rg", 7.5, 3.0, "theta")
+    spec = sampling.GuideSpec(Guide("rg", 3.0), 7.5, "theta")
     cond = sampling.conditioning(pipe, spec, ["a <x> robot", "a <x> mug"], ["a robot", "a mug"], 64)
     x = sampling.initial_noise([1, 2], (4, 8, 8))
     out = {}

@@ -37,7 +37,7 @@ def test_versions_cover_the_numeric_stack():
 
 def test_checkpoint_export_keeps_the_training_environment(tmp_path):
     """An exported checkpoint's weights were computed by the parent run: its environment stays."""
-    from dcobench.train.variants import export_checkpoint
+    from dcobench.train.checkpoint import export_checkpoint
 
     parent = tmp_path / "parent"
     (parent / "checkpoints" / "step-2").mkdir(parents=True)

@@ -69,5 +69,5 @@ def test_ti_lr_0_passes_and_below_0_is_refused(tmp_path):
     with pytest.raises(PrecheckError, match="ti_lr"):
         precheck({**copy.deepcopy(cfg), "train": {**cfg["train"], "ti_lr": -1e-3}}, SCHEMA)
     assert TrainOptions(concept_dir=tmp_path, out_dir=tmp_path, objective="db", ti_lr=0.0).ti_lr == 0
-    with pytest.raises(ValueError, match="ti_lr >= 0"):
+    with pytest.raises(ValueError, match="ti_lr must be >= 0"):
         TrainOptions(concept_dir=tmp_path, out_dir=tmp_path, objective="db", ti_lr=-1e-3)
