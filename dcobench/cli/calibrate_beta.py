@@ -25,8 +25,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from dcobench.analysis import operating_point as op
     from dcobench.errors import UserError
+    from dcobench.train import operating_point as op
 
     until = None if args.planned_steps is None else op.EARLY_FRACTION * args.planned_steps
     missing = [str(p) for p in args.logs if not p.exists()]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dcobench.analysis import operating_point as op
+from dcobench.train import operating_point as op
 
 from .training_figures import operating_point_figure, read_train_log
 
@@ -62,7 +62,7 @@ def operating_point_items(train_logs: dict[tuple[str, str, str], Path], figs: Pa
 
 
 def _table_caption() -> str:
-    return (f"DCO operating point per run (dcobench/analysis/operating_point.py): the first step "
+    return (f"DCO operating point per run (dcobench/train/operating_point.py): the first step "
             f"whose trailing rolling mean σ exceeds {op.SIGMA_SATURATED} (window: "
             f"{op.WINDOW_FRACTION:.0%} of the logged rows, ≥ {op.MIN_WINDOW}); early = within the "
             f"first {op.EARLY_FRACTION:.0%} of the steps; ℓ(θ)'s fall = 1 − its median over the "

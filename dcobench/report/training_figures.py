@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dcobench.analysis import operating_point as op
+from dcobench.train import operating_point as op
 
 from .figures import plt, save_figure, variant_colors
 
@@ -131,7 +131,7 @@ def _finish_loss(fig, ax, log_scale: bool, ylabel: str, fontsize: int, out_stem)
 
 
 def operating_point_figure(train_log: Path, out_stem: Path | str, title: str = "") -> list[Path]:
-    """One DCO run's operating point (analysis.operating_point): left, the trailing rolling
+    """One DCO run's operating point (train.operating_point): left, the trailing rolling
     mean σ against the step, with the saturation level and the end of the early period; right,
     β·T·d's 10/50/90 % quantiles per timestep band, over the early period and over the rest
     (at batch size 1 each row is one sample's t and β·T·d; logs without t skip the panel)."""

@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -29,6 +30,7 @@ from dcobench.signals import Interrupted, StopSignals
 from dcobench.train import losses, resume
 from dcobench.train.batches import prior_batch, reference_batch, trains_token
 from dcobench.train.objectives import OBJECTIVES, Terms, log_columns
+from dcobench.train.operating_point import saturation
 from dcobench.train.options import TrainOptions
 
 log = logging.getLogger("dcobench")
@@ -356,12 +358,8 @@ def _finish(trainer: Trainer, opts: TrainOptions, work: Path, rows: list[dict], 
 
 
 def _warn_if_saturated(rows: list[dict], out_dir) -> None:
-    """The report's saturation warning (analysis.operating_point), already in the training
+    """The report's saturation warning (train.operating_point), already in the training
     job's log: a DCO run whose σ saturated early while ℓ(θ) stayed flat."""
-    import pandas as pd
-
-    from dcobench.analysis.operating_point import saturation
-
     rule = saturation(pd.DataFrame(rows)) if rows else None
     if rule is not None and rule.warn:
         log.warning("%s", rule.message(str(out_dir)))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcobench.analysis import operating_point as op
+from dcobench.train import operating_point as op
 
 
 def _log(sigma, theta=0.1, t=None, d=None, beta_t=None):
