@@ -23,6 +23,27 @@ def add_options_argument(parser, cls=None) -> None:
         parser.epilog = f"--options fields ({cls.__name__}):\n{help_text(cls)}"
 
 
+def add_threads_argument(parser) -> None:
+    """--threads: torch's CPU threads for this process. A run's bits depend on the thread count
+    (a reduction split over more threads sums in another order, docs/reproducibility.md), so a
+    command run by hand can match a workflow job, whose snakemake sets OMP_NUM_THREADS to the
+    job's threads (1)."""
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch CPU threads (default: OMP_NUM_THREADS, else every core; "
+                             "workflow jobs run with 1)")
+
+
+def apply_threads(args) -> None:
+    """Set torch's CPU threads from --threads (nothing when it is not given)."""
+    if getattr(args, "threads", None) is None:
+        return
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
+
+
 def build_options(cls, options_json: str, **fixed):
     """Instantiate dataclass `cls` from JSON options plus fixed fields, coercing types."""
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dcobench.cli import add_options_argument, build_options
+from dcobench.cli import add_options_argument, add_threads_argument, apply_threads, build_options
 from dcobench.spec.sample import SampleOptions
 
 
@@ -25,6 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--done", help="with --chunk: file written when the chunk is complete")
     parser.add_argument("--join", action="store_true",
                         help="write index.csv per guide once every chunk's images exist")
+    add_threads_argument(parser)
     add_options_argument(parser, SampleOptions)
 
 
@@ -37,6 +38,7 @@ def parse_chunk(text: str) -> tuple[int, int]:
 
 
 def run(args) -> None:
+    apply_threads(args)
     from dcobench.sample.grid import SampleOptions, join_grid, sample_grid
 
     opts = build_options(SampleOptions, args.options, out_dir=args.out, model_dir=args.model,

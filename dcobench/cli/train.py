@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dcobench.cli import add_options_argument, build_options
+from dcobench.cli import add_options_argument, add_threads_argument, apply_threads, build_options
 from dcobench.spec.train import TrainOptions
 
 
@@ -24,6 +24,7 @@ def add_arguments(parser) -> None:
                         help="fused group: a JSON list of {objective, out, prior, options}")
     parser.add_argument("--done", metavar="FILE",
                         help="with --members: a JSON record written once every member finished")
+    add_threads_argument(parser)
     add_options_argument(parser, TrainOptions)
 
 
@@ -49,6 +50,7 @@ def member_options(args) -> list:
 
 
 def run(args) -> None:
+    apply_threads(args)
     if args.members:
         from dcobench.train.group import train_group
 
