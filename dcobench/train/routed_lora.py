@@ -128,5 +128,5 @@ def member_state_dict(layers: dict[str, RoutedLoRALinear], member: int) -> dict[
         if str(member) in layer.lora_A:
             state[f"{path}.lora_A.weight"] = layer.lora_A[str(member)]
             state[f"{path}.lora_B.weight"] = layer.lora_B[str(member)]
-    return {k: v.detach().float().cpu().contiguous()
-            for k, v in convert_state_dict_to_diffusers(state).items()}
+    return {k: v.detach().float().cpu().clone()  # own storage: the factors are views of a
+            for k, v in convert_state_dict_to_diffusers(state).items()}  # flat buffer (multi_adamw)

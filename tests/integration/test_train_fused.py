@@ -74,10 +74,15 @@ def _first_step_grads_separate(opts):
 def _first_step_grads_fused(options):
     fused = FusedTrainer(options)
     seen = {}
-    for m in fused.members:
-        step = m.optimizer.step
-        m.optimizer.step = lambda *a, m=m, step=step, **k: (seen.__setitem__(m.index, [
-            p.grad.clone() for g in m.optimizer.param_groups for p in g["params"]]), step(*a, **k))
+    step = fused.adam.step  # one AdamW step for every member (multi_adamw)
+
+    def spy(which):
+        for k in which:
+            seen[k] = [p.grad.clone() for g in fused.members[k].optimizer.param_groups
+                       for p in g["params"]]
+        step(which)
+
+    fused.adam.step = spy
     fused.step()
     return [seen[m.index] for m in fused.members]
 
@@ -223,6 +228,7 @@ def test_bf16_group_of_one_is_bit_exact_with_the_separate_trainer(model_cache, d
         trainer.step()
         fused.step()
     (member,) = fused.members
+    assert (0, 0) in fused.adam.flat  # the LoRA group went through the flat clip-and-step
     assert all(p.dtype == torch.float32 for p in member.lora + member.token_rows)
     for a, b in zip(trainer.lora_parameters() + trainer.token_rows,
                     member.lora + member.token_rows, strict=True):
