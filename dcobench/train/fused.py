@@ -11,7 +11,8 @@ LR schedule, all members in one clip-and-step over flat buffers (`multi_adamw`, 
 arithmetic as torch's AdamW). A member with a non-finite loss stops (`failed`); the others go on.
 
 Differences from separate runs are floating-point reassociation only: the frozen matmuls and
-convolutions run on a larger batch, and the DCO reference rows of several members share a call.
+convolutions run on a larger batch, the members' LoRA deltas in batched matmuls, and the DCO
+reference rows of several members share a call.
 """
 
 from __future__ import annotations

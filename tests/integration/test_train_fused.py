@@ -1,9 +1,10 @@
 """Fused training (dcobench.train.group): K trainings in one process equal their separate runs.
 
 Tolerances follow from the computation. A group of one member runs the very operations of a
-separate run on the same batch, so it is bit-exact. With K members the frozen matmuls and
-convolutions run on a batch of all members' rows (and DCO reference rows may be shared), which
-reassociates fp32 sums: on the tiny SDXL the first step's gradients agree to ~1e-5 of their norm
+separate run on the same batch (its clip-and-step through multi_adamw is torch's AdamW
+arithmetic), so it is bit-exact. With K members the frozen matmuls and convolutions run on a
+batch of all members' rows, the LoRA deltas of all rows are two batched matmuls (routed_lora),
+and DCO reference rows may be shared, which reassociates fp32 sums: on the tiny SDXL the first step's gradients agree to ~1e-5 of their norm
 (bound: 1e-4). AdamW then maps each gradient element to about lr·sign(g) when |g| ≫ eps, so an
 element whose gradient sits at fp32 rounding level can move by ~lr differently: after 3 steps at
 lr 1e-2 the saved weights agree to ~1e-3 of their norm (bound: 1e-2 per tensor), learned token
