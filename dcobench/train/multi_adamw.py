@@ -11,8 +11,9 @@ with its own lr (its schedule), clipping factor and step count.
 
 Exactness: the arithmetic per element is that of torch's single-tensor AdamW (lerp, mul,
 addcmul, sqrt, div, add, addcdiv with the same Python-float bias corrections) and of
-`get_total_norm` / `clip_grads_with_norm_` (per-tensor norms of the same tensors, the norm of
-their norms, one clamped factor), so a group of one is bit-identical to the separate `Trainer`
+`get_total_norm` / `clip_grads_with_norm_` (per-tensor norms of the same tensors — on the CPU
+one row-wise norm per size class of the buffer, the kernel `_foreach_norm` runs per tensor —
+the norm of their norms, one clamped factor), so a group of one is bit-identical to the separate `Trainer`
 on the CPU. That holds because an elementwise kernel's result does not depend on where an element
 sits in its buffer as long as no element falls into a kernel's scalar tail: every flattened
 tensor's size must be a multiple of `ALIGN` elements (else the group is left as it is and steps
@@ -36,15 +37,28 @@ ALIGN = 64  # elements: a multiple of every CPU vector loop's stride (2 × 16 fp
 
 @dataclass
 class _Flat:
-    """One param group's parameters as views of one buffer (and their grads, moments)."""
+    """One param group's parameters as views of one buffer (and their grads, moments). The
+    buffer holds them sorted by size (`layout`), so that the gradients of each size class form
+    one (count, size) block whose row norms are the per-tensor norms in one call."""
 
-    params: list[torch.nn.Parameter]
+    params: list[torch.nn.Parameter]  # the group's order
+    layout: list[torch.nn.Parameter]  # the buffer's order
     param: torch.Tensor  # (n,) the parameters' storage
     grad: torch.Tensor  # (n,) their gradients' storage (each p.grad a view)
-    grads: list[torch.Tensor] = field(default_factory=list)  # the per-parameter grad views
+    grads: list[torch.Tensor]  # the per-parameter grad views, group order
+    runs: list[tuple[int, int, int]]  # (offset, count, size) per size class, buffer order
+    order: torch.Tensor  # (len(params),) each parameter's position in the buffer
     exp_avg: torch.Tensor | None = None
     exp_avg_sq: torch.Tensor | None = None
     step: torch.Tensor | None = None  # one 0-d step count shared by every parameter's state
+
+    def row_norms(self) -> torch.Tensor:
+        """(len(params),) the 2-norm of every parameter's gradient, group order: per size class
+        one `vector_norm(dim=1)`, the CPU kernel that reduces each row as it reduces a whole
+        contiguous tensor (what `torch._foreach_norm` runs per tensor on the CPU)."""
+        parts = [torch.linalg.vector_norm(self.grad[o:o + c * n].view(c, n), 2, dim=1)
+                 for o, c, n in self.runs]
+        return torch.cat(parts)[self.order]
 
 
 def _views(flat: torch.Tensor, params) -> list[torch.Tensor]:
@@ -61,15 +75,27 @@ def _flatten(params: list[torch.nn.Parameter]) -> _Flat | None:
     if not params or len({(p.dtype, p.device) for p in params}) > 1 or any(
             p.numel() % ALIGN or not p.is_contiguous() or p.grad is not None for p in params):
         return None
+    rank = sorted(range(len(params)), key=lambda i: params[i].numel())  # stable
+    layout = [params[i] for i in rank]
     with torch.no_grad():
-        param = torch.cat([p.detach().reshape(-1) for p in params])
+        param = torch.cat([p.detach().reshape(-1) for p in layout])
     grad = torch.zeros_like(param)
-    for p, view in zip(params, _views(param, params), strict=True):
+    for p, view in zip(layout, _views(param, layout), strict=True):
         p.data = view
-    grads = _views(grad, params)
-    for p, view in zip(params, grads, strict=True):
+    for p, view in zip(layout, _views(grad, layout), strict=True):
         p.grad = view
-    return _Flat(params, param, grad, grads)
+    runs, start = [], 0
+    for p in layout:
+        if runs and runs[-1][2] == p.numel():
+            o, c, n = runs[-1]
+            runs[-1] = (o, c + 1, n)
+        else:
+            runs.append((start, 1, p.numel()))
+        start += p.numel()
+    order = torch.empty(len(params), dtype=torch.long)
+    order[torch.tensor(rank)] = torch.arange(len(params))
+    return _Flat(params, layout, param, grad, [p.grad for p in params], runs,
+                 order.to(param.device))
 
 
 class MultiAdamW:
@@ -115,20 +141,24 @@ class MultiAdamW:
         `norm_groups` followed by the tensors `extra[i]` (as `torch.nn.utils.get_total_norm` of
         that list), then every group's gradients scaled by min(1, max_norm / (norm + 1e-6))
         (`clip_grads_with_norm_`). Returns the norms before clipping."""
-        lists = []
-        for o, more in zip(which, extra, strict=True):
-            lists.append(self._grads(o, norm_groups) + list(more))
-        uniform = [len({(t.dtype, t.device) for t in ts}) <= 1 for ts in lists]
-        flat_in = [t for ts, u in zip(lists, uniform, strict=True) if u for t in ts]
-        norms = iter(torch._foreach_norm(flat_in, 2) if flat_in else [])
+        plans = [self._norm_parts(o, norm_groups, more)
+                 for o, more in zip(which, extra, strict=True)]
+        each = [t for parts in plans if parts for part in parts if isinstance(part, list)
+                for t in part]
+        normed = iter(torch._foreach_norm(each, 2) if each else [])
         totals = []
-        for ts, u in zip(lists, uniform, strict=True):
-            if u:
-                mine = [next(norms) for _ in ts]
-                totals.append(torch.linalg.vector_norm(torch.stack(mine), 2) if mine
-                              else torch.tensor(0.0))
-            else:
-                totals.append(torch.nn.utils.get_total_norm(ts))
+        for o, more, parts in zip(which, extra, plans, strict=True):
+            if parts is None:  # mixed dtypes or devices: torch's grouping and order
+                totals.append(torch.nn.utils.get_total_norm(self._grads(o, norm_groups) + list(more)))
+                continue
+            pieces = []  # the per-tensor norms, in get_total_norm's order
+            for part in parts:
+                if isinstance(part, _Flat):
+                    pieces.append(part.row_norms())
+                elif part:
+                    pieces.append(torch.stack([next(normed) for _ in part]))
+            totals.append(torch.linalg.vector_norm(torch.cat(pieces), 2) if pieces
+                          else torch.tensor(0.0))
         for o, max_norm, total in zip(which, max_norms, totals, strict=True):
             clamped = torch.clamp(max_norm / (total + 1e-6), max=1.0)
             grads = self._step_grads(o)
@@ -138,6 +168,25 @@ class MultiAdamW:
             for (device, _), ts in by_kind.items():
                 torch._foreach_mul_(ts, clamped.to(device))
         return totals
+
+    def _norm_parts(self, o: int, groups: tuple[int, ...], more) -> list | None:
+        """Optimizer o's norm list in parts: a `_Flat` (its row norms, on the CPU) or a list
+        of tensors to norm one by one; None when it mixes dtypes or devices."""
+        parts, kinds = [], set()
+        for g, group in enumerate(self.optimizers[o].param_groups):
+            if g not in groups:
+                continue
+            flat = self.flat.get((o, g))
+            if flat is not None:
+                kinds.add((flat.grad.dtype, flat.grad.device))
+                parts.append(flat if flat.grad.device.type == "cpu" else list(flat.grads))
+            else:
+                ts = [p.grad for p in group["params"] if p.grad is not None]
+                kinds.update((t.dtype, t.device) for t in ts)
+                parts.append(ts)
+        kinds.update((t.dtype, t.device) for t in more)
+        parts.append(list(more))
+        return parts if len(kinds) <= 1 else None
 
     def _grads(self, o: int, groups: tuple[int, ...]) -> list[torch.Tensor]:
         """Gradients of optimizer o's param groups `groups`, per tensor (views when flat)."""
@@ -215,8 +264,8 @@ class MultiAdamW:
     @staticmethod
     def _point(opt, flat: _Flat) -> None:
         """The optimizer's state entries as views of the flat moments (torch's state format)."""
-        for p, m, v in zip(flat.params, _views(flat.exp_avg, flat.params),
-                           _views(flat.exp_avg_sq, flat.params), strict=True):
+        for p, m, v in zip(flat.layout, _views(flat.exp_avg, flat.layout),
+                           _views(flat.exp_avg_sq, flat.layout), strict=True):
             opt.state[p] = {"step": flat.step, "exp_avg": m, "exp_avg_sq": v}
 
     @torch.no_grad()
@@ -227,7 +276,7 @@ class MultiAdamW:
             flat = self.flat.get((o, g))
             if flat is None:
                 continue
-            states = [opt.state.get(p, {}) for p in flat.params]
+            states = [opt.state.get(p, {}) for p in flat.layout]
             if not any(states):
                 flat.exp_avg = flat.exp_avg_sq = flat.step = None  # not stepped yet
                 continue
