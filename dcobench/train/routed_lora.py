@@ -39,6 +39,7 @@ class Router:
     segments: list[tuple[int, int, int]] | None = None
     rows: int = field(default=0)
     _index: dict = field(default_factory=dict)  # device -> (rows,) segment of each row
+    version: int = 0  # changes with every routing (layers cache per-routing plans by it)
 
     def route(self, counts: Sequence[tuple[int, int]]) -> None:
         """`counts`: (member, rows) in batch order; the segments follow."""
@@ -47,9 +48,11 @@ class Router:
             segments.append((start, start + n, member))
             start += n
         self.segments, self.rows, self._index = segments, start, {}
+        self.version += 1
 
     def off(self) -> None:
         self.segments, self.rows, self._index = None, 0, {}
+        self.version += 1
 
     def row_segments(self, device) -> torch.Tensor:
         """(rows,) the segment index of every row, on `device` (made once per routing)."""
@@ -72,6 +75,7 @@ class RoutedLoRALinear(torch.nn.Module):
         self.lora_B = torch.nn.ParameterDict()  # member index (str) -> (out, r_k)
         self.scaling: dict[int, float] = {}
         self._factors: dict[int, tuple[torch.nn.Parameter, torch.nn.Parameter]] = {}  # fast path
+        self._plan: tuple[int, tuple | None] = (-1, None)  # (router version, batched plan)
 
     def add(self, member: int, a: torch.nn.Parameter, b: torch.nn.Parameter, scale: float) -> None:
         self.lora_A[str(member)], self.lora_B[str(member)] = a, b
@@ -110,6 +114,22 @@ class RoutedLoRALinear(torch.nn.Module):
         when every routed member has a LoRA of one rank and one scale on this layer; else None
         (the chunk loop). Per row the same products as the loop's, summed by another kernel:
         equal to rounding, so a group of one (a single segment) never takes this path."""
+        version, plan = self._plan
+        if version != self.router.version:  # once per routing (gradient checkpointing reuses it)
+            plan = self._batch_plan(segments)
+            self._plan = (self.router.version, plan)
+        if plan is None:
+            return None
+        a_list, b_list, scale = plan
+        index = self.router.row_segments(x.device)
+        a = torch.stack(a_list)[index]  # (N, r, in)
+        b = torch.stack(b_list)[index]  # (N, out, r)
+        xs = x.to(a.dtype).reshape(x.shape[0], -1, x.shape[-1])  # (N, L, in), as peft's cast
+        return torch.bmm(torch.bmm(xs, a.transpose(1, 2)), b.transpose(1, 2)) * scale
+
+    def _batch_plan(self, segments) -> tuple | None:
+        """(A per segment, B per segment, the common scale), or None when a routed member has
+        no LoRA here or the members' ranks or scales differ."""
         factors, scales = [], set()
         for _, _, k in segments:
             pair = self._factors.get(k)
@@ -119,11 +139,7 @@ class RoutedLoRALinear(torch.nn.Module):
             scales.add(self.scaling[k])
         if len({a.shape for a, _ in factors}) > 1 or len(scales) > 1:
             return None
-        index = self.router.row_segments(x.device)
-        a = torch.stack([a for a, _ in factors])[index]  # (N, r, in)
-        b = torch.stack([b for _, b in factors])[index]  # (N, out, r)
-        xs = x.to(a.dtype).reshape(x.shape[0], -1, x.shape[-1])  # (N, L, in), as peft's cast
-        return torch.bmm(torch.bmm(xs, a.transpose(1, 2)), b.transpose(1, 2)) * scales.pop()
+        return [a for a, _ in factors], [b for _, b in factors], scales.pop()
 
 
 def route_peft_layers(unet: torch.nn.Module, names: Sequence[str], router: Router
