@@ -5,6 +5,10 @@ sections are skipped and say so, so the command ends near its budget whatever th
 
 - `train`: DCO vs DB seconds per step and peak memory (`bench train`), with and without
   gradient checkpointing, on the demo subject with its learned token.
+- `fused`: fused training (dcobench.train.fused) of K = `fused_k` trainings of one concept (DB
+  and DCO) in one step against the K separate `Trainer` steps they replace (`bench train`'s
+  fused figures, `bench_fused`): seconds per step each, `speedup` = separate / fused, peak
+  memory of each; no gradient checkpointing. Whether grouping pays on a GPU at SDXL scale.
 - `sample`: CFG, our one-call RG, the official RG arrangement, the stock diffusers pipeline and
   our CFG end to end, in images per second, per batch size (`bench sample`, one pipeline); and
   the `sample.channels_last` lever: CFG seconds per step in each memory format at the largest
@@ -34,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-SECTIONS = ("train", "sample", "merge", "memory")
+SECTIONS = ("train", "fused", "sample", "merge", "memory")
 MEMORY_TOLERANCE = 0.15  # |predicted / measured − 1| the memory model is held to (docs/gpu.md)
 
 
@@ -43,9 +47,10 @@ class Plan:
     """What `bench gpu` runs. Budget 8 min on one H100-class GPU with sdxl-shaped, from a
     pessimistic bound (no GPU has run it yet; 65 ms per 1024² UNet row in bf16, twice
     `dcobench.costs.DEFAULT_MS_PER_UNET_ROW["sample"]`): train 2 × 24 steps plus two model
-    loads ≈ 1.5 min; sample 2,496 UNet rows, 104 decodes and one load ≈ 3.5 min, the
-    channels_last lever 256 rows ≈ 0.3 min; merge one load and 5 steps ≈ 0.7 min; memory one
-    load and 4 calls ≈ 0.5 min: ≈ 6.5 min. `budget_s` bounds it whatever the machine."""
+    loads ≈ 1.5 min; fused K = 2 vs separate: three loads, 3 × 12 steps of 2–3 rows ≈ 1 min;
+    sample 2,496 UNet rows, 104 decodes and one load ≈ 3.5 min, the channels_last lever 256
+    rows ≈ 0.3 min; merge one load and 5 steps ≈ 0.7 min; memory one load and 4 calls ≈ 0.5
+    min: ≈ 7.5 min. `budget_s` bounds it whatever the machine."""
 
     resolution: int = 1024
     rank: int = 32  # subject LoRA rank (paper); the merge pairs it with `style_rank`
@@ -58,13 +63,15 @@ class Plan:
     rounds: int = 2
     batches: tuple[int, ...] = (1, 4, 8)
     gradient_checkpointing: tuple[bool, ...] = (False, True)
+    fused_k: int = 2  # trainings fused in the `fused` section (DB, DCO, DB, ...)
     budget_s: float = 480.0  # sections starting after this many seconds are skipped
     sections: tuple[str, ...] = SECTIONS
     dry: bool = False  # tiny sizes (`Plan.tiny`): the figures are not GPU figures
 
     def __post_init__(self) -> None:
         if self.resolution % 8 or min(self.rank, self.style_rank, self.train_steps, self.sample_steps,
-                                       self.merge_steps, self.rounds) < 1 or self.warmup < 0:
+                                       self.merge_steps, self.rounds, self.fused_k) < 1 \
+                or self.warmup < 0:
             raise ValueError("resolution must be a multiple of 8; ranks, steps and rounds >= 1")
         if not self.batches or min(self.batches) < 1:
             raise ValueError("batches must be non-empty and >= 1")
@@ -104,6 +111,23 @@ def _train(plan: Plan, base_model: str, concept: Path) -> dict:
                                   warmup=plan.warmup, rounds=plan.rounds)
         out["checkpointing" if gc else "no_checkpointing"] = _guarded(lambda a=args: _pick(
             bench_train(a), ("seconds_per_step", "dco_over_db", "peak_memory_gib", "precision")))
+    return out
+
+
+def _fused(plan: Plan, base_model: str, concept: Path) -> dict:
+    """Fused K = plan.fused_k vs the K separate steps it replaces (`bench_fused`), medians
+    over alternating rounds; no gradient checkpointing."""
+    from dcobench.bench.train import bench_fused
+
+    args = argparse.Namespace(concept=str(concept), rank=plan.rank, resolution=plan.resolution,
+                              mixed_precision=plan.mixed_precision, gradient_checkpointing=False,
+                              ks=[plan.fused_k], k_all=plan.fused_k, steps=plan.train_steps,
+                              warmup=plan.warmup, rounds=plan.rounds)
+    r = bench_fused(args, base_model)
+    (row,) = r["rows"]
+    out = {k: row[k] for k in ("k", "resolution", "fused_s_per_step", "separate_s_per_step",
+                               "speedup")}
+    out["peak_memory_gib"] = r["peak_memory_gib"]
     return out
 
 
@@ -269,7 +293,15 @@ def bench_gpu(plan: Plan, base_model: str = "sdxl-shaped", out: Path | None = No
               "section_seconds": {}, "skipped": [], "errors": {}, "ms_per_unet_row": {},
               "versions": versions()}
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {"train": lambda: _train(plan, base_model, demo_concept(Path(tmp), plan.resolution)),
+        concepts: list[Path] = []
+
+        def concept() -> Path:  # the demo subject, written once for train and fused
+            if not concepts:
+                concepts.append(demo_concept(Path(tmp), plan.resolution))
+            return concepts[0]
+
+        runs = {"train": lambda: _train(plan, base_model, concept()),
+                "fused": lambda: _fused(plan, base_model, concept()),
                 "sample": lambda: _sample(plan, base_model),
                 "merge": lambda: _merge(plan, base_model),
                 "memory": lambda: _memory(plan, base_model)}

@@ -113,9 +113,15 @@ def bench_fused(args, model: str) -> dict:
         for _ in range(args.warmup):
             step()
     rounds: dict[str, list[float]] = {name: [] for name in runs}
+    gpu = torch.cuda.is_available()
+    peak = dict.fromkeys(runs, 0)
     for _ in range(args.rounds):
         for name, step in runs.items():
+            if gpu:
+                torch.cuda.reset_peak_memory_stats()
             rounds[name].append(_timed(step, args.steps))
+            if gpu:
+                peak[name] = max(peak[name], torch.cuda.max_memory_allocated())
     med = {name: statistics.median(r) for name, r in rounds.items()}
     rows = []
     for k in ks:
@@ -124,7 +130,8 @@ def bench_fused(args, model: str) -> dict:
         rows.append({"model": model, "k": k, "all_variants": k == args.k_all,
                      "resolution": res, "fused_s_per_step": med[f"fused_{k}"],
                      "separate_s_per_step": sep, "speedup": sep / med[f"fused_{k}"]})
-    return {"rows": rows, "seconds_per_step_by_round": rounds}
+    return {"rows": rows, "seconds_per_step_by_round": rounds,
+            "peak_memory_gib": {n: b / 2**30 for n, b in peak.items()} if gpu else None}
 
 
 def bench_train_fused(args) -> dict:

@@ -12,7 +12,8 @@ from pathlib import Path
 def add_arguments(parser) -> None:
     parser.add_argument("what", choices=["train", "merge", "sample", "gpu"],
                         help="which benchmark; gpu: DCO vs DB step time and peak memory at 1024², "
-                             "rank 32, bf16, with and without gradient checkpointing; CFG / RG / "
+                             "rank 32, bf16, with and without gradient checkpointing; fused "
+                             "training of K = 2 vs separate steps; CFG / RG / "
                              "official RG / stock images per second at batch 1, 4, 8; ZipLoRA peak "
                              "memory; measured beside predicted peak memory. Budget: 8 min on "
                              "one H100-class GPU with --base-model sdxl-shaped (default for gpu; "

@@ -7,10 +7,12 @@ row; the DCO reference rows (ε_φ, no adapter) run first in one no-grad call, w
 rows are identical (same images, x_t, t and base caption: e.g. DCO at two βs with one seed)
 share them. One backward of Σ_k loss_k gives each member its own gradient (rows are independent
 and the routes disjoint); each member then clips by its own norm and steps its own AdamW and
-LR schedule. A member with a non-finite loss stops (`failed`); the others go on.
+LR schedule, all members in one clip-and-step over flat buffers (`multi_adamw`, the same
+arithmetic as torch's AdamW). A member with a non-finite loss stops (`failed`); the others go on.
 
 Differences from separate runs are floating-point reassociation only: the frozen matmuls and
-convolutions run on a larger batch, and the DCO reference rows of several members share a call.
+convolutions run on a larger batch, the members' LoRA deltas in batched matmuls, and the DCO
+reference rows of several members share a call.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dcobench.models import adapters, text
 from dcobench.models.finetuned import autocast_dtype, unet_eps
 from dcobench.train import losses
 from dcobench.train.batches import prior_batch, reference_batch, trains_token
+from dcobench.train.multi_adamw import MultiAdamW
 from dcobench.train.objectives import OBJECTIVES
 from dcobench.train.options import TrainOptions
 from dcobench.train.routed_lora import (
@@ -34,7 +37,7 @@ from dcobench.train.routed_lora import (
     member_state_dict,
     route_peft_layers,
 )
-from dcobench.train.trainer import StepMath, _training_scheduler, clip_logged
+from dcobench.train.trainer import StepMath, _training_scheduler, logged_clip
 
 # options every member of a group must share (one pipeline, one UNet call per step)
 SHARED = ("concept_dir", "base_model", "resolution", "mixed_precision", "gradient_checkpointing")
@@ -97,21 +100,19 @@ class Member(StepMath):
                         target=torch.cat([target, ptarget]))
         return rows
 
-    def update(self, grads: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
-        """Clip by this member's own norm (LoRA + its embedding-matrix gradient, as the separate
-        trainer counts it), step its AdamW and schedule, write its token rows back; returns
-        the norm before clipping and whether it clipped, as the separate trainer logs them.
-        `grads`: per encoder, (gradient rows of the matrix entries its prompts used, learned row)."""
+    def set_token_grads(self, grads: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+        """`grads`: per encoder, (gradient rows of the matrix entries its prompts used, learned
+        row). Sets the learned rows' gradients; returns the matrix gradients, which count in
+        this member's clipping norm (LoRA + embedding matrices, as the separate trainer counts)."""
         for row, (_, learned) in zip(self.token_rows, grads, strict=True):
             row.grad = learned
-        total = torch.nn.utils.get_total_norm(
-            [p.grad for p in self.lora if p.grad is not None] + [g for g, _ in grads])
-        logged = clip_logged(self.lora + self.token_rows, self.opts.max_grad_norm, total)
-        self.optimizer.step()
+        return [g for g, _ in grads]
+
+    def after_step(self) -> None:
+        """This member's schedule, and its token rows written back (renormalised)."""
         self.lr_scheduler.step()
         if self.trains_token:
             self.tokens.write(self.group.pipe, self.token_rows)
-        return logged
 
     @property
     def lora_config(self):
@@ -145,6 +146,7 @@ class Member(StepMath):
             row.copy_(value.reshape(row.shape))
             w[i] = value.reshape(-1).to(w)  # as saved: no second renormalisation
         self.optimizer.load_state_dict(state["optimizer"])
+        self.group.adam.adopt(self.index)  # the loaded moments into the flat buffers
         self.lr_scheduler.load_state_dict(state["lr_scheduler"])
         self.generator.set_state(state["generator"])
         self.step_count = state["step"]
@@ -201,6 +203,9 @@ class FusedTrainer:
         self._lower_precision()  # first: fixed captions are then encoded as the step encodes them
         for m in self.members:
             m.build()
+        # every member's LoRA, gradients and Adam moments in flat buffers: one clip-and-step
+        # for the whole group (multi_adamw: torch's AdamW arithmetic, far fewer calls)
+        self.adam = MultiAdamW([m.optimizer for m in self.members])
         if self.amp is not None:
             pipe.vae.to("cpu")  # latents are cached: the VAE is not needed on the GPU any more
         self.text.capture()
@@ -312,14 +317,28 @@ class FusedTrainer:
             total.append(loss)
             rows[m.index] = row | {"loss": loss.item(), "lr": m.optimizer.param_groups[0]["lr"]}
         stepped = [m for m in active if m.failed is None]
-        for m in stepped:
-            m.optimizer.zero_grad(set_to_none=True)
+        self.adam.zero_grad([m.index for m in stepped])
         if total:
             torch.stack(total).sum().backward()
         self.router.off()
         grads = self.text.member_grads(stepped)
+        self._update(stepped, grads)
         for m in stepped:
-            rows[m.index].update(m.update(grads.get(m.index, [])))
+            rows[m.index].update(logged_clip(m.grad_norm, m.opts.max_grad_norm))
             m.step_count += 1
         self.text.release()
         return rows
+
+    def _update(self, stepped: list[Member], grads: dict) -> None:
+        """Each member clipped by its own norm (LoRA + its embedding-matrix gradient) to its own
+        max_grad_norm, then one AdamW step of all of them (each its own lr and step count),
+        then each member's schedule and token rows; `m.grad_norm`: the norm before clipping."""
+        if not stepped:
+            return
+        which = [m.index for m in stepped]
+        matrices = [m.set_token_grads(grads.get(m.index, [])) for m in stepped]
+        norms = self.adam.clip(which, [m.opts.max_grad_norm for m in stepped], matrices)
+        self.adam.step(which)
+        for m, norm in zip(stepped, norms, strict=True):
+            m.grad_norm = norm
+            m.after_step()

@@ -282,8 +282,15 @@ def clip_logged(params: list[torch.Tensor], max_norm: float,
     flag says what the optimizer saw. A run that clips at every step trains with a normalised
     gradient, and its lr is then the step size itself."""
     torch.nn.utils.clip_grads_with_norm_(params, max_norm, total_norm)
-    norm = float(total_norm)
-    return {"grad_norm": norm, "clipped": int(max_norm / (norm + 1e-6) < 1.0)}
+    return logged_clip(total_norm, max_norm)
+
+
+def logged_clip(total_norm: torch.Tensor, max_norm: float) -> dict[str, float]:
+    """train_log.csv's grad_norm and clipped for a step clipped with `total_norm`: the test is
+    torch's own, in the norm's dtype (`clip_grads_with_norm_`: max_norm / (norm + 1e-6) < 1),
+    shared by the separate and the fused trainer so a group of one logs the same flag."""
+    clipped = bool(max_norm / (total_norm + 1e-6) < 1.0)
+    return {"grad_norm": float(total_norm), "clipped": int(clipped)}
 
 
 def _training_scheduler(pipe):

@@ -16,7 +16,8 @@ def test_bench_gpu_dry_writes_every_figure(model_cache, tmp_path):
                     "--dry", "--out", str(out)], check=True, capture_output=True)
     r = json.loads(out.read_text())
     assert r["dry"] is True and r["base_model"] == "tiny-sdxl" and r["skipped"] == []
-    assert set(r["sections"]) == set(r["section_seconds"]) == {"train", "sample", "merge", "memory"}
+    assert set(r["sections"]) == set(r["section_seconds"]) == {"train", "fused", "sample", "merge",
+                                                               "memory"}
     assert r["errors"] == {}
     assert 0 < r["total_seconds"] < r["plan"]["budget_s"] and r["within_budget"]
     train = r["sections"]["train"]
@@ -24,6 +25,10 @@ def test_bench_gpu_dry_writes_every_figure(model_cache, tmp_path):
     for v in train.values():
         assert set(v["seconds_per_step"]) == {"db", "dco"}
         assert all(s > 0 for s in v["seconds_per_step"].values()) and v["dco_over_db"] > 0
+    fused = r["sections"]["fused"]  # fused K = 2 (DB + DCO) vs their separate steps
+    assert fused["k"] == 2 and fused["resolution"] == 64 and fused["peak_memory_gib"] is None
+    assert fused["fused_s_per_step"] > 0 and fused["separate_s_per_step"] > 0
+    assert fused["speedup"] == pytest.approx(fused["separate_s_per_step"] / fused["fused_s_per_step"])
     sample = r["sections"]["sample"]
     assert set(sample) == {"batch_1", "batch_2", "channels_last"}
     lever = sample.pop("channels_last")
@@ -45,7 +50,7 @@ def test_bench_gpu_budget_skips_the_remaining_sections(model_cache):
     from dcobench.bench.gpu import bench_gpu
 
     r = bench_gpu(Plan.tiny(budget_s=0.0), "tiny-sdxl")
-    assert r["skipped"] == ["train", "sample", "merge", "memory"] and r["sections"] == {}
+    assert r["skipped"] == ["train", "fused", "sample", "merge", "memory"] and r["sections"] == {}
 
 
 def test_plan_checks_its_fields():
@@ -89,7 +94,7 @@ def test_bench_gpu_full_plan_at_a_resolution_the_128_px_demo_failed(model_cache,
                    capture_output=True)
     r = json.loads(out.read_text())
     assert r["errors"] == {} and r["skipped"] == [] and r["plan"]["resolution"] == 288
-    assert set(r["sections"]) == {"train", "sample", "merge", "memory"}
+    assert set(r["sections"]) == {"train", "fused", "sample", "merge", "memory"}
     for name, figures in r["sections"].items():
         assert figures and "error" not in json.dumps(figures), name
     assert all(v["seconds_per_step"]["dco"] > 0 for v in r["sections"]["train"].values())
@@ -141,3 +146,18 @@ def test_a_section_that_raises_outside_its_figures_is_recorded(model_cache, monk
     r = gpu.bench_gpu(Plan(**{**Plan.tiny().__dict__, "sections": ("sample",)}), "tiny-sdxl")
     assert r["sections"]["sample"] == {"error": "OSError: no such model folder"}
     assert r["errors"] == {"sample": "OSError: no such model folder"} and r["goals"] == {}
+
+
+def test_a_failing_fused_section_is_recorded_and_the_next_one_runs(model_cache, monkeypatch):
+    import torch
+
+    from dcobench.bench import gpu, train
+
+    def too_big(args, model):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9 GiB")
+
+    monkeypatch.setattr(train, "bench_fused", too_big)
+    r = gpu.bench_gpu(Plan(**{**Plan.tiny().__dict__, "sections": ("fused", "memory")}),
+                      "tiny-sdxl")
+    assert r["errors"] == {"fused": "out of memory: CUDA out of memory. Tried to allocate 9 GiB"}
+    assert r["sections"]["memory"]["calls"] and r["skipped"] == []

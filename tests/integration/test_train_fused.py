@@ -1,9 +1,10 @@
 """Fused training (dcobench.train.group): K trainings in one process equal their separate runs.
 
 Tolerances follow from the computation. A group of one member runs the very operations of a
-separate run on the same batch, so it is bit-exact. With K members the frozen matmuls and
-convolutions run on a batch of all members' rows (and DCO reference rows may be shared), which
-reassociates fp32 sums: on the tiny SDXL the first step's gradients agree to ~1e-5 of their norm
+separate run on the same batch (its clip-and-step through multi_adamw is torch's AdamW
+arithmetic), so it is bit-exact. With K members the frozen matmuls and convolutions run on a
+batch of all members' rows, the LoRA deltas of all rows are two batched matmuls (routed_lora),
+and DCO reference rows may be shared, which reassociates fp32 sums: on the tiny SDXL the first step's gradients agree to ~1e-5 of their norm
 (bound: 1e-4). AdamW then maps each gradient element to about lr·sign(g) when |g| ≫ eps, so an
 element whose gradient sits at fp32 rounding level can move by ~lr differently: after 3 steps at
 lr 1e-2 the saved weights agree to ~1e-3 of their norm (bound: 1e-2 per tensor), learned token
@@ -74,10 +75,15 @@ def _first_step_grads_separate(opts):
 def _first_step_grads_fused(options):
     fused = FusedTrainer(options)
     seen = {}
-    for m in fused.members:
-        step = m.optimizer.step
-        m.optimizer.step = lambda *a, m=m, step=step, **k: (seen.__setitem__(m.index, [
-            p.grad.clone() for g in m.optimizer.param_groups for p in g["params"]]), step(*a, **k))
+    step = fused.adam.step  # one AdamW step for every member (multi_adamw)
+
+    def spy(which):
+        for k in which:
+            seen[k] = [p.grad.clone() for g in fused.members[k].optimizer.param_groups
+                       for p in g["params"]]
+        step(which)
+
+    fused.adam.step = spy
     fused.step()
     return [seen[m.index] for m in fused.members]
 
@@ -260,6 +266,7 @@ def test_bf16_group_of_one_is_bit_exact_with_the_separate_trainer(model_cache, d
         trainer.step()
         fused.step()
     (member,) = fused.members
+    assert (0, 0) in fused.adam.flat  # the LoRA group went through the flat clip-and-step
     assert all(p.dtype == torch.float32 for p in member.lora + member.token_rows)
     for a, b in zip(trainer.lora_parameters() + trainer.token_rows,
                     member.lora + member.token_rows, strict=True):
