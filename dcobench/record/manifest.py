@@ -1,14 +1,18 @@
 """What a record says about the run that produced it: the code (git commit), the config (its
 files and their hash), the machine (python, torch, diffusers, CPU, threads) and the wall time
-per rule summed from Snakemake's benchmark files. Torch-free unless torch is already installed,
+per rule summed from Snakemake's benchmark files. The commit and environment the jobs ran in
+come from the run's own job manifests (run_provenance); the writer's are kept beside them,
+since a record may be written later, from another checkout. Torch-free unless torch is already installed,
 in which case only its thread count is read."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import subprocess
+from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
@@ -36,6 +40,28 @@ def git_state() -> dict:
     commit = _git("rev-parse", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None
     return {"commit": commit or "unknown", "dirty": dirty}
+
+
+def run_provenance(results: Path) -> dict:
+    """The commits and job environments recorded in the run's job manifests (every
+    manifest.json under `results` that carries a "git" field), each with its job count, most
+    common first: one commit and one environment for a run made in one sitting; more when it
+    was resumed on other code or another machine. Empty lists for a run with no job manifests."""
+    commits: Counter = Counter()
+    envs: Counter = Counter()
+    for path in sorted(Path(results).rglob("manifest.json")):
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict) or "git" not in manifest:
+            continue
+        commits[str(manifest["git"])] += 1
+        env = manifest.get("environment")
+        if env is not None:
+            envs[json.dumps(env, sort_keys=True)] += 1
+    return {"commits": [{"commit": c, "jobs": n} for c, n in commits.most_common()],
+            "environments": [{"jobs": n, **json.loads(e)} for e, n in envs.most_common()]}
 
 
 def config_hash(files: list[Path]) -> str:

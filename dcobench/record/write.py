@@ -27,7 +27,7 @@ from PIL import Image
 from dcobench.errors import UserError
 
 from .limits import IMAGE_BYTES, MAX_BYTES, MIN_SIDE
-from .manifest import config_hash, environment, git_state, rule_times
+from .manifest import config_hash, environment, git_state, rule_times, run_provenance
 
 CLAIM_COLUMNS = ["claim", "test", "effect", "ci_low", "ci_high", "bound", "verdict",
                  "claim_verdict"]
@@ -144,6 +144,16 @@ def _fill(tmp: Path, results: Path, configs: list[Path], image_budget: int) -> d
             "bench": [b.name for b in bench]}
 
 
+def _run_git(run: dict) -> dict:
+    """The record's "git": the commit most of the run's jobs ran on ("commit"), every commit
+    with its job count ("run_commits"), and the checkout that wrote the record ("writer").
+    A run with no job manifests falls back to the writer's commit."""
+    writer = git_state()
+    commits = run["commits"]
+    return {"commit": commits[0]["commit"] if commits else writer["commit"],
+            "run_commits": commits, "writer": writer}
+
+
 def write_record(results: Path, out: Path, configs: list[Path] | None = None,
                  limit: int = MAX_BYTES, image_budget: int = IMAGE_BYTES) -> Path:
     """Write the record of the finished run `results` (results/<exp>) to `out`, replacing any
@@ -157,12 +167,13 @@ def write_record(results: Path, out: Path, configs: list[Path] | None = None,
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as scratch:
         tmp = Path(scratch) / "record"
         contents = _fill(tmp, results, files, image_budget)
+        run = run_provenance(results)
         manifest = {
             "record_version": 1, "experiment": results.name,
             "written": datetime.now(UTC).isoformat(timespec="seconds"),
-            "git": git_state(), "config_hash": config_hash(files),
+            "git": _run_git(run), "config_hash": config_hash(files),
             "claims": _claims_pointer(results / "tables" / "claims.csv"),
-            "environment": environment(),
+            "environment": environment(), "run_environments": run["environments"],
             "rule_times": rule_times(results / "benchmarks"), **contents}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         check_size(tmp, limit)

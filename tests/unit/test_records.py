@@ -48,6 +48,12 @@ def _finished_run(root: Path) -> Path:
                    ("aggregate.tsv", 0.25)):
         (exp / "benchmarks" / rel).parent.mkdir(parents=True, exist_ok=True)
         (exp / "benchmarks" / rel).write_text(f"s\th:m:s\tmax_rss\n{s}\t0:00:01\t123.4\n")
+    for concept, commit in (("A", "a" * 40), ("B", "a" * 40), ("C", "b" * 40)):  # C: resumed
+        model = exp / "models" / "subject" / concept / "dco"
+        model.mkdir(parents=True)
+        (model / "manifest.json").write_text(json.dumps(
+            {"stage": "train", "git": commit, "environment": {"torch_threads": 1, "cpu": "x"}}))
+    (exp / "tables" / "manifest.json").write_text(json.dumps({"sha256": {}}))  # not a job's
     config = root / "mini.yaml"
     config.write_text("experiment: mini  # where results go\n")
     (exp / "configfiles.json").write_text(json.dumps({"configfiles": [str(config)]}))
@@ -68,7 +74,11 @@ def record(tmp_path, finished) -> Path:
 def test_record_write_is_small_with_manifest(tmp_path, record):
     manifest = read_manifest(record)
     assert manifest["experiment"] == "mini" and len(manifest["config_hash"]) == 64
-    assert set(manifest["git"]) == {"commit", "dirty"}
+    git = manifest["git"]  # the run's commit comes from its job manifests, not the writer's
+    assert git["commit"] == "a" * 40
+    assert git["run_commits"] == [{"commit": "a" * 40, "jobs": 2}, {"commit": "b" * 40, "jobs": 1}]
+    assert set(git["writer"]) == {"commit", "dirty"}
+    assert manifest["run_environments"] == [{"jobs": 3, "torch_threads": 1, "cpu": "x"}]
     env = manifest["environment"]
     assert {"python", "cpu", "torch_threads", "packages"} <= set(env)
     assert {"torch", "diffusers"} <= set(env["packages"])
