@@ -69,17 +69,33 @@ def load_finetuned(base_model: str, model_dir: Path | None = None, precision: st
     """The pretrained pipeline at `precision` (auto: bf16/fp16 on GPU, fp32 on CPU) with the
     LoRA of `model_dir` as the active adapter "theta" and its learned tokens; frozen."""
     from dcobench.io import device as default_device
-    from dcobench.models import adapters, load_sdxl
+    from dcobench.models import load_sdxl
 
     dev = device or default_device()
     pipe = load_sdxl(base_model, device=dev, dtype=autocast_dtype(precision, dev) or torch.float32)
     if model_dir is not None:
-        adapters.load_lora(pipe, model_dir, THETA)
-        pipe.set_adapters([THETA])  # CFG rows of the fine-tuned model run the active adapter
-        load_tokens(pipe, model_dir)
+        attach_model(pipe, model_dir)
+    freeze(pipe)
+    return pipe
+
+
+def attach_model(pipe, model_dir: Path) -> list[str]:
+    """Put the LoRA of `model_dir` on a loaded base pipeline as the active adapter "theta" and
+    load its learned tokens; returns the tokens. `load_finetuned` and a grouped sampling job
+    (dcobench.sample.group, which takes them off again) load a model by these same calls."""
+    from dcobench.models import adapters
+
+    adapters.load_lora(pipe, model_dir, THETA)
+    pipe.set_adapters([THETA])  # CFG rows of the fine-tuned model run the active adapter
+    tokens = load_tokens(pipe, model_dir)
+    freeze(pipe)
+    return tokens
+
+
+def freeze(pipe) -> None:
+    """No gradients anywhere: sampling and scoring only read the weights."""
     for module in (pipe.unet, pipe.text_encoder, pipe.text_encoder_2, pipe.vae):
         module.requires_grad_(False)
-    return pipe
 
 
 def unet_eps(unet, x_t: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor,

@@ -116,11 +116,16 @@ def sample_grid(opts: SampleOptions, chunk: tuple[int, int] | None = None) -> li
     uninterrupted run. `chunk` = (i, n): only the images of prompt block i of n (`chunk_prompts`),
     into the same folders, without index.csv or manifest (`join_grid` writes them).
     """
+    return sample_loaded(load_model(opts), opts, chunk)
+
+
+def sample_loaded(pipe, opts: SampleOptions, chunk: tuple[int, int] | None = None) -> list[Path]:
+    """`sample_grid` on a pipeline that already holds `opts`' model (base + LoRA + tokens):
+    a grouped job (dcobench.sample.group) loads the base once and samples every member here."""
     filled, slots = _slots(opts)
     if chunk is not None:
         mine = {p.index for p in chunk_prompts(filled, *chunk)}
         slots = [slot for slot in slots if slot[0].index in mine]
-    pipe = load_model(opts)
     folders = []
     with StopSignals() as stop:
         for guide in opts.guides:
