@@ -33,8 +33,9 @@ JUSTIFIED = {
     "Shell command directly uses variable DATA from outside of the rule":
         "world_concepts' --out: data.root, the prefix of every output of the job",
     "No log directive defined":
-        "train_member (local) only hard-links a fused group's finished member folder into place; "
-        "its train log is the group job's, and snakemake's own log records the link step",
+        "train_member, sample_member, score_member(_pretrained) (local) only write a member's "
+        "marker or hard-link a group job's finished member folder into place; the member's log "
+        "is the group job's, and snakemake's own log records the step",
 }
 LINT = re.compile(r"^ {4}\* (.+?):?$")
 

@@ -53,6 +53,18 @@ class Plan:
         if item not in items:
             items.append(item)
 
+    def sample_groups(self) -> dict[tuple[str, str], list[str]]:
+        """(kind, concept) -> the model folders sampled and scored for it, as variant names in
+        name order ("pretrained" among them when the plan samples the pretrained model): the
+        members of its grouped sample and score jobs (config sample.group_size / score.group_size:
+        concept). A group depends on its own concept only, so adding a concept adds its own."""
+        groups: dict[tuple[str, str], set[str]] = {}
+        for kind, concept, variant in self.evaluated:
+            groups.setdefault((kind, concept), set()).add(variant)
+        for kind, concept in self.pretrained:
+            groups.setdefault((kind, concept), set()).add(PRETRAINED)
+        return {key: sorted(names) for key, names in sorted(groups.items())}
+
     def membership(self) -> dict[str, dict[str, list]]:
         """Which scored cells belong to which experiment, JSON-able for `dcobench aggregate`:
         name -> {evaluated, pretrained, merges}; experiments that score nothing are left out."""

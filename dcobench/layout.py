@@ -116,6 +116,16 @@ class Layout:
         """The folder of a model's sampling chunk markers (`chunk_file(<i>of<n>)`)."""
         return self._at("chunks", "samples", kind, concept, variant, *files)
 
+    def sample_group_chunks(self, kind: str, concept: str, group: str, *files: str) -> str:
+        """The chunk markers of a grouped sampling job (sample.group_size), before sample_member
+        writes each member's own."""
+        return self._at("chunks", "samples", kind, concept, ".groups", group, *files)
+
+    def score_group_dir(self, kind: str, concept: str, group: str, *files: str) -> str:
+        """Where a grouped scoring job (score.group_size) writes its members' tables and its
+        done.json, before score_member publishes each member's folder."""
+        return self._at("scores", kind, concept, ".groups", group, *files)
+
     def merge_chunks(self, subject: str, style: str, merge: str, *files: str) -> str:
         return self._at("chunks", "merges", pair(subject, style), merge, *files)
 

@@ -11,7 +11,8 @@ from dcobench import launch
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "slurm"
 GPU_RULES = {"priors", "train", "sample", "sample_pretrained", "sample_merge", "score",
-             "score_pretrained", "score_merge", "merge", "noise_distance_run"}
+             "score_pretrained", "score_merge", "merge", "noise_distance_run", "sample_group",
+             "score_group"}
 
 
 def _rules():

@@ -260,6 +260,69 @@ def model_flag_of(w, input):
     return f"--model {folder(input.lora)}"
 
 
+# used by sample.smk and score.smk: a concept's models sampled / scored in one job
+# (sample.group_size / score.group_size: concept; see sample.smk)
+
+SAMPLE_GROUPED = config["sample"].get("group_size", 1) != 1
+SCORE_GROUPED = config["score"].get("group_size", 1) != 1
+# (kind, concept) -> its group's name: the sampled variants (+ "pretrained"), "+"-joined
+SAMPLE_GROUPS = {key: GROUP_SEP.join(names) for key, names in PLAN.sample_groups().items()}
+SAMPLED = sorted({v for names in PLAN.sample_groups().values() for v in names})
+
+
+def sample_group_of(kind, concept):
+    """The group name holding (kind, concept)'s sampled models."""
+    try:
+        return SAMPLE_GROUPS[(kind, concept)]
+    except KeyError:
+        raise ValueError(
+            f"{kind} {concept} is sampled by no group of the selected experiments"
+        ) from None
+
+
+def group_members(w):
+    """The variants of the job's group (its {group} wildcard)."""
+    return w.group.split(GROUP_SEP)
+
+
+def member_guides(variant):
+    return ["cfg"] if variant == "pretrained" else GUIDES
+
+
+def sample_group_inputs(w):
+    """What every member's own sampling job reads: the concept, and each trained member's LoRA
+    and manifest (the pretrained member: the base model's record and the prepared concept)."""
+    inputs = {
+        "concept": concept_yaml(w.concept),
+        "prepared": prepared(w.concept),
+        "base": model_json("base"),
+    }
+    for v in group_members(w):
+        if v != "pretrained":
+            inputs[f"lora_{v}"] = model_dir(w.kind, w.concept, v, LORA)
+            inputs[f"manifest_{v}"] = model_dir(w.kind, w.concept, v, "manifest.json")
+    return inputs
+
+
+def sample_members_of(w):
+    """--members: each member's LoRA folder (none: the pretrained model), sample folder and
+    options, as its own `sample` / `sample_pretrained` job passes them."""
+    members = [
+        {
+            "model": None if v == "pretrained" else model_dir(w.kind, w.concept, v),
+            "out": L.samples_dir(w.kind, w.concept, v),
+            "options": dcfg.sample_options(config, member_guides(v), w.kind),
+        }
+        for v in group_members(w)
+    ]
+    return opts(members)
+
+
+def sample_group_marker_of(w):
+    group = sample_group_of(w.kind, w.concept)
+    return L.sample_group_chunks(w.kind, w.concept, group, chunk_file(w.chunk))
+
+
 # used by train.smk: fused training groups (train.group_size; see train.smk)
 
 GROUP_SIZE = config["train"].get("group_size", 1)
@@ -424,6 +487,46 @@ def score_meta_of(w):
 
 def pretrained_meta_of(w):
     return score_meta(w.kind, w.concept, "pretrained")
+
+
+def score_group_inputs(w):
+    """Every member's index.csv (its guides), the concept, the scorers' records."""
+    samples = [
+        L.samples_index(w.kind, w.concept, v, g) for v in group_members(w) for g in member_guides(v)
+    ]
+    return {
+        "samples": samples,
+        "concept": concept_yaml(w.concept),
+        "models": scorer_jsons_of(w),
+    }
+
+
+def score_members_of(w):
+    """--members: each member's sample folders, staged table folder and meta columns."""
+    members = [
+        {
+            "samples": [folder(L.samples_index(w.kind, w.concept, v, g)) for g in member_guides(v)],
+            "out": L.score_group_dir(w.kind, w.concept, w.group, v),
+            "meta": {"exp": EXP, "group": w.kind, "concept": w.concept, "variant": v},
+        }
+        for v in group_members(w)
+    ]
+    return opts(members)
+
+
+def score_group_marker_of(w):
+    group = sample_group_of(w.kind, w.concept)
+    return L.score_group_dir(w.kind, w.concept, group, "done.json")
+
+
+def score_staged_of(w):
+    group = sample_group_of(w.kind, w.concept)
+    return L.score_group_dir(w.kind, w.concept, group, w.variant)
+
+
+def score_staged_pretrained_of(w):
+    group = sample_group_of(w.kind, w.concept)
+    return L.score_group_dir(w.kind, w.concept, group, "pretrained")
 
 
 def merge_meta_of(w):

@@ -126,3 +126,50 @@ use rule sample_join as sample_join_merge with:
         out=merge_samples_dir_of,
         options=opts(dcfg.sample_options(config, MERGE_GUIDES, "merge")),
         base=job_model("base"),
+
+
+# sample.group_size: concept: one `sample_group` job per (kind, concept, chunk) samples every
+# model of the concept (its sampled variants, and the pretrained model, CFG only, where the
+# experiments sample it) with the base pipeline loaded once (dcobench/sample/group.py: each
+# member's LoRA and learned token are put on, sampled, taken off; the base is checked restored).
+# It writes each member's images into the member's own folders and a marker under
+# chunks/samples/{kind}/{concept}/.groups/{group}/; the local `sample_member` then writes each
+# member's chunk marker, so sample_join and everything downstream are as with group_size 1.
+# A group is named by its members ("db+dbpp+dco+pretrained"): adding a concept adds only its own
+# jobs, adding a variant resamples its concept's group (its members' written images are kept).
+# Merged LoRAs are sampled per model (sample_merge).
+if SAMPLE_GROUPED:
+
+    localrules:
+        sample_member,  # the member's chunk marker: no model load
+
+    rule sample_group:
+        input:
+            unpack(sample_group_inputs),
+        output:
+            L.sample_group_chunks("{kind}", "{concept}", "{group}", chunk_file("{chunk}")),
+        log:
+            L.log("sample", "{kind}", "{concept}", "{group}", "{chunk}"),
+        benchmark:
+            L.benchmark("sample_group", "{kind}", "{concept}", "{group}", "{chunk}")
+        wildcard_constraints:
+            group="[a-z0-9_]+(?:\\+[a-z0-9_]+)*",
+        params:
+            members=sample_members_of,
+            concepts=concept_flag_of,
+            base=job_model("base"),
+        shell:
+            "exec {PY} -m dcobench sample --members {params.members} {params.concepts} "
+            "--base-model {params.base} --chunk {wildcards.chunk} --done {output} > {log} 2>&1"
+
+    rule sample_member:
+        input:
+            sample_group_marker_of,
+        output:
+            L.sample_chunks("{kind}", "{concept}", "{variant}", chunk_file("{chunk}")),
+        wildcard_constraints:
+            variant=variant_regex(SAMPLED),
+        shell:  # the marker `sample --chunk --done` writes: the chunk's name
+            "printf '%s\\n' {wildcards.chunk} > {output}"
+
+    ruleorder: sample_member > sample_pretrained > sample

@@ -72,3 +72,60 @@ use rule score as score_merge with:
         models=opts(scorer_models(config["score"]["metrics"]["merge"])),
         concepts=pair_flags_of,
         meta=merge_meta_of,
+
+
+# score.group_size: concept: one `score_group` job per (kind, concept) scores every member of
+# the concept's sampling group (sample.smk) with the embedders loaded once; each member's tables
+# and manifest are written as its own `score` job writes them, staged under
+# scores/{kind}/{concept}/.groups/{group}/{variant}/, and the local `score_member` publishes
+# each member's folder (hard links, dcobench.train.variants) where `score` writes it.
+if SCORE_GROUPED:
+
+    localrules:
+        score_member,  # links a member's tables into place: no model load
+        score_member_pretrained,
+
+    rule score_group:
+        input:
+            unpack(score_group_inputs),
+        output:
+            L.score_group_dir("{kind}", "{concept}", "{group}", "done.json"),
+        log:
+            L.log("score", "{kind}", "{concept}", "{group}"),
+        benchmark:
+            L.benchmark("score_group", "{kind}", "{concept}", "{group}")
+        wildcard_constraints:
+            group="[a-z0-9_]+(?:\\+[a-z0-9_]+)*",
+        params:
+            members=score_members_of,
+            metrics=metrics_of,
+            models=scorer_models_of,
+            concepts=concept_flag_of,
+        shell:
+            "exec {PY} -m dcobench score --members {params.members} "
+            "--metrics {params.metrics} --models {params.models} {params.concepts} "
+            "--batch-size {config[score][batch_size]} --cache-dir {SCORE_CACHE} "
+            "--done {output} > {log} 2>&1"
+
+    rule score_member:
+        input:
+            score_group_marker_of,
+        output:
+            [L.scores("{kind}", "{concept}", "{variant}", g) for g in GUIDES],
+        wildcard_constraints:
+            variant=variant_regex([v for v in SAMPLED if v != "pretrained"]),
+        params:
+            staged=score_staged_of,
+            out=output_folder_of,
+        shell:  # a stdlib-only module: no torch import
+            "exec {PY} -m dcobench.train.variants {params.staged} {params.out}"
+
+    use rule score_member as score_member_pretrained with:
+        output:
+            L.scores("{kind}", "{concept}", "pretrained", "cfg"),
+        params:
+            staged=score_staged_pretrained_of,
+            out=output_folder_of,
+
+    ruleorder: score_member > score
+    ruleorder: score_member_pretrained > score_pretrained > score
