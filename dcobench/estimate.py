@@ -115,14 +115,21 @@ def estimate(config: dict, costs: Costs) -> dict[str, RuleEstimate]:
     for _ in classes:
         rule("priors").add(p["count"] * p["steps"] * 2 * fwd_h)
     chunks = s.get("chunks") or {}
-    for kind, c, _ in plan.evaluated:
-        n = int(chunks.get(kind, 1))
-        rows = sample_rows(config, kind, setup.concepts[c].live, s["guides"])
-        rule("sample").add(rows * fwd_h / n, n)
-    for kind, c in plan.pretrained:
-        n = int(chunks.get(kind, 1))
-        rows = sample_rows(config, kind, setup.concepts[c].live, ["cfg"])
-        rule("sample_pretrained").add(rows * fwd_h / n, n)
+    if s.get("group_size", 1) == "concept":  # one job per (kind, concept, chunk): every model
+        for (kind, c), members in plan.sample_groups().items():
+            n = int(chunks.get(kind, 1))
+            rows = sum(sample_rows(config, kind, setup.concepts[c].live,
+                                   ["cfg"] if v == "pretrained" else s["guides"]) for v in members)
+            rule("sample_group").add(rows * fwd_h / n, n)
+    else:
+        for kind, c, _ in plan.evaluated:
+            n = int(chunks.get(kind, 1))
+            rows = sample_rows(config, kind, setup.concepts[c].live, s["guides"])
+            rule("sample").add(rows * fwd_h / n, n)
+        for kind, c in plan.pretrained:
+            n = int(chunks.get(kind, 1))
+            rows = sample_rows(config, kind, setup.concepts[c].live, ["cfg"])
+            rule("sample_pretrained").add(rows * fwd_h / n, n)
     for _ in plan.merges:
         n = int(chunks.get("merge", 1))
         rows = sample_rows(config, "merge", False, config["merge"]["guides"])

@@ -359,8 +359,10 @@ def rule_breakdown(config: dict) -> dict[str, dict]:
         "noise_distance_run": _noise_distance(base, rank, nd_batch, tres,
                                               VAE_ENCODE_CHUNK),
     }
+    out["sample_group"] = dict(out["sample"])  # one member at a time: the largest, RG with a LoRA
     score = _scoring(config["models"], section(config, "score")["batch_size"])
-    out.update(score=score, score_merge=dict(score), score_pretrained=dict(score))
+    out.update(score=score, score_merge=dict(score), score_pretrained=dict(score),
+               score_group=dict(score))
     for v in out.values():
         v["overhead"] = CUDA_OVERHEAD
     return out
@@ -490,7 +492,7 @@ def predict_host_peaks(config: dict) -> dict[str, int]:
     out = {"priors": weights[sdt], "train": weights[torch.float32], "sample": weights[sdt],
            "sample_pretrained": weights[sdt], "sample_merge": weights[sdt], "merge": weights[sdt],
            "noise_distance_run": weights[torch.float32], "score": score, "score_merge": score,
-           "score_pretrained": score}
+           "score_pretrained": score, "sample_group": weights[sdt], "score_group": score}
     return {rule: HOST_BASE + w for rule, w in out.items()}
 
 

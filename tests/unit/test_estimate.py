@@ -68,3 +68,18 @@ def test_estimate_command_prints_every_gpu_rule():
     assert out.returncode == 0, out.stderr
     for rule in ("train", "priors", "sample", "sample_merge", "noise_distance_run", "total"):
         assert f"\n  {rule} " in out.stdout
+
+
+def test_grouped_sampling_counts_one_job_per_concept_and_chunk_and_the_same_hours(paper):
+    """sample.group_size concept: the same UNet rows, in one sample_group job per (kind,
+    concept, chunk), each as long as its members' jobs together (what the time limit sees)."""
+    costs = estimate.load_costs(Path("/nonexistent"))
+    cfg = {**paper, "experiments": ["fig5"]}
+    single = estimate.estimate(cfg, costs)
+    grouped = estimate.estimate({**cfg, "sample": {**cfg["sample"], "group_size": "concept"}}, costs)
+    assert "sample" not in grouped and "sample_pretrained" not in grouped
+    per_model = sum(single[r].hours for r in ("sample", "sample_pretrained") if r in single)
+    assert grouped["sample_group"].hours == pytest.approx(per_model)
+    assert grouped["sample_group"].jobs < sum(single[r].jobs for r in ("sample", "sample_pretrained")
+                                              if r in single)
+    assert grouped["sample_group"].max_job_hours > single["sample"].max_job_hours
