@@ -45,3 +45,18 @@ def test_pretrained_flag_per_experiment_and_reserved_variant_name():
     cfg["train"]["variant_defs"]["pretrained"] = {"objective": "db"}
     with pytest.raises(ConfigError, match="'pretrained' is reserved"):
         load_setup(cfg)
+
+
+def test_sample_groups_hold_each_concepts_sampled_models_with_the_pretrained_one():
+    """The members of a concept's grouped sample / score job (sample.group_size: concept): its
+    evaluated variants and, where sampled, the pretrained model; nothing of another concept."""
+    cfg = copy.deepcopy(PAPER)
+    cfg["experiments"] = ["fig1", "fig8b"]
+    plan = load_setup(cfg).plan
+    groups = plan.sample_groups()
+    assert set(groups) == {(k, c) for k, c, _ in plan.evaluated} | set(plan.pretrained)
+    for (kind, concept), members in groups.items():
+        assert members == sorted(members)
+        assert set(members) - {"pretrained"} == {v for k, c, v in plan.evaluated
+                                                 if (k, c) == (kind, concept)}
+        assert ("pretrained" in members) == ((kind, concept) in plan.pretrained)

@@ -136,8 +136,10 @@ use rule sample_join as sample_join_merge with:
 # chunks/samples/{kind}/{concept}/.groups/{group}/; the local `sample_member` then writes each
 # member's chunk marker, so sample_join and everything downstream are as with group_size 1.
 # A group is named by its members ("db+dbpp+dco+pretrained"): adding a concept adds only its own
-# jobs, adding a variant resamples its concept's group (its members' written images are kept).
-# Merged LoRAs are sampled per model (sample_merge).
+# jobs; adding a variant, or retraining one member, reruns its concept's group job, which skips
+# the images already written (as a rerun of `sample` does) and rewrites every member's marker.
+# Merged LoRAs are sampled per model (sample_merge). config/paper.yaml keeps 1: a group's chunk
+# would run as long as all its members' chunks together (`dcobench estimate` counts it so).
 if SAMPLE_GROUPED:
 
     localrules:

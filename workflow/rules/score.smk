@@ -78,7 +78,9 @@ use rule score as score_merge with:
 # the concept's sampling group (sample.smk) with the embedders loaded once; each member's tables
 # and manifest are written as its own `score` job writes them, staged under
 # scores/{kind}/{concept}/.groups/{group}/{variant}/, and the local `score_member` publishes
-# each member's folder (hard links, dcobench.train.variants) where `score` writes it.
+# each member's folder (hard links, dcobench.train.variants) where `score` writes it. A changed
+# member rescores its concept's group (the others' embeddings come from SCORE_CACHE); a member's
+# manifest counts the embedder calls made for it (references embedded once, for the first).
 if SCORE_GROUPED:
 
     localrules:
