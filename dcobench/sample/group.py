@@ -21,6 +21,7 @@ import torch
 from dcobench.models import text
 from dcobench.models.finetuned import attach_model
 from dcobench.sample.grid import load_model, sample_loaded
+from dcobench.signals import Interrupted, StopSignals
 from dcobench.spec.sample import SampleOptions
 
 SHARED = ("base_model", "mixed_precision", "channels_last")  # what the one loaded base fixes
@@ -110,22 +111,24 @@ def check_members(members: list[SampleOptions]) -> None:
         raise ValueError("two members of a sampling group write the same folder")
 
 
-def sample_group(members: list[SampleOptions], chunk: tuple[int, int] | None = None,
-                 on_member=None) -> list[Path]:
+def sample_group(members: list[SampleOptions], chunk: tuple[int, int] | None = None) -> list[Path]:
     """Sample each member's grid (or its `chunk`) with one loaded base; returns the guide
-    folders. `on_member(opts)` runs after each member is written. Written images are skipped
-    (resumable), as in `sample_grid`; a stop signal stops in the member being sampled."""
+    folders. Written images are skipped (resumable), as in `sample_grid`; SIGTERM / SIGUSR1
+    stop after the current batch (or before the next member) with `Interrupted`, and a rerun
+    resumes."""
     check_members(members)
-    pipe = load_model(replace(members[0], model_dir=None, guides=("cfg",)))  # the base alone
-    base = BaseState(pipe)
     folders = []
-    for opts in members:
-        if opts.model_dir is not None:
-            attach_model(pipe, opts.model_dir)
-        try:
-            folders += sample_loaded(pipe, opts, chunk)
-        finally:
-            base.restore(pipe)
-        if on_member is not None:
-            on_member(opts)
+    with StopSignals() as stop:  # between members; `sample_loaded` polls its own while sampling
+        pipe = load_model(replace(members[0], model_dir=None, guides=("cfg",)))  # the base alone
+        base = BaseState(pipe)
+        for opts in members:
+            if stop.requested:
+                raise Interrupted(f"sampling group stopped by {stop.name()} before "
+                                  f"{opts.out_dir}; rerun to resume")
+            if opts.model_dir is not None:
+                attach_model(pipe, opts.model_dir)
+            try:
+                folders += sample_loaded(pipe, opts, chunk)
+            finally:
+                base.restore(pipe)
     return folders

@@ -153,3 +153,41 @@ def test_grouped_scoring_writes_the_per_model_tables(sampled, demo_root, tmp_pat
         for key in ("stage", "options", "samples", "model_ids", "sha256"):
             assert a[key] == b[key], (name, key)
         assert a["forward_calls"].keys() == b["forward_calls"].keys()
+
+
+def test_sigterm_mid_group_then_rerun_equals_uninterrupted(models, demo_root, tmp_path):
+    """A grouped job stopped by SLURM's SIGTERM exits 143 with the finished batches written;
+    its rerun skips them and ends with the uninterrupted group's images, byte for byte."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = {**OPTIONS, "steps": 6, "batch_size": 1}  # 10 batches: time to stop mid-group
+    members = {}
+    for run in ("whole", "stopped"):
+        members[run] = _members(models, tmp_path / run)
+        for m in members[run]:
+            m["options"] = {**slow, "guides": m["options"]["guides"]}
+    concept = ["--subject", str(demo_root / "toy_robot"), "--base-model", "tiny-sdxl"]
+    assert main(["sample", "--members", json.dumps(members["whole"]), *concept]) == 0
+    cmd = [sys.executable, "-m", "dcobench", "sample", "--members",
+           json.dumps(members["stopped"]), *concept]
+    proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "stopped").glob("*/*/p*.png")):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no image after 300 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-3000:]
+    written = list((tmp_path / "stopped").rglob("p*.png"))
+    assert 0 < len(written) < 10
+    assert main(["sample", "--members", json.dumps(members["stopped"]), *concept]) == 0
+    whole = sorted(p.relative_to(tmp_path / "whole") for p in (tmp_path / "whole").rglob("*.png"))
+    assert len(whole) == 10
+    for name in whole:
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "stopped" / name).read_bytes()
