@@ -44,12 +44,16 @@ def git_state() -> dict:
 
 def run_provenance(results: Path) -> dict:
     """The commits and job environments recorded in the run's job manifests (every
-    manifest.json under `results` that carries a "git" field), each with its job count, most
+    manifest.json under `results` that carries a "git" field, staged copies in hidden folders
+    such as a group's .groups/ left out), each with its job count, most
     common first: one commit and one environment for a run made in one sitting; more when it
     was resumed on other code or another machine. Empty lists for a run with no job manifests."""
     commits: Counter = Counter()
     envs: Counter = Counter()
-    for path in sorted(Path(results).rglob("manifest.json")):
+    results = Path(results)
+    for path in sorted(results.rglob("manifest.json")):
+        if any(part.startswith(".") for part in path.relative_to(results).parts):
+            continue  # a group's staged copy (.groups/...): the published member counts once
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -54,6 +54,9 @@ def _finished_run(root: Path) -> Path:
         (model / "manifest.json").write_text(json.dumps(
             {"stage": "train", "git": commit, "environment": {"torch_threads": 1, "cpu": "x"}}))
     (exp / "tables" / "manifest.json").write_text(json.dumps({"sha256": {}}))  # not a job's
+    staged = exp / "models" / "subject" / "A" / ".groups" / "db+dco" / "dco"  # published above
+    staged.mkdir(parents=True)
+    (staged / "manifest.json").write_text(json.dumps({"stage": "train", "git": "a" * 40}))
     config = root / "mini.yaml"
     config.write_text("experiment: mini  # where results go\n")
     (exp / "configfiles.json").write_text(json.dumps({"configfiles": [str(config)]}))
