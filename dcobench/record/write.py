@@ -38,14 +38,17 @@ class RecordError(UserError):
 
 
 def _configs(results: Path, configs: list[Path] | None) -> list[Path]:
-    """The config files: as given, else those results/<exp>/configfiles.json names."""
+    """The config files: as given, else those results/<exp>/configfiles.json names. Its
+    relative names are the run's working directory's, the folder that holds results/<exp>
+    (not the writer's: a record of another checkout's run reads that checkout's config)."""
     if configs:
         files = [Path(c) for c in configs]
     else:
         named = results / "configfiles.json"
         if not named.exists():
             raise RecordError(f"{named} not found: pass the run's config files with --config")
-        files = [Path(c) for c in json.loads(named.read_text(encoding="utf-8"))["configfiles"]]
+        workdir = results.resolve().parents[1]
+        files = [workdir / c for c in json.loads(named.read_text(encoding="utf-8"))["configfiles"]]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise RecordError(f"config file(s) not found: {', '.join(missing)}")

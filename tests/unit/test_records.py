@@ -175,3 +175,19 @@ def test_report_rebuilds_from_the_record_alone(tmp_path, finished):
     assert "from the record" in text  # the stored grid
     assert text.count('src="data:image/png;base64,') == 2  # the Pareto figure and the grid
     assert before == {p: p.read_bytes() for p in record.rglob("*") if p.is_file()}  # read only
+
+
+def test_record_reads_the_runs_own_config_not_the_writers(tmp_path, finished, monkeypatch):
+    """configfiles.json names config files relative to the run's working directory (the folder
+    holding results/<exp>); a record written from elsewhere copies and hashes those files."""
+    run = tmp_path / "checkout"
+    shutil.copytree(finished.parents[1], run)
+    (run / "results" / "mini" / "configfiles.json").write_text(
+        json.dumps({"configfiles": ["mini.yaml"]}))
+    (run / "mini.yaml").write_text("experiment: mini  # the run's own\n")
+    elsewhere = tmp_path / "writer"
+    elsewhere.mkdir()
+    (elsewhere / "mini.yaml").write_text("experiment: mini  # the writer's, edited since\n")
+    monkeypatch.chdir(elsewhere)
+    record = write_record(run / "results" / "mini", tmp_path / "rec")
+    assert (record / "config" / "mini.yaml").read_text() == "experiment: mini  # the run's own\n"
