@@ -23,6 +23,7 @@ from dcobench.modelspec import check_models
 from dcobench.registry import Registry, unknown_name_message
 from dcobench.sample.guides import Guide
 from dcobench.score.metrics import SCORERS
+from dcobench.spec.merge import MergeOptions
 from dcobench.spec.options import from_config
 from dcobench.spec.priors import PriorOptions
 from dcobench.spec.sample import SampleOptions
@@ -325,6 +326,13 @@ def prior_key(class_noun: str, settings: dict) -> str:
 def prior_options(config: dict) -> dict:
     """PriorOptions fields: every option with a config key (their hash names the prior folder)."""
     return from_config(PriorOptions, config)
+
+
+def merge_options(config: dict) -> dict:
+    """MergeOptions fields rule `merge` passes: every option with a config key that the config
+    sets (merge.rank, merge.density, merge.ziplora: no schema default, so one left out is not
+    passed and the library's default applies) and the global seed."""
+    return from_config(MergeOptions, config)
 
 
 def sample_options(config: dict, guides: list[str], group: str | None = None) -> dict:

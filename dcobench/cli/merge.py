@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 from dcobench.cli import add_options_argument, build_options
+from dcobench.spec.merge import MergeOptions, ZipLoraOptions
+from dcobench.spec.options import help_text
 
 
 def add_arguments(parser) -> None:
@@ -19,12 +21,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--style", help="style concept folder (ziplora: images, captions)")
     parser.add_argument("--base-model", help="SDXL preset, local folder or hub id (ziplora)")
     parser.add_argument("--out", required=True, help="output folder")
-    add_options_argument(parser)
+    add_options_argument(parser, MergeOptions)
+    parser.epilog += f"\n\noptions.ziplora fields (ZipLoraOptions):\n{help_text(ZipLoraOptions)}"
 
 
 def run(args) -> None:
     from dcobench.io import staging_dir, write_manifest
-    from dcobench.merge.lora import MergeOptions, read_lora, write_lora
+    from dcobench.merge.lora import read_lora, write_lora
     from dcobench.merge.registry import MERGERS
     from dcobench.merge.ziplora import write_extras
     from dcobench.models.text import EMBEDS_NAME

@@ -20,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from dcobench.io import verify_file
+from dcobench.spec.merge import MergeOptions  # declared there; callers may import it here
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 # diffusers writes lora.down / lora.up (kohya-like); peft writes lora_A / lora_B
@@ -44,30 +45,6 @@ class Lora:
     def delta(self, layer: str) -> torch.Tensor:
         """Dense ΔW of one layer in fp32: (out, in)."""
         return self.scale * self.B[layer].float() @ self.A[layer].float()
-
-
-@dataclass(frozen=True)
-class MergeOptions:
-    """How to merge; the `merge:` config section (see config.yaml) plus the concept folders."""
-
-    weights: tuple[float, float] = (1.0, 1.0)  # λ_subject, λ_style (ignored by ziplora)
-    rank: int | None = None  # svd / ties_svd / dare output rank; None = r1 + r2 (svd: exact)
-    density: float = 0.5  # ties_svd / dare: fraction of ΔW entries kept
-    seed: int = 0  # dare's drop mask, ziplora's noise
-    ziplora: dict | None = None  # ZipLoraOptions fields (steps, lr, penalty, ...)
-    subject_dir: Path | None = None  # concept folders: ziplora's images and captions
-    style_dir: Path | None = None
-    subject_model: Path | None = None  # trained LoRA folders: ziplora loads their tokens
-    style_model: Path | None = None
-    base_model: str = "tiny-sdxl"
-
-    def __post_init__(self) -> None:
-        if len(self.weights) != 2:
-            raise ValueError(f"weights must be (λ_subject, λ_style), got {self.weights!r}")
-        if not 0.0 < self.density <= 1.0:
-            raise ValueError(f"density must be in (0, 1], got {self.density}")
-        if self.rank is not None and self.rank < 1:
-            raise ValueError(f"rank must be >= 1 or null, got {self.rank}")
 
 
 def read_lora(folder: Path) -> Lora:

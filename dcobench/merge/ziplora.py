@@ -19,38 +19,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from dcobench.merge.lora import Lora, MergeOptions, from_factors, layer_factors, layer_shapes
+from dcobench.spec.merge import SIMILARITIES, ZipLoraOptions  # noqa: F401 (declared there)
 
 log = logging.getLogger(__name__)
-
-
-SIMILARITIES = ("mean_abs", "dot", "cosine")
-
-
-@dataclass(frozen=True)
-class ZipLoraOptions:
-    """Merger training; the `merge.ziplora:` config section."""
-
-    steps: int = 100  # paper: ≤ 100
-    lr: float = 1e-3  # Adam lr of the mergers (config/paper.yaml: why; the public 5e-5 barely moves them)
-    penalty: float = 0.01  # λ of the merger-similarity penalty (public code's default)
-    similarity: str = "mean_abs"  # mean_abs (public code) | dot (|m_s · m_t|) | cosine
-    resolution: int = 1024  # training images' resolution in pixels
-    batch_size: int = 1  # images per concept per step
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.similarity not in SIMILARITIES:
-            raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)}, "
-                             f"got {self.similarity!r}")
-        if self.steps < 1 or self.lr <= 0 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be >= 1 and lr > 0")
 
 
 class ZipLora(torch.nn.Module):

@@ -44,8 +44,8 @@ def option(default=MISSING, *, help: str, schema: dict | None = None, config: st
     path the rule fills in); `per_kind`: the config (and a variant) may give {subject: .., style:
     ..}; `variant`: a training variant may override it; `required`: the config must set it (the
     field's default serves library callers only); `config_default`: the config's default where it
-    differs from the library's (e.g. per kind), or UNSET: the config may leave it out and the
-    schema fills nothing in; `omit_default`: a rule passes it only when its
+    differs from the library's (e.g. per kind), or UNSET: the config may leave it out, the
+    schema fills nothing in and a rule passes nothing (the library's default applies); `omit_default`: a rule passes it only when its
     value differs from the default, so adding an option leaves every finished job's params, and
     so the job, as they were (Snakemake reruns a job whose params change)."""
     meta = {"help": help, "schema": dict(schema or {}), "config": config, "per_kind": per_kind,
@@ -156,9 +156,13 @@ def _lookup(config: dict, key: str, default):
     node = config
     *parents, leaf = key.split(".")
     for part in parents:
+        if part not in node and default is UNSET:
+            return UNSET  # a section the config leaves out: none of its UNSET options is set
         node = node[part]
     if leaf in node:
         return node[leaf]
+    if default is UNSET:
+        return UNSET
     if default is MISSING:
         raise KeyError(f"config key {key} is not set (and has no default)")
     return default
@@ -166,13 +170,14 @@ def _lookup(config: dict, key: str, default):
 
 def from_config(cls, config: dict, kind: str | None = None, overrides: dict | None = None) -> dict:
     """The option values a rule passes for one job on a concept of `kind`: each config option's
-    value (its default where the config leaves it out; per-kind values for `kind`), then the
-    variant's `overrides`."""
+    value (its default where the config leaves it out, nothing for an UNSET one; per-kind
+    values for `kind`), then the variant's `overrides`."""
     opts = {}
     for f, key in config_fields(cls):
-        default = config_default(f)
-        default = to_json(library_default(f)) if default is UNSET else default
-        value = copy.deepcopy(_lookup(config, key, default))
+        value = _lookup(config, key, config_default(f))
+        if value is UNSET:
+            continue  # left out, no config default: the dataclass fills in the library's
+        value = copy.deepcopy(value)
         opts[f.name] = per_kind(value, kind) if spec(f)["per_kind"] else value
     per = {f.name for f in options(cls) if spec(f)["per_kind"]}
     for name, value in (overrides or {}).items():
@@ -195,7 +200,7 @@ _OPS = {"minimum": (">=", lambda v, b: v >= b), "exclusiveMinimum": (">", lambda
 def value_problem(schema: dict, value) -> str | None:
     """What is wrong with `value` against the bounds of `schema` (None: nothing). Checks what a
     library caller can get wrong beyond types: null, finiteness, bounds, enum, multipleOf, item
-    count and items."""
+    count (min and max) and items."""
     if value is None:
         types = schema.get("type")
         if types is None and "enum" not in schema:
@@ -216,6 +221,8 @@ def value_problem(schema: dict, value) -> str | None:
     if isinstance(value, tuple | list):
         if len(value) < schema.get("minItems", 0):
             return f"must have at least {schema['minItems']} item(s), got {list(value)}"
+        if len(value) > schema.get("maxItems", len(value)):
+            return f"must have at most {schema['maxItems']} item(s), got {list(value)}"
         for item in value:
             if problem := value_problem(schema.get("items") or {}, item):
                 return f"item {problem}"

@@ -1,7 +1,9 @@
 """The config's JSON schema: workflow/schemas/config.schema.yaml (shapes of the sections that have
 no options dataclass yet) with every option declared by an options dataclass written in at its
 key (`spec.options.inject`): the `train` section and the keys a training variant may override
-come from `TrainOptions`. `validate_config` checks a config against it and fills in the
+come from `TrainOptions`, the `sample` options from `SampleOptions`, `train.prior` from
+`PriorOptions`, `merge.rank`, `merge.density` and `merge.ziplora` from `MergeOptions` and
+`ZipLoraOptions`. `validate_config` checks a config against it and fills in the
 defaults, as Snakemake's `validate` does with a schema file. Cheap to import (yaml, jsonschema
 on use)."""
 
@@ -12,6 +14,7 @@ import functools
 from pathlib import Path
 
 from dcobench.sample.guides import NAME_PATTERN
+from dcobench.spec.merge import MergeOptions, ZipLoraOptions
 from dcobench.spec.options import inject, override_schema
 from dcobench.spec.priors import PriorOptions
 from dcobench.spec.sample import SampleOptions
@@ -19,7 +22,9 @@ from dcobench.spec.train import TrainOptions
 from dcobench.yamlio import load_yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-OPTION_CLASSES = (TrainOptions, SampleOptions, PriorOptions)  # one per stage whose options are declared as fields
+# one per stage whose options are declared as fields; a nested section (merge.ziplora) after
+# the class that declares its key (MergeOptions.ziplora)
+OPTION_CLASSES = (TrainOptions, SampleOptions, PriorOptions, MergeOptions, ZipLoraOptions)
 
 
 @functools.cache

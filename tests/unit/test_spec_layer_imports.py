@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 SPEC_LAYER = (
     "dcobench.spec", "dcobench.spec.options", "dcobench.spec.schema", "dcobench.spec.train",
-    "dcobench.spec.sample", "dcobench.spec.priors",
+    "dcobench.spec.sample", "dcobench.spec.priors", "dcobench.spec.merge",
     "dcobench.config", "dcobench.experiments", "dcobench.train.variants",
     "dcobench.train.options", "dcobench.train.objectives", "dcobench.sample.guides",
     "dcobench.merge.ids", "dcobench.merge.registry", "dcobench.score.metrics",

@@ -4,11 +4,13 @@ from a field's spec."""
 
 import copy
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import ClassVar
 
+import jsonschema
 import pytest
 import yaml
 
@@ -200,3 +202,87 @@ def test_prior_options_come_from_their_fields():
                          "scheduler", "precision"}
     with pytest.raises(ValueError, match="count must be >= 1, got 0"):
         PriorOptions("dog", "o", count=0)
+
+
+def test_merge_options_come_from_their_fields():
+    """MergeOptions and ZipLoraOptions declared the same way: merge.rank, merge.density and
+    merge.ziplora.* are written in from their fields (the plan's variants, mergers, weights and
+    guides stay in the schema file), without a default, so rule merge passes what the config
+    sets, as before; a library caller gets the same bounds, naming the field."""
+    from dcobench.config import merge_options
+    from dcobench.merge.lora import MergeOptions as FromLora
+    from dcobench.merge.ziplora import ZipLoraOptions as FromZiplora
+    from dcobench.spec.merge import MergeOptions, ZipLoraOptions
+
+    assert FromLora is MergeOptions and FromZiplora is ZipLoraOptions  # the old paths re-export
+    merge = config_schema()["properties"]["merge"]
+    assert set(merge["properties"]) == {"variants", "mergers", "weights", "guides", "rank",
+                                        "density", "ziplora"}
+    assert merge["properties"]["density"] == {
+        "type": "number", "exclusiveMinimum": 0, "maximum": 1,
+        "description": spec_options.spec(dataclasses.fields(MergeOptions)[2])["help"]}
+    assert merge["properties"]["rank"]["type"] == ["integer", "null"]
+    ziplora = merge["properties"]["ziplora"]
+    assert ziplora["additionalProperties"] is False
+    assert set(ziplora["properties"]) == {"steps", "lr", "penalty", "similarity", "resolution",
+                                          "batch_size"}  # seed: the global one
+    assert ziplora["properties"]["similarity"]["enum"] == ["mean_abs", "dot", "cosine"]
+    assert ziplora["properties"]["resolution"]["multipleOf"] == 8
+    for f in spec_options.options(ZipLoraOptions):  # each key's bounds are its field's
+        if f.name in ziplora["properties"]:
+            assert {k: v for k, v in ziplora["properties"][f.name].items()
+                    if k != "description"} == spec_options.spec(f)["schema"]
+    assert not any("default" in p for p in [*merge["properties"].values(),
+                                            *ziplora["properties"].values()])
+
+    cfg = copy.deepcopy(TINY)
+    validate_config(cfg)
+    m = cfg["merge"]
+    assert merge_options(cfg) == {"rank": m["rank"], "density": m["density"],
+                                  "ziplora": m["ziplora"], "seed": cfg["seed"]}
+    for key in ("rank", "density", "ziplora"):
+        del cfg["merge"][key]
+    validate_config(cfg)
+    assert "density" not in cfg["merge"]  # no default filled in: the library's applies
+    assert merge_options(cfg) == {"seed": cfg["seed"]}  # params as the config gives them
+    cfg["merge"]["ziplora"] = {"steps": 0}
+    with pytest.raises(jsonschema.ValidationError, match="0 is less than the minimum of 1"):
+        validate_config(cfg)
+
+    with pytest.raises(ValueError, match=r"density must be > 0, got 0"):
+        MergeOptions(density=0)
+    with pytest.raises(ValueError, match=r"density must be <= 1, got 1.5"):
+        MergeOptions(density=1.5)
+    with pytest.raises(ValueError, match=r"rank must be >= 1, got 0"):
+        MergeOptions(rank=0)
+    assert MergeOptions(rank=None).rank is None
+    with pytest.raises(ValueError, match=r"weights must have at most 2 item\(s\)"):
+        MergeOptions(weights=(1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match=r"weights must have at least 2 item\(s\)"):
+        MergeOptions(weights=(1.0,))
+    with pytest.raises(ValueError, match=r"ziplora.lr must be > 0, got 0"):
+        MergeOptions(ziplora={"lr": 0})
+    with pytest.raises(ValueError, match=r"unknown ziplora option\(s\): stepz"):
+        MergeOptions(ziplora={"stepz": 5})
+    for field, bad, message in (("steps", 0, "steps must be >= 1, got 0"),
+                                ("lr", -1e-3, "lr must be > 0, got -0.001"),
+                                ("penalty", -1, "penalty must be >= 0, got -1"),
+                                ("batch_size", 0, "batch_size must be >= 1, got 0"),
+                                ("resolution", 60, "resolution must be a multiple of 8, got 60"),
+                                ("similarity", "l2", "similarity must be one of mean_abs, dot, "
+                                                     "cosine, got 'l2'")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            ZipLoraOptions(**{field: bad})
+
+
+def test_merge_cli_help_lists_the_options_from_their_spec():
+    from dcobench.spec.merge import MergeOptions, ZipLoraOptions
+
+    out = subprocess.run([sys.executable, "-m", "dcobench", "merge", "--help"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    assert "--options fields (MergeOptions)" in out
+    assert "options.ziplora fields (ZipLoraOptions)" in out
+    for cls in (MergeOptions, ZipLoraOptions):
+        for f in spec_options.options(cls):
+            assert f"  {f.name} (" in out
+    assert "density (default 0.5; > 0, <= 1): ties_svd / dare" in out

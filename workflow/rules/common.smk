@@ -447,8 +447,8 @@ def merge_weights_of(w):
 
 
 def merge_options():
-    m = config["merge"]
-    return {k: m[k] for k in ("rank", "density", "ziplora") if k in m} | {"seed": config["seed"]}
+    """MergeOptions' config keys (dcobench/spec/merge.py) that the config sets, and the seed."""
+    return dcfg.merge_options(config)
 
 
 # used by score.smk
