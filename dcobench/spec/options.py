@@ -45,9 +45,10 @@ def option(default=MISSING, *, help: str, schema: dict | None = None, config: st
     ..}; `variant`: a training variant may override it; `required`: the config must set it (the
     field's default serves library callers only); `config_default`: the config's default where it
     differs from the library's (e.g. per kind), or UNSET: the config may leave it out, the
-    schema fills nothing in and a rule passes nothing (the library's default applies); `omit_default`: a rule passes it only when its
-    value differs from the default, so adding an option leaves every finished job's params, and
-    so the job, as they were (Snakemake reruns a job whose params change)."""
+    schema fills nothing in and a rule passes nothing (the library's default applies);
+    `omit_default`: a rule passes it only when its value differs from the default, so adding an
+    option leaves every finished job's params, and so the job, as they were (Snakemake reruns a
+    job whose params change)."""
     meta = {"help": help, "schema": dict(schema or {}), "config": config, "per_kind": per_kind,
             "variant": variant, "required": required, "config_default": config_default,
             "omit_default": omit_default}

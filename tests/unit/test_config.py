@@ -298,7 +298,8 @@ def test_sample_set_seeds_is_passed_only_when_set_and_names_a_sampled_set():
 def test_option_dataclass_defaults_agree_with_the_schema():
     """Where an options dataclass not yet declared with `spec.options.option` (report) also has
     a default for a key the schema defaults, the two are equal (library calls = pipeline runs).
-    TrainOptions' and SampleOptions' defaults are the schema's by construction."""
+    TrainOptions', SampleOptions' and PriorOptions' defaults are the schema's by construction;
+    MergeOptions' config keys have none (dcobench/spec/merge.py)."""
     import dataclasses
 
     from dcobench.config import schema_defaults
