@@ -335,6 +335,7 @@ def rule_breakdown(config: dict) -> dict[str, dict]:
     the fixed CUDA overhead (values are summed by `predict_peaks`)."""
     from dcobench.analysis.noise_distance import NoiseDistanceOptions
     from dcobench.config import section
+    from dcobench.spec.merge import ZipLoraOptions
     from dcobench.train.batches import VAE_ENCODE_CHUNK
 
     base = config["models"]["base"]
@@ -344,7 +345,7 @@ def rule_breakdown(config: dict) -> dict[str, dict]:
     rank = max(ranks.values())
     tdt, sdt = _dtype(train["mixed_precision"]), _dtype(sample["mixed_precision"])
     tres, tb = train["resolution"], train["batch_size"]
-    zl = config["merge"]["ziplora"]
+    zl = ZipLoraOptions(**(config["merge"].get("ziplora") or {}))  # its defaults where unset
     nd_batch = NoiseDistanceOptions().batch_size
     out = {
         "priors": _sampling(base, sdt, 2 * batch, batch, tres, 0),
@@ -354,8 +355,8 @@ def rule_breakdown(config: dict) -> dict[str, dict]:
         "sample": _sampling(base, sdt, 3 * batch, batch, res, rank),  # RG: 3 rows per image
         "sample_pretrained": _sampling(base, sdt, 2 * batch, batch, res, 0),  # CFG
         "sample_merge": _sampling(base, sdt, 3 * batch, batch, res, sum(ranks.values())),
-        "merge": _training(base, tdt, sum(ranks.values()), zl["batch_size"], 0,
-                           zl["resolution"], False, VAE_ENCODE_CHUNK, trains_lora=False),
+        "merge": _training(base, tdt, sum(ranks.values()), zl.batch_size, 0,
+                           zl.resolution, False, VAE_ENCODE_CHUNK, trains_lora=False),
         "noise_distance_run": _noise_distance(base, rank, nd_batch, tres,
                                               VAE_ENCODE_CHUNK),
     }
