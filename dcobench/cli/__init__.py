@@ -69,3 +69,23 @@ def _coerce(hint, value):
     if "tuple" in text and isinstance(value, list | tuple):
         return tuple(value)
     return value
+
+
+def parse_members(text: str, required: set[str], optional: set[str]) -> list[dict]:
+    """A grouped command's --members JSON (train, sample, score): a non-empty list of objects,
+    each with every `required` key and no key outside `required | optional`. A mistake in it is
+    the caller's to fix: a UserError, one line naming the member."""
+    from dcobench.errors import UserError
+
+    try:
+        members = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--members is not valid JSON: {exc}") from exc
+    if not isinstance(members, list) or not members:
+        raise UserError("--members must be a non-empty JSON list")
+    for i, m in enumerate(members):
+        if not isinstance(m, dict) or set(m) - required - optional or required - set(m):
+            may = f" (and may set {', '.join(sorted(optional))})" if optional else ""
+            raise UserError(f"--members[{i}] needs {' and '.join(sorted(required))}{may}; "
+                            f"got {m!r}")
+    return members

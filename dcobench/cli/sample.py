@@ -17,7 +17,14 @@ import json
 import re
 from pathlib import Path
 
-from dcobench.cli import add_options_argument, add_threads_argument, apply_threads, build_options
+from dcobench.cli import (
+    add_options_argument,
+    add_threads_argument,
+    apply_threads,
+    build_options,
+    parse_members,
+)
+from dcobench.errors import UserError
 from dcobench.spec.sample import SampleOptions
 
 
@@ -41,23 +48,15 @@ def parse_chunk(text: str) -> tuple[int, int]:
     """'2of4' -> (2, 4)."""
     match = re.fullmatch(r"(\d+)of(\d+)", text or "")
     if not match or not 1 <= int(match[1]) <= int(match[2]):
-        raise ValueError(f"--chunk wants IofN with 1 <= I <= N (e.g. 2of4), got {text!r}")
+        raise UserError(f"--chunk wants IofN with 1 <= I <= N (e.g. 2of4), got {text!r}")
     return int(match[1]), int(match[2])
 
 
 def member_options(args) -> list[SampleOptions]:
     """SampleOptions of every member of --members (validated, with --subject / --style /
     --base-model)."""
-    try:
-        members = json.loads(args.members)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--members is not valid JSON: {exc}") from exc
-    if not isinstance(members, list) or not members:
-        raise ValueError("--members must be a non-empty JSON list")
     out = []
-    for i, m in enumerate(members):
-        if not isinstance(m, dict) or set(m) - {"model", "out", "options"} or "out" not in m:
-            raise ValueError(f"--members[{i}] needs out (and may set model, options); got {m!r}")
+    for m in parse_members(args.members, {"out"}, {"model", "options"}):
         out.append(build_options(SampleOptions, json.dumps(m.get("options") or {}),
                                  out_dir=m["out"], model_dir=m.get("model"),
                                  subject_dir=args.subject, style_dir=args.style,
@@ -72,14 +71,14 @@ def run(args) -> None:
     chunk = parse_chunk(args.chunk) if args.chunk else None
     if args.members:
         if args.model or args.out or args.join or args.options != "{}":
-            raise ValueError("--members sets each member's model, out and options; drop --model "
+            raise UserError("--members sets each member's model, out and options; drop --model "
                              "/ --out / --options (and --join: join each member's folder)")
         from dcobench.sample.group import sample_group
 
         sample_group(member_options(args), chunk)
     else:
         if not args.out:
-            raise ValueError("sample needs --out (or --members)")
+            raise UserError("sample needs --out (or --members)")
         opts = build_options(SampleOptions, args.options, out_dir=args.out, model_dir=args.model,
                              subject_dir=args.subject, style_dir=args.style,
                              base_model=args.base_model)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dcobench.cli import parse_members
 from dcobench.errors import UserError
 
 GUIDE_COLUMNS = ["guide", "guidance", "w_rg", "w_text"]  # index.csv's, copied as they are
@@ -99,17 +100,10 @@ def members_of(args) -> list[tuple[list[Path], Path, dict]]:
     if args.samples or args.out_dir or args.meta != "{}":
         raise UserError("--members sets each member's samples, out and meta; drop --samples / "
                         "--out-dir / --meta")
-    try:
-        members = json.loads(args.members)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--members is not valid JSON: {exc}") from exc
-    if not isinstance(members, list) or not members:
-        raise UserError("--members must be a non-empty JSON list")
     out = []
-    for i, m in enumerate(members):
-        if not isinstance(m, dict) or set(m) - {"samples", "out", "meta"} or not m.get("samples") \
-                or "out" not in m:
-            raise UserError(f"--members[{i}] needs samples and out (and may set meta); got {m!r}")
+    for i, m in enumerate(parse_members(args.members, {"samples", "out"}, {"meta"})):
+        if not m["samples"]:
+            raise UserError(f"--members[{i}] has no samples folders")
         out.append(([Path(s) for s in m["samples"]], Path(m["out"]), m.get("meta") or {}))
     return out
 

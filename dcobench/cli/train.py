@@ -10,7 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dcobench.cli import add_options_argument, add_threads_argument, apply_threads, build_options
+from dcobench.cli import (
+    add_options_argument,
+    add_threads_argument,
+    apply_threads,
+    build_options,
+    parse_members,
+)
+from dcobench.errors import UserError
 from dcobench.spec.train import TrainOptions
 
 
@@ -30,18 +37,8 @@ def add_arguments(parser) -> None:
 
 def member_options(args) -> list:
     """TrainOptions of every member of --members (validated, with --concept / --base-model)."""
-    try:
-        members = json.loads(args.members)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--members is not valid JSON: {exc}") from exc
-    if not isinstance(members, list) or not members:
-        raise ValueError("--members must be a non-empty JSON list")
     out = []
-    for i, m in enumerate(members):
-        unknown = sorted(set(m) - {"objective", "out", "prior", "options"})
-        if unknown or "objective" not in m or "out" not in m:
-            raise ValueError(f"--members[{i}] needs objective and out (and may set prior, "
-                             f"options); got {sorted(m)}")
+    for m in parse_members(args.members, {"objective", "out"}, {"prior", "options"}):
         out.append(build_options(TrainOptions, json.dumps(m.get("options") or {}),
                                  concept_dir=args.concept, out_dir=m["out"],
                                  objective=m["objective"], base_model=args.base_model,
@@ -55,7 +52,7 @@ def run(args) -> None:
         from dcobench.train.group import train_group
 
         if args.objective or args.out or args.prior:
-            raise ValueError("--members sets each member's objective, out and prior; "
+            raise UserError("--members sets each member's objective, out and prior; "
                              "drop --objective / --out / --prior")
         outs = train_group(member_options(args))
         if args.done:
@@ -65,7 +62,7 @@ def run(args) -> None:
                                                           indent=1) + "\n")
         return
     if not (args.objective and args.out):
-        raise ValueError("train needs --objective and --out (or --members)")
+        raise UserError("train needs --objective and --out (or --members)")
     from dcobench.train.trainer import train
 
     opts = build_options(TrainOptions, args.options, concept_dir=args.concept, out_dir=args.out,
