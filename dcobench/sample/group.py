@@ -22,6 +22,7 @@ from dcobench.models import text
 from dcobench.models.finetuned import attach_model
 from dcobench.sample.grid import load_model, sample_loaded
 from dcobench.signals import Interrupted, StopSignals
+from dcobench.spec.options import check_shared
 from dcobench.spec.sample import SampleOptions
 
 SHARED = ("base_model", "mixed_precision", "channels_last")  # what the one loaded base fixes
@@ -100,15 +101,7 @@ def _signature(t: torch.Tensor) -> tuple:
 
 def check_members(members: list[SampleOptions]) -> None:
     """Members share one loaded base: the fields that fix it must agree."""
-    if not members:
-        raise ValueError("a sampling group needs at least one member")
-    for field in SHARED:
-        values = {str(getattr(m, field)) for m in members}
-        if len(values) > 1:
-            raise ValueError(f"a sampling group's members must share {field}; got {sorted(values)}")
-    outs = [str(m.out_dir) for m in members]
-    if len(set(outs)) != len(outs):
-        raise ValueError("two members of a sampling group write the same folder")
+    check_shared(members, SHARED, "a sampling group")
 
 
 def sample_group(members: list[SampleOptions], chunk: tuple[int, int] | None = None) -> list[Path]:

@@ -249,6 +249,21 @@ def _bounds(schema: dict) -> str:
     return ", ".join(parts)
 
 
+def check_shared(members: list, fields: tuple[str, ...], group: str) -> None:
+    """Raise ValueError unless the options `members` of one process (a fused training group, a
+    sampling group) are non-empty, agree on `fields` (what the one loaded model fixes) and write
+    distinct out_dir folders; `group` names the kind of group in the message."""
+    if not members:
+        raise ValueError(f"{group} needs at least one member")
+    for name in fields:
+        values = {str(getattr(m, name)) for m in members}
+        if len(values) > 1:
+            raise ValueError(f"{group}'s members must share {name}; got {sorted(values)}")
+    outs = [str(m.out_dir) for m in members]
+    if len(set(outs)) != len(outs):
+        raise ValueError(f"{group}'s members need distinct out_dir; got {outs}")
+
+
 def help_text(cls) -> str:
     """One line per option: name, default, bounds and help (a stage's CLI help)."""
     lines = []

@@ -26,6 +26,7 @@ from dcobench.data.concept import validate_concept
 from dcobench.io import derive_seed, device
 from dcobench.models import adapters, text
 from dcobench.models.finetuned import autocast_dtype, unet_eps
+from dcobench.spec.options import check_shared
 from dcobench.train import losses
 from dcobench.train.batches import prior_batch, reference_batch, trains_token
 from dcobench.train.multi_adamw import MultiAdamW
@@ -154,15 +155,7 @@ class Member(StepMath):
 
 def check_group(members: list[TrainOptions]) -> None:
     """Raise ValueError unless `members` can share one pipeline and one UNet call."""
-    if not members:
-        raise ValueError("a fused group needs at least one member")
-    for name in SHARED:
-        values = {str(getattr(m, name)) for m in members}
-        if len(values) > 1:
-            raise ValueError(f"a fused group's members must share {name}; got {sorted(values)}")
-    outs = [str(m.out_dir) for m in members]
-    if len(set(outs)) != len(outs):
-        raise ValueError(f"a fused group's members need distinct out_dir; got {outs}")
+    check_shared(members, SHARED, "a fused group")
     if members[0].mixed_precision == "fp16" or (
             autocast_dtype(members[0].mixed_precision, device()) == torch.float16):
         raise ValueError("fused training does not do fp16 loss scaling: use bf16 or fp32, or "

@@ -476,9 +476,13 @@ def sample_folders(w, input):
     return " ".join(folder(p) for p in input.samples)
 
 
-def score_meta(group, concept, variant):
+def score_columns(group, concept, variant):
     """Columns copied into every score row: the run a sample folder belongs to."""
-    return opts({"exp": EXP, "group": group, "concept": concept, "variant": variant})
+    return {"exp": EXP, "group": group, "concept": concept, "variant": variant}
+
+
+def score_meta(group, concept, variant):
+    return opts(score_columns(group, concept, variant))
 
 
 def score_meta_of(w):
@@ -507,7 +511,7 @@ def score_members_of(w):
         {
             "samples": [folder(L.samples_index(w.kind, w.concept, v, g)) for g in member_guides(v)],
             "out": L.score_group_dir(w.kind, w.concept, w.group, v),
-            "meta": {"exp": EXP, "group": w.kind, "concept": w.concept, "variant": v},
+            "meta": score_columns(w.kind, w.concept, v),
         }
         for v in group_members(w)
     ]
